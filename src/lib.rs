@@ -1,0 +1,20 @@
+//! terraform-provider-ucloud as a library: the provider binary (`main.rs`),
+//! `ucloud-sim` and the integration tests all build on it.
+//!
+//! Layers, top to bottom: [`plugin`] (go-plugin handshake, mTLS, serving),
+//! [`framework`] (tfplugin6 RPCs to typed calls), [`provider`] and
+//! [`resources`] (UCloud's Terraform surface), [`ucloud`] (the API client).
+
+pub mod framework;
+pub mod ucloud;
+
+#[allow(clippy::all, missing_docs)]
+pub mod proto {
+    //! Code generated from `proto/` by `build.rs`.
+    pub mod tfplugin6 {
+        tonic::include_proto!("tfplugin6");
+    }
+    pub mod plugin {
+        tonic::include_proto!("plugin");
+    }
+}
