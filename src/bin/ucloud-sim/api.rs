@@ -1,0 +1,465 @@
+//! The three UCloud actions the provider uses, as pure functions of the
+//! request parameters and the store: ImportCustomImage, DescribeImage and
+//! TerminateCustomImage. Validation and RetCodes follow UCloud's behaviour
+//! (see `ucloud-api.md` in the project notes).
+
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use crate::cli::TerminateMaking;
+use crate::params::Params;
+use crate::store::{DEFAULT_PROJECT, Image, State, Store};
+
+/// The image file formats ImportCustomImage accepts, in this exact casing.
+pub const FORMATS: [&str; 4] = ["RAW", "VHD", "VMDK", "qcow2"];
+
+/// An error answer: a RetCode other than 0 and its message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    pub ret_code: u32,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(ret_code: u32, message: impl Into<String>) -> Self {
+        ApiError {
+            ret_code,
+            message: message.into(),
+        }
+    }
+
+    /// RetCode 230, naming the parameter the way UCloud does.
+    fn param(name: &str, why: &str) -> Self {
+        let mut message = format!("Params [{name}] not available");
+        if !why.is_empty() {
+            message.push_str(": ");
+            message.push_str(why);
+        }
+        ApiError::new(230, message)
+    }
+}
+
+/// The actions the simulator knows, named exactly as UCloud names them.
+#[allow(clippy::enum_variant_names)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    ImportCustomImage,
+    DescribeImage,
+    TerminateCustomImage,
+}
+
+impl Action {
+    /// The action named `name`, or RetCode 161.
+    pub fn parse(name: &str) -> Result<Self, ApiError> {
+        match name {
+            "ImportCustomImage" => Ok(Action::ImportCustomImage),
+            "DescribeImage" => Ok(Action::DescribeImage),
+            "TerminateCustomImage" => Ok(Action::TerminateCustomImage),
+            _ => Err(ApiError::new(161, format!("Action [{name}] not found"))),
+        }
+    }
+
+    /// Whether a success changes the store (and so the state file).
+    pub fn mutates(self) -> bool {
+        !matches!(self, Action::DescribeImage)
+    }
+}
+
+/// What an action may use besides its parameters and the store.
+pub struct Env<'a> {
+    pub now_ms: u64,
+    pub making_time: Duration,
+    pub terminate_making: TerminateMaking,
+    pub rng: &'a mut fastrand::Rng,
+}
+
+/// Performs `action`; on success, the answer's fields besides Action and RetCode.
+pub fn perform(
+    action: Action,
+    params: &Params,
+    store: &mut Store,
+    env: Env<'_>,
+) -> Result<Map<String, Value>, ApiError> {
+    match action {
+        Action::ImportCustomImage => import(params, store, env),
+        Action::DescribeImage => describe(params, store, env.now_ms),
+        Action::TerminateCustomImage => terminate(params, store, env),
+    }
+}
+
+fn required<'p>(params: &'p Params, name: &str) -> Result<&'p str, ApiError> {
+    params.get(name).ok_or_else(|| ApiError::param(name, ""))
+}
+
+fn project(params: &Params) -> &str {
+    params.get("ProjectId").unwrap_or(DEFAULT_PROJECT)
+}
+
+fn import(params: &Params, store: &mut Store, env: Env<'_>) -> Result<Map<String, Value>, ApiError> {
+    let region = required(params, "Region")?;
+    let image_name = required(params, "ImageName")?;
+    let ufile_url = required(params, "UFileUrl")?;
+    let os_type = required(params, "OsType")?;
+    let os_name = required(params, "OsName")?;
+    let format = required(params, "Format")?;
+    let auth = required(params, "Auth")?;
+
+    if !FORMATS.contains(&format) {
+        return Err(ApiError::param(
+            "Format",
+            "must be one of RAW, VHD, VMDK, qcow2 (exactly this casing)",
+        ));
+    }
+    if auth != "true" {
+        return Err(ApiError::param("Auth", "must be true"));
+    }
+    check_ufile_url(ufile_url)?;
+    if os_type == "Other" && os_name != "Other" {
+        return Err(ApiError::param("OsName", "must be Other when OsType is Other"));
+    }
+
+    let image_id = loop {
+        let id = format!("uimage-{}", (0..8).map(|_| alnum(env.rng)).collect::<String>());
+        if !store.contains(&id) {
+            break id;
+        }
+    };
+    let making_ms = u64::try_from(env.making_time.as_millis()).unwrap_or(u64::MAX);
+    store.insert(Image {
+        image_id: image_id.clone(),
+        image_name: image_name.to_string(),
+        image_description: params.get("ImageDescription").unwrap_or_default().to_string(),
+        region: region.to_string(),
+        project_id: project(params).to_string(),
+        import_os_type: os_type.to_string(),
+        os_name: os_name.to_string(),
+        format: format.to_string(),
+        ufile_url: ufile_url.to_string(),
+        tag: params.get("Tag").unwrap_or("Default").to_string(),
+        create_time: env.now_ms / 1000,
+        ready_at_ms: env.now_ms.saturating_add(making_ms),
+        outcome: Image::outcome_for(ufile_url),
+        deleted: false,
+    });
+    Ok(fields(json!({ "ImageId": image_id })))
+}
+
+fn alnum(rng: &mut fastrand::Rng) -> char {
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    CHARS[rng.usize(..CHARS.len())] as char
+}
+
+/// Scheme http(s), a host and a non-empty path, as UFile URLs have.
+fn check_ufile_url(raw: &str) -> Result<(), ApiError> {
+    let url = url::Url::parse(raw).map_err(|_| ApiError::param("UFileUrl", "not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ApiError::param("UFileUrl", "the scheme must be http or https"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(ApiError::param("UFileUrl", "the URL has no host"));
+    }
+    if url.path().trim_start_matches('/').is_empty() {
+        return Err(ApiError::param("UFileUrl", "the URL has no file path"));
+    }
+    Ok(())
+}
+
+fn describe(params: &Params, store: &Store, now_ms: u64) -> Result<Map<String, Value>, ApiError> {
+    let region = required(params, "Region")?;
+    let project = project(params);
+    let offset = number(params, "Offset", 0)?;
+    let limit = number(params, "Limit", 20)?;
+    let mut wanted_ids = params.list("ImageIds");
+    wanted_ids.extend(params.get("ImageId"));
+    let image_type = params.get("ImageType");
+    let os_type = params.get("OsType");
+    let tag = params.get("Tag");
+
+    let matching: Vec<&Image> = store
+        .images()
+        .iter()
+        .filter(|i| !i.deleted && i.region == region && i.project_id == project)
+        .filter(|i| wanted_ids.is_empty() || wanted_ids.contains(&i.image_id.as_str()))
+        .filter(|_| image_type.is_none_or(|t| t == "Custom"))
+        .filter(|i| os_type.is_none_or(|t| t == i.describe_os_type()))
+        .filter(|i| tag.is_none_or(|t| t == i.tag))
+        .collect();
+    let page: Vec<Value> = matching
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|i| i.describe_view(now_ms))
+        .collect();
+    Ok(fields(json!({ "TotalCount": matching.len(), "ImageSet": page })))
+}
+
+fn number(params: &Params, name: &str, default: usize) -> Result<usize, ApiError> {
+    match params.get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| ApiError::param(name, "must be a non-negative integer")),
+    }
+}
+
+fn terminate(params: &Params, store: &mut Store, env: Env<'_>) -> Result<Map<String, Value>, ApiError> {
+    let region = required(params, "Region")?;
+    let image_id = required(params, "ImageId")?;
+    let image = store
+        .find_live_mut(region, project(params), image_id)
+        .ok_or_else(|| ApiError::new(8956, "resource does not exist or is not a custom image"))?;
+    if env.terminate_making == TerminateMaking::Reject && image.state(env.now_ms) == State::Making {
+        return Err(ApiError::new(8957, "image is being made"));
+    }
+    image.deleted = true;
+    Ok(fields(json!({ "ImageId": image_id })))
+}
+
+fn fields(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URL: &str = "https://bucket.cn-bj.ufileos.com/disk.raw";
+
+    struct World {
+        store: Store,
+        rng: fastrand::Rng,
+        now_ms: u64,
+        making: Duration,
+        terminate_making: TerminateMaking,
+    }
+
+    impl World {
+        fn new() -> Self {
+            World {
+                store: Store::default(),
+                rng: fastrand::Rng::with_seed(3),
+                now_ms: 1_700_000_000_000,
+                making: Duration::from_secs(3),
+                terminate_making: TerminateMaking::Allow,
+            }
+        }
+
+        fn call(&mut self, action: Action, pairs: &[(&str, &str)]) -> Result<Map<String, Value>, ApiError> {
+            let env = Env {
+                now_ms: self.now_ms,
+                making_time: self.making,
+                terminate_making: self.terminate_making,
+                rng: &mut self.rng,
+            };
+            perform(action, &Params::from_pairs(pairs), &mut self.store, env)
+        }
+
+        fn import(&mut self, extra: &[(&'static str, &'static str)]) -> Result<String, ApiError> {
+            let mut pairs = vec![
+                ("Region", "cn-bj2"),
+                ("ImageName", "img"),
+                ("UFileUrl", URL),
+                ("OsType", "CentOS"),
+                ("OsName", "CentOS 7.6 64位"),
+                ("Format", "RAW"),
+                ("Auth", "true"),
+            ];
+            for (k, v) in extra {
+                pairs.retain(|(key, _)| key != k);
+                pairs.push((k, v));
+            }
+            let out = self.call(Action::ImportCustomImage, &pairs)?;
+            Ok(out["ImageId"].as_str().unwrap().to_string())
+        }
+
+        fn describe(&mut self, pairs: &[(&str, &str)]) -> Map<String, Value> {
+            self.call(Action::DescribeImage, pairs).unwrap()
+        }
+    }
+
+    #[test]
+    fn import_returns_a_fresh_lowercase_id_and_the_image_is_making() {
+        let mut w = World::new();
+        let a = w.import(&[]).unwrap();
+        let b = w.import(&[]).unwrap();
+        assert_ne!(a, b, "ImportCustomImage is not idempotent: two calls, two images");
+        let suffix = a.strip_prefix("uimage-").unwrap();
+        assert_eq!(suffix.len(), 8);
+        assert!(suffix.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        let set = &w.describe(&[("Region", "cn-bj2"), ("ImageId", &a)])["ImageSet"];
+        assert_eq!(set[0]["State"], "Making");
+        assert_eq!(set[0]["ImageType"], "Custom");
+        assert_eq!(set[0]["OsType"], "Linux");
+        assert_eq!(set[0]["OsName"], "CentOS 7.6 64位");
+        assert_eq!(set[0]["Tag"], "Default");
+        assert_eq!(set[0]["ImageSize"], 20);
+        assert_eq!(set[0]["Zone"], "");
+        w.now_ms += 3000;
+        let set = &w.describe(&[("Region", "cn-bj2"), ("ImageId", &a)])["ImageSet"];
+        assert_eq!(set[0]["State"], "Available");
+    }
+
+    #[test]
+    fn a_missing_parameter_is_named_in_import_order() {
+        let mut w = World::new();
+        for name in ["Region", "ImageName", "UFileUrl", "OsType", "OsName", "Format", "Auth"] {
+            let mut pairs = vec![
+                ("Region", "cn-bj2"),
+                ("ImageName", "img"),
+                ("UFileUrl", URL),
+                ("OsType", "CentOS"),
+                ("OsName", "CentOS 7"),
+                ("Format", "RAW"),
+                ("Auth", "true"),
+            ];
+            pairs.retain(|(k, _)| *k != name);
+            let err = w.call(Action::ImportCustomImage, &pairs).unwrap_err();
+            assert_eq!(err.ret_code, 230);
+            assert_eq!(err.message, format!("Params [{name}] not available"));
+        }
+        assert!(w.store.images().is_empty());
+    }
+
+    #[test]
+    fn import_validates_format_casing_auth_url_and_other() {
+        let mut w = World::new();
+        for format in FORMATS {
+            w.import(&[("Format", format)]).unwrap();
+        }
+        for (extra, param) in [
+            (("Format", "raw"), "Format"),
+            (("Format", "QCOW2"), "Format"),
+            (("Format", "ISO"), "Format"),
+            (("Auth", "false"), "Auth"),
+            (("UFileUrl", "ftp://h/disk.raw"), "UFileUrl"),
+            (("UFileUrl", "https://h.example.com/"), "UFileUrl"),
+            (("UFileUrl", "disk.raw"), "UFileUrl"),
+            (("OsType", "Other"), "OsName"),
+        ] {
+            let err = w.import(&[extra]).unwrap_err();
+            assert_eq!(err.ret_code, 230, "{extra:?}");
+            assert!(
+                err.message.starts_with(&format!("Params [{param}] not available")),
+                "{extra:?}: {err:?}"
+            );
+        }
+        w.import(&[("OsType", "Other"), ("OsName", "Other")]).unwrap();
+        assert_eq!(w.store.images().len(), FORMATS.len() + 1);
+    }
+
+    #[test]
+    fn describe_is_scoped_by_region_and_project() {
+        let mut w = World::new();
+        let default = w.import(&[]).unwrap();
+        let in_x = w.import(&[("ProjectId", "org-x")]).unwrap();
+        let in_sh = w.import(&[("Region", "cn-sh2")]).unwrap();
+        let ids = |out: &Map<String, Value>| -> Vec<String> {
+            out["ImageSet"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["ImageId"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(ids(&w.describe(&[("Region", "cn-bj2")])), [default.clone()]);
+        assert_eq!(
+            ids(&w.describe(&[("Region", "cn-bj2"), ("ProjectId", "org-default")])),
+            [default.clone()]
+        );
+        assert_eq!(
+            ids(&w.describe(&[("Region", "cn-bj2"), ("ProjectId", "org-x")])),
+            [in_x.clone()]
+        );
+        assert_eq!(ids(&w.describe(&[("Region", "cn-sh2")])), [in_sh.clone()]);
+        let unseen = w.describe(&[("Region", "cn-bj2"), ("ImageId", &in_x)]);
+        assert_eq!(unseen["TotalCount"], 0);
+        assert_eq!(unseen["ImageSet"], json!([]));
+        let err = w
+            .call(
+                Action::TerminateCustomImage,
+                &[("Region", "cn-bj2"), ("ImageId", &in_x)],
+            )
+            .unwrap_err();
+        assert_eq!(err.ret_code, 8956);
+    }
+
+    #[test]
+    fn describe_filters_and_paginates() {
+        let mut w = World::new();
+        let mut ids = Vec::new();
+        for _ in 0..25 {
+            ids.push(w.import(&[]).unwrap());
+        }
+        let win = w.import(&[("OsType", "Windows"), ("Tag", "web")]).unwrap();
+        let first = w.describe(&[("Region", "cn-bj2")]);
+        assert_eq!(first["TotalCount"], 26);
+        assert_eq!(first["ImageSet"].as_array().unwrap().len(), 20);
+        let rest = w.describe(&[("Region", "cn-bj2"), ("Offset", "20"), ("Limit", "10")]);
+        assert_eq!(rest["ImageSet"].as_array().unwrap().len(), 6);
+        assert_eq!(rest["ImageSet"][0]["ImageId"], ids[20].as_str());
+        let windows = w.describe(&[("Region", "cn-bj2"), ("OsType", "Windows")]);
+        assert_eq!(windows["TotalCount"], 1);
+        assert_eq!(windows["ImageSet"][0]["ImageId"], win.as_str());
+        assert_eq!(w.describe(&[("Region", "cn-bj2"), ("Tag", "web")])["TotalCount"], 1);
+        assert_eq!(
+            w.describe(&[("Region", "cn-bj2"), ("ImageType", "Base")])["TotalCount"],
+            0
+        );
+        assert_eq!(
+            w.describe(&[("Region", "cn-bj2"), ("ImageType", "Custom")])["TotalCount"],
+            26
+        );
+        let two = w.describe(&[("Region", "cn-bj2"), ("ImageIds.0", &ids[3]), ("ImageIds.1", &win)]);
+        assert_eq!(two["TotalCount"], 2);
+        let err = w
+            .call(Action::DescribeImage, &[("Region", "cn-bj2"), ("Limit", "-1")])
+            .unwrap_err();
+        assert_eq!((err.ret_code, err.message.starts_with("Params [Limit]")), (230, true));
+    }
+
+    #[test]
+    fn terminate_deletes_once_then_answers_8956() {
+        let mut w = World::new();
+        let id = w.import(&[]).unwrap();
+        let out = w
+            .call(Action::TerminateCustomImage, &[("Region", "cn-bj2"), ("ImageId", &id)])
+            .unwrap();
+        assert_eq!(out["ImageId"], id.as_str());
+        assert_eq!(w.describe(&[("Region", "cn-bj2")])["TotalCount"], 0);
+        let err = w
+            .call(Action::TerminateCustomImage, &[("Region", "cn-bj2"), ("ImageId", &id)])
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ApiError::new(8956, "resource does not exist or is not a custom image")
+        );
+        assert!(
+            w.store.images()[0].deleted,
+            "a deleted image stays in the store, marked"
+        );
+    }
+
+    #[test]
+    fn terminate_while_making_follows_the_configured_mode() {
+        let mut w = World::new();
+        w.terminate_making = TerminateMaking::Reject;
+        let id = w.import(&[]).unwrap();
+        let err = w
+            .call(Action::TerminateCustomImage, &[("Region", "cn-bj2"), ("ImageId", &id)])
+            .unwrap_err();
+        assert_eq!(err.ret_code, 8957);
+        w.now_ms += 3000;
+        w.call(Action::TerminateCustomImage, &[("Region", "cn-bj2"), ("ImageId", &id)])
+            .unwrap();
+    }
+
+    #[test]
+    fn unknown_actions_are_161() {
+        assert_eq!(Action::parse("CopyCustomImage").unwrap_err().ret_code, 161);
+        assert_eq!(Action::parse("DescribeImage"), Ok(Action::DescribeImage));
+    }
+}

@@ -1,0 +1,370 @@
+//! Runs `ucloud-sim` for one test and talks to it over plain HTTP/1.1: start
+//! on a free port, read the test hooks (`/_sim/images`, `/_sim/journal`),
+//! delete out of band, and send raw signed requests for wire-level tests.
+//! The simulator is killed when the [`Sim`] is dropped; if the test is
+//! failing, the simulator's log is printed so the failure can be read.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// How long one HTTP exchange with the simulator may take before it is an error.
+const IO_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long [`Sim::wait_for_state`] polls before giving up.
+const STATE_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A running simulator.
+pub struct Sim {
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub url: String,
+    addr: String,
+    child: Child,
+    _stdout: BufReader<ChildStdout>,
+    log: Arc<Mutex<String>>,
+    log_thread: Option<JoinHandle<()>>,
+}
+
+/// One HTTP answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON; panics with the body text when it is not JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "HTTP {} body is not JSON ({e}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// `RetCode` of a JSON envelope.
+    pub fn ret_code(&self) -> i64 {
+        self.json()["RetCode"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no RetCode in {}", self.json()))
+    }
+}
+
+impl Sim {
+    /// The demo key pair every simulator started here accepts.
+    pub const KEY_PUBLIC: &'static str = "sim-public-key";
+    pub const KEY_PRIVATE: &'static str = "sim-private-key";
+
+    /// Starts the simulator on a free local port with the demo key pair
+    /// plus `extra` arguments (e.g. `["--making-time", "0s"]`).
+    pub fn start(extra: &[&str]) -> Sim {
+        let key = format!("{}:{}", Self::KEY_PUBLIC, Self::KEY_PRIVATE);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ucloud-sim"))
+            .args(["--listen", "127.0.0.1:0", "--key", &key])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ucloud-sim");
+        let log = Arc::new(Mutex::new(String::new()));
+        let log_thread = child.stderr.take().map(|stderr| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    if let Ok(mut log) = log.lock() {
+                        log.push_str(&line);
+                        log.push('\n');
+                    }
+                }
+            })
+        });
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut first = String::new();
+        let _ = stdout.read_line(&mut first);
+        let mut sim = Sim {
+            url: String::new(),
+            addr: String::new(),
+            child,
+            _stdout: stdout,
+            log,
+            log_thread,
+        };
+        let Some(url) = first.trim().strip_prefix("ucloud-sim listening on ") else {
+            let status = sim.child.wait();
+            if let Some(t) = sim.log_thread.take() {
+                let _ = t.join();
+            }
+            panic!(
+                "ucloud-sim did not start ({status:?}); stdout: {first:?}; stderr:\n{}",
+                sim.log()
+            );
+        };
+        sim.url = url.to_string();
+        sim.addr = url.trim_start_matches("http://").to_string();
+        sim
+    }
+
+    /// What the simulator wrote to stderr so far (one line per request).
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Polls the log until it contains `needle` (the log is read from a pipe,
+    /// so it may lag the answers slightly); panics after a minute.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + STATE_DEADLINE;
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(Instant::now() < deadline, "ucloud-sim never logged {needle:?}:\n{log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Every image ever imported, deleted ones included (`Deleted: true`).
+    pub fn images(&self) -> Vec<Value> {
+        self.hook_list("/_sim/images")
+    }
+
+    /// Images that have not been deleted.
+    pub fn live_images(&self) -> Vec<Value> {
+        self.images()
+            .into_iter()
+            .filter(|i| i["Deleted"] == Value::Bool(false))
+            .collect()
+    }
+
+    /// The image `id` as the hook shows it, deleted or not.
+    pub fn image(&self, id: &str) -> Option<Value> {
+        self.images().into_iter().find(|i| i["ImageId"] == id)
+    }
+
+    /// Every API request received, in order.
+    pub fn journal(&self) -> Vec<Value> {
+        self.hook_list("/_sim/journal")
+    }
+
+    /// How many API requests named `action` were received (faulted and lost ones included).
+    pub fn count_action(&self, action: &str) -> usize {
+        self.journal().iter().filter(|e| e["Action"] == action).count()
+    }
+
+    /// Deletes `id` behind the provider's back, as someone using the console would.
+    pub fn delete_out_of_band(&self, id: &str) {
+        let reply = self
+            .request("POST", &format!("/_sim/images/{id}/delete"), None, b"")
+            .expect("delete hook");
+        assert_eq!(
+            reply.status,
+            200,
+            "out-of-band delete of {id}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+    }
+
+    /// Forgets every image and the journal.
+    pub fn reset(&self) {
+        let reply = self.request("POST", "/_sim/reset", None, b"").expect("reset hook");
+        assert_eq!(reply.status, 200);
+    }
+
+    /// Polls until image `id` is in `state` (Making, Available, Unavailable); panics after a minute.
+    pub fn wait_for_state(&self, id: &str, state: &str) -> Value {
+        let deadline = Instant::now() + STATE_DEADLINE;
+        loop {
+            let image = self.image(id);
+            if let Some(image) = &image
+                && image["State"] == state
+            {
+                return image.clone();
+            }
+            assert!(Instant::now() < deadline, "image {id} never reached {state}: {image:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Signs `Action` + `params` with the demo key and POSTs them as a form;
+    /// the JSON answer. Panics if the connection fails.
+    pub fn sign_and_post(&self, action: &str, params: &[(&str, &str)]) -> Value {
+        let reply = self.try_sign_and_post(action, params).expect("POST to ucloud-sim");
+        reply.json()
+    }
+
+    /// Like [`Sim::sign_and_post`] but returns the whole reply or the transport error.
+    pub fn try_sign_and_post(&self, action: &str, params: &[(&str, &str)]) -> io::Result<Reply> {
+        let signed = signed_params(action, params, Self::KEY_PUBLIC, Self::KEY_PRIVATE);
+        let pairs: Vec<(&str, &str)> = signed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.post_form(&pairs)
+    }
+
+    /// POSTs exactly `params` as a form body (no signing), to `/?Action=..` as SDKs do.
+    pub fn post_form(&self, params: &[(&str, &str)]) -> io::Result<Reply> {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
+        let action = params
+            .iter()
+            .find(|(k, _)| *k == "Action")
+            .map(|(_, v)| *v)
+            .unwrap_or_default();
+        let path = format!("/?Action={action}");
+        self.request(
+            "POST",
+            &path,
+            Some("application/x-www-form-urlencoded"),
+            body.as_bytes(),
+        )
+    }
+
+    /// One HTTP/1.1 exchange on a fresh connection (`Connection: close`).
+    /// A connection closed before a complete answer is an error.
+    pub fn request(&self, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> io::Result<Reply> {
+        let mut stream = TcpStream::connect(&self.addr)?;
+        stream.set_read_timeout(Some(IO_TIMEOUT))?;
+        stream.set_write_timeout(Some(IO_TIMEOUT))?;
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        if let Some(ct) = content_type {
+            head.push_str(&format!("Content-Type: {ct}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes())?;
+        stream.write_all(body)?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw)?;
+        parse_reply(&raw)
+    }
+
+    /// Sends SIGTERM and waits for the simulator to exit.
+    pub fn terminate(mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        assert!(
+            status.as_ref().is_ok_and(|s| s.success()),
+            "kill -TERM failed: {status:?}"
+        );
+        self.child.wait().expect("wait for ucloud-sim")
+    }
+
+    fn hook_list(&self, path: &str) -> Vec<Value> {
+        let reply = self
+            .request("GET", path, None, b"")
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        match reply.json() {
+            Value::Array(items) => items,
+            other => panic!("GET {path}: not a list: {other}"),
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(t) = self.log_thread.take() {
+            let _ = t.join();
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "--- ucloud-sim log ({}) ---\n{}--- end of ucloud-sim log ---",
+                self.url,
+                self.log()
+            );
+        }
+    }
+}
+
+/// `Action` + `params` + `PublicKey` + `Signature`, signed with
+/// `tpu::ucloud::sign` as the provider's client does (empty values dropped).
+pub fn signed_params(action: &str, params: &[(&str, &str)], public: &str, private: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = vec![("Action".to_string(), action.to_string())];
+    out.extend(
+        params
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    out.push(("PublicKey".to_string(), public.to_string()));
+    let signature = tpu::ucloud::sign::signature(out.iter().map(|(k, v)| (k.as_str(), v.as_str())), private);
+    out.push(("Signature".to_string(), signature));
+    out
+}
+
+fn parse_reply(raw: &[u8]) -> io::Result<Reply> {
+    let incomplete = |what: &str| io::Error::new(io::ErrorKind::UnexpectedEof, format!("connection closed: {what}"));
+    if raw.is_empty() {
+        return Err(incomplete("no response at all"));
+    }
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| incomplete("incomplete head"))?;
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("bad status line in {head:?}")))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let rest = &raw[split + 4..];
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let body = if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        dechunk(rest).ok_or_else(|| incomplete("incomplete chunked body"))?
+    } else if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        if rest.len() < len {
+            return Err(incomplete("body shorter than Content-Length"));
+        }
+        rest[..len].to_vec()
+    } else {
+        rest.to_vec()
+    };
+    Ok(Reply { status, headers, body })
+}
+
+fn dechunk(mut rest: &[u8]) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let eol = rest.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&rest[..eol]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        rest = &rest[eol + 2..];
+        if size == 0 {
+            return Some(body);
+        }
+        body.extend_from_slice(rest.get(..size)?);
+        rest = rest.get(size + 2..)?;
+    }
+}
