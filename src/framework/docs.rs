@@ -23,7 +23,8 @@ fn render_block(out: &mut String, block: &Block, nested_in: Option<&str>) {
     let optional: Vec<&Attribute> = block.attributes.iter().filter(|a| a.optional).collect();
     let read_only: Vec<&Attribute> = block.attributes.iter().filter(|a| a.computed && !a.optional).collect();
     let heading = if nested_in.is_some() { "###" } else { "##" };
-    let sections: [(&str, Vec<&Attribute>); 3] = [("Required", required), ("Optional", optional), ("Read-Only", read_only)];
+    let sections: [(&str, Vec<&Attribute>); 3] =
+        [("Required", required), ("Optional", optional), ("Read-Only", read_only)];
     let blocks_by_section = |section: &str| -> Vec<&NestedBlock> {
         block
             .blocks
@@ -108,7 +109,7 @@ fn attribute_line(a: &Attribute) -> String {
     if let Some(default) = &a.default {
         let _ = write!(line, " Default: `{default}`.");
     }
-    if a.force_new && !(a.computed && !a.optional) {
+    if a.force_new && (a.optional || a.required) {
         line.push_str(" Changing it forces a new resource.");
     }
     line
@@ -140,7 +141,9 @@ pub fn render_page(template: &str, schema: &Schema, root: &Path) -> Result<Strin
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after.find("}}").ok_or_else(|| "unclosed `{{` in template".to_string())?;
+        let end = after
+            .find("}}")
+            .ok_or_else(|| "unclosed `{{` in template".to_string())?;
         let directive = after[..end].trim();
         if directive == "schema" {
             out.push_str(&render_schema(schema));
@@ -167,7 +170,11 @@ mod tests {
         Schema::new(
             0,
             Block::new("A thing.")
-                .attribute(Attribute::required("name", Type::String).description("The name.").force_new())
+                .attribute(
+                    Attribute::required("name", Type::String)
+                        .description("The name.")
+                        .force_new(),
+                )
                 .attribute(
                     Attribute::optional("secret", Type::String)
                         .description("Key.")
@@ -191,11 +198,13 @@ mod tests {
     fn sections_flags_and_nested_blocks() {
         let md = render_schema(&schema());
         assert!(md.contains("## Required\n\n- `name` (String) The name. Changing it forces a new resource."));
-        assert!(md.contains(
-            "- `secret` (String, Sensitive) Key. Environment variable: `THING_SECRET`. Default: `none`."
-        ));
+        assert!(
+            md.contains("- `secret` (String, Sensitive) Key. Environment variable: `THING_SECRET`. Default: `none`.")
+        );
         assert!(md.contains("## Read-Only\n\n- `id` (String) The id.\n- `features` (List of String)"));
-        assert!(md.contains("- `timeouts` (Block) Operation timeouts. (see [below for nested schema](#nestedblock--timeouts))"));
+        assert!(md.contains(
+            "- `timeouts` (Block) Operation timeouts. (see [below for nested schema](#nestedblock--timeouts))"
+        ));
         assert!(md.contains("### Nested Schema for `timeouts`\n\n### Optional\n\n- `create` (String)"));
     }
 

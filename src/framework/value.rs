@@ -34,8 +34,7 @@ impl Type {
             Type::Set(t) => json!(["set", t.to_json()]),
             Type::Map(t) => json!(["map", t.to_json()]),
             Type::Object(fields) => {
-                let m: serde_json::Map<String, J> =
-                    fields.iter().map(|(k, t)| (k.clone(), t.to_json())).collect();
+                let m: serde_json::Map<String, J> = fields.iter().map(|(k, t)| (k.clone(), t.to_json())).collect();
                 json!(["object", m])
             }
             Type::Tuple(ts) => json!(["tuple", ts.iter().map(Type::to_json).collect::<Vec<_>>()]),
@@ -254,7 +253,9 @@ fn mismatch(path: &AttrPath, want: &str, got: &Value) -> Diagnostic {
 
 impl FromValue for String {
     fn from_value(v: &Value, path: &AttrPath) -> Result<Self, Diagnostic> {
-        v.as_str().map(str::to_string).ok_or_else(|| mismatch(path, "a string", v))
+        v.as_str()
+            .map(str::to_string)
+            .ok_or_else(|| mismatch(path, "a string", v))
     }
 }
 
