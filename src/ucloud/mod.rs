@@ -2,4 +2,19 @@
 //! typed image actions, and the credential chain. It knows nothing of
 //! Terraform, so another program could use it.
 
+mod action;
+mod client;
+pub mod credentials;
+mod error;
+pub mod image;
+mod retry;
+mod secret;
 pub mod sign;
+
+pub use action::{Action, Params};
+pub use client::{Client, ClientConfig, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT};
+pub use credentials::*;
+pub use error::{Error, RET_CODE_NOT_FOUND};
+pub use image::*;
+pub use retry::Backoff;
+pub use secret::Secret;

@@ -60,13 +60,21 @@ mod tests {
 
     #[test]
     fn describe_uhost_vector() {
-        let p = [("Action", "DescribeUHostInstance"), ("Region", "cn-bj2"), ("Limit", "10"), ("PublicKey", PUB)];
+        let p = [
+            ("Action", "DescribeUHostInstance"),
+            ("Region", "cn-bj2"),
+            ("Limit", "10"),
+            ("PublicKey", PUB),
+        ];
         assert_eq!(signature(p, PRIV), "cba5cf5ec4d4233d206b1b54951e3787350a642f");
     }
 
     #[test]
     fn create_uhost_vector() {
-        assert_eq!(signature(create_uhost(), PRIV), "4f9ef5df2abab2c6fccd1e9515cb7e2df8c6bb65");
+        assert_eq!(
+            signature(create_uhost(), PRIV),
+            "4f9ef5df2abab2c6fccd1e9515cb7e2df8c6bb65"
+        );
     }
 
     #[test]
@@ -80,7 +88,11 @@ mod tests {
     fn flattened_list_vector_sorts_key_10_before_key_2() {
         let values = ["foo", "bar", "42"];
         let keys: Vec<String> = (0..12).map(|i| format!("Backends.{i}")).collect();
-        let mut p: Vec<(&str, &str)> = keys.iter().enumerate().map(|(i, k)| (k.as_str(), values[i % 3])).collect();
+        let mut p: Vec<(&str, &str)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), values[i % 3]))
+            .collect();
         p.push(("Action", "AllocateBackendBatch"));
         p.push(("PublicKey", PUB));
         assert_eq!(signature(p, PRIV), "6bc32642779f8cb0bb3d3f128b1c0688abf9a1a3");
@@ -88,7 +100,10 @@ mod tests {
 
     #[test]
     fn float_vectors() {
-        for (f, want) in [(35.0, "da620b97de476947302291fc93a2d8b0710be328"), (65.722, "5e39dd48144d6a075328e56a6c5e9df6c39ae939")] {
+        for (f, want) in [
+            (35.0, "da620b97de476947302291fc93a2d8b0710be328"),
+            (65.722, "5e39dd48144d6a075328e56a6c5e9df6c39ae939"),
+        ] {
             let rendered = render_float(f);
             let p = [
                 ("Action", "DescribeUHostInstance"),
@@ -102,6 +117,9 @@ mod tests {
 
     #[test]
     fn bare_params_vector() {
-        assert_eq!(signature([("foo", "bar")], "my_private_key"), "634edc1bb957c0d65e5ab5494cf3b7784fbc87af");
+        assert_eq!(
+            signature([("foo", "bar")], "my_private_key"),
+            "634edc1bb957c0d65e5ab5494cf3b7784fbc87af"
+        );
     }
 }

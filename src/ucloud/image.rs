@@ -1,0 +1,402 @@
+//! UHost image actions: import a disk image from UFile, describe images,
+//! delete a custom image; the image object DescribeImage returns; and
+//! [`ImageFormat`], the one list of import formats.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer};
+
+use super::action::{Action, Params};
+
+/// A disk image format ImportCustomImage accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ImageFormat {
+    Raw,
+    Vhd,
+    Vmdk,
+    Qcow2,
+}
+
+impl ImageFormat {
+    pub const ALL: [ImageFormat; 4] = [
+        ImageFormat::Raw,
+        ImageFormat::Vhd,
+        ImageFormat::Vmdk,
+        ImageFormat::Qcow2,
+    ];
+
+    /// The format named `s`, in any letter case.
+    pub fn parse(s: &str) -> Option<Self> {
+        ImageFormat::ALL
+            .into_iter()
+            .find(|f| f.as_api_str().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// The spelling the API requires (it is case-sensitive).
+    pub fn as_api_str(&self) -> &'static str {
+        match self {
+            ImageFormat::Raw => "RAW",
+            ImageFormat::Vhd => "VHD",
+            ImageFormat::Vmdk => "VMDK",
+            ImageFormat::Qcow2 => "qcow2",
+        }
+    }
+}
+
+impl fmt::Display for ImageFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_api_str())
+    }
+}
+
+/// ImportCustomImage: start importing a UFile object as a custom image. Not
+/// idempotent: every call creates an image, and there is no client token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportCustomImage {
+    pub region: String,
+    pub project_id: Option<String>,
+    pub image_name: String,
+    pub ufile_url: String,
+    /// The platform as the console lists it (CentOS, Ubuntu, ..., Other).
+    pub os_type: String,
+    pub os_name: String,
+    pub format: ImageFormat,
+    /// Must be `true` for the import to be accepted.
+    pub auth: bool,
+    pub image_description: Option<String>,
+    pub tag: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImportCustomImageResponse {
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub image_id: String,
+}
+
+impl Action for ImportCustomImage {
+    const NAME: &'static str = "ImportCustomImage";
+    const IDEMPOTENT: bool = false;
+    type Response = ImportCustomImageResponse;
+
+    fn params(&self) -> Vec<(String, String)> {
+        Params::new()
+            .str("Region", &self.region)
+            .opt_str("ProjectId", self.project_id.as_deref())
+            .str("ImageName", &self.image_name)
+            .str("UFileUrl", &self.ufile_url)
+            .str("OsType", &self.os_type)
+            .str("OsName", &self.os_name)
+            .str("Format", self.format.as_api_str())
+            .bool("Auth", self.auth)
+            .opt_str("ImageDescription", self.image_description.as_deref())
+            .opt_str("Tag", self.tag.as_deref())
+            .build()
+    }
+}
+
+/// DescribeImage: list images, or look some up by id. An id that does not
+/// exist yields an empty `image_set`, not an error.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DescribeImage {
+    pub region: String,
+    pub project_id: Option<String>,
+    pub zone: Option<String>,
+    /// `Base`, `Business` or `Custom`.
+    pub image_type: Option<String>,
+    /// `Linux` or `Windows`: not the vocabulary ImportCustomImage uses.
+    pub os_type: Option<String>,
+    pub image_id: Option<String>,
+    pub image_ids: Vec<String>,
+    pub tag: Option<String>,
+    pub offset: Option<u32>,
+    pub limit: Option<u32>,
+}
+
+impl DescribeImage {
+    /// The request for one image by id.
+    pub fn by_id(region: impl Into<String>, project_id: Option<String>, image_id: impl Into<String>) -> Self {
+        DescribeImage {
+            region: region.into(),
+            project_id,
+            image_id: Some(image_id.into()),
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeImageResponse {
+    #[serde(default, deserialize_with = "lenient::int")]
+    pub total_count: i64,
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub image_set: Vec<Image>,
+}
+
+impl DescribeImageResponse {
+    /// The image with this id, if the answer holds it.
+    pub fn find(&self, image_id: &str) -> Option<&Image> {
+        self.image_set.iter().find(|i| i.image_id == image_id)
+    }
+}
+
+impl Action for DescribeImage {
+    const NAME: &'static str = "DescribeImage";
+    const IDEMPOTENT: bool = true;
+    type Response = DescribeImageResponse;
+
+    fn params(&self) -> Vec<(String, String)> {
+        Params::new()
+            .str("Region", &self.region)
+            .opt_str("ProjectId", self.project_id.as_deref())
+            .opt_str("Zone", self.zone.as_deref())
+            .opt_str("ImageType", self.image_type.as_deref())
+            .opt_str("OsType", self.os_type.as_deref())
+            .opt_str("ImageId", self.image_id.as_deref())
+            .list("ImageIds", &self.image_ids)
+            .opt_str("Tag", self.tag.as_deref())
+            .opt_int("Offset", self.offset.map(i64::from))
+            .opt_int("Limit", self.limit.map(i64::from))
+            .build()
+    }
+}
+
+/// TerminateCustomImage: delete a custom image. Idempotent; an image that is
+/// already gone answers RetCode 8956 ([`Error::is_not_found`](super::Error::is_not_found)).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TerminateCustomImage {
+    pub region: String,
+    pub project_id: Option<String>,
+    pub image_id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TerminateCustomImageResponse {
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub image_id: String,
+}
+
+impl Action for TerminateCustomImage {
+    const NAME: &'static str = "TerminateCustomImage";
+    const IDEMPOTENT: bool = true;
+    type Response = TerminateCustomImageResponse;
+
+    fn params(&self) -> Vec<(String, String)> {
+        Params::new()
+            .str("Region", &self.region)
+            .opt_str("ProjectId", self.project_id.as_deref())
+            .str("ImageId", &self.image_id)
+            .build()
+    }
+}
+
+/// An image as DescribeImage returns it. Every field defaults when absent
+/// or null, numbers may arrive as strings, and unknown fields are ignored,
+/// so a new API field never breaks reading.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Image {
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub image_id: String,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub image_name: String,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub image_description: String,
+    /// `Base`, `Business` or `Custom`.
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub image_type: String,
+    /// `Linux` or `Windows` (not the platform name given at import).
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub os_type: String,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub os_name: String,
+    /// See [`Image::state_kind`].
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub state: String,
+    /// In GB.
+    #[serde(default, deserialize_with = "lenient::int")]
+    pub image_size: i64,
+    /// Unix seconds.
+    #[serde(default, deserialize_with = "lenient::int")]
+    pub create_time: i64,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub zone: String,
+    /// E.g. `NetEnhnced`, `HotPlug`, `CloudInit`, `IPv6`.
+    #[serde(default, deserialize_with = "lenient::strings")]
+    pub features: Vec<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub func_type: String,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub tag: String,
+    #[serde(default, rename = "MinimalCPU", deserialize_with = "lenient::string")]
+    pub minimal_cpu: String,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub vendor: String,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub links: String,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub integrated_software: String,
+}
+
+/// The lifecycle state of an image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageState {
+    Available,
+    /// Being imported or built.
+    Making,
+    /// After an import: the import failed.
+    Unavailable,
+    Copying,
+    /// A state this client does not know yet.
+    Other(String),
+}
+
+impl ImageState {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "Available" => ImageState::Available,
+            "Making" => ImageState::Making,
+            "Unavailable" => ImageState::Unavailable,
+            "Copying" => ImageState::Copying,
+            other => ImageState::Other(other.to_owned()),
+        }
+    }
+}
+
+impl Image {
+    pub fn state_kind(&self) -> ImageState {
+        ImageState::parse(&self.state)
+    }
+}
+
+/// Deserializers that accept what the API has been seen to send instead of
+/// the documented type: null for anything, numbers as strings and back.
+mod lenient {
+    use serde::de::Error as _;
+    use serde_json::Value;
+
+    use super::{Deserialize, Deserializer};
+
+    fn text(v: Value) -> Option<String> {
+        match v {
+            Value::Null => Some(String::new()),
+            Value::String(s) => Some(s),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            Value::Array(_) | Value::Object(_) => None,
+        }
+    }
+
+    pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        text(Value::deserialize(d)?).ok_or_else(|| D::Error::custom("expected a string"))
+    }
+
+    pub fn int<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Null => Ok(0),
+            // Whole numbers sent as floats are truncated on purpose.
+            Value::Number(n) => n
+                .as_i64()
+                .or_else(|| n.as_f64().map(|f| f as i64))
+                .ok_or_else(|| D::Error::custom("expected an integer")),
+            Value::String(s) if s.trim().is_empty() => Ok(0),
+            Value::String(s) => s
+                .trim()
+                .parse()
+                .map_err(|_| D::Error::custom(format!("expected an integer, got {s:?}"))),
+            _ => Err(D::Error::custom("expected an integer")),
+        }
+    }
+
+    pub fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Null => Ok(Vec::new()),
+            Value::Array(items) => items
+                .into_iter()
+                .map(|v| text(v).ok_or_else(|| D::Error::custom("expected a list of strings")))
+                .collect(),
+            Value::String(s) if s.is_empty() => Ok(Vec::new()),
+            Value::String(s) => Ok(vec![s]),
+            _ => Err(D::Error::custom("expected a list of strings")),
+        }
+    }
+
+    pub fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+        Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_parse_in_any_case_and_render_as_the_api_wants() {
+        assert_eq!(ImageFormat::parse("QCOW2"), Some(ImageFormat::Qcow2));
+        assert_eq!(ImageFormat::parse("raw"), Some(ImageFormat::Raw));
+        assert_eq!(ImageFormat::parse("Vmdk"), Some(ImageFormat::Vmdk));
+        assert_eq!(ImageFormat::parse("iso"), None);
+        let rendered: Vec<&str> = ImageFormat::ALL.iter().map(ImageFormat::as_api_str).collect();
+        assert_eq!(rendered, ["RAW", "VHD", "VMDK", "qcow2"]);
+        for f in ImageFormat::ALL {
+            assert_eq!(ImageFormat::parse(&f.to_string()), Some(f));
+        }
+    }
+
+    #[test]
+    fn image_reads_pascal_case_ignores_unknown_fields_and_tolerates_odd_types() {
+        let json = r#"{
+            "TotalCount": "1",
+            "ImageSet": [{
+                "ImageId": "uimage-abc", "ImageName": "web", "ImageDescription": null,
+                "ImageType": "Custom", "OsType": "Linux", "OsName": "CentOS 7.6 64位",
+                "State": "Making", "ImageSize": "20", "CreateTime": 1700000000,
+                "Zone": "cn-bj2-02", "Features": ["HotPlug", "CloudInit"], "MinimalCPU": "Broadwell",
+                "PriceSet": [{"Price": 1.5}], "SomethingNew": {"a": 1}
+            }]
+        }"#;
+        let r: DescribeImageResponse = serde_json::from_str(json)
+            .map_err(|e| e.to_string())
+            .unwrap_or_default();
+        assert_eq!(r.total_count, 1);
+        let img = r.find("uimage-abc").cloned().unwrap_or_default();
+        assert_eq!(img.image_name, "web");
+        assert_eq!(img.image_description, "");
+        assert_eq!(img.os_name, "CentOS 7.6 64位");
+        assert_eq!(img.image_size, 20);
+        assert_eq!(img.create_time, 1_700_000_000);
+        assert_eq!(img.features, ["HotPlug", "CloudInit"]);
+        assert_eq!(img.minimal_cpu, "Broadwell");
+        assert_eq!(img.state_kind(), ImageState::Making);
+        assert!(r.find("uimage-other").is_none());
+    }
+
+    #[test]
+    fn empty_or_null_image_set_is_an_empty_list() {
+        for json in [r#"{"TotalCount":0,"ImageSet":null}"#, r#"{"TotalCount":0}"#] {
+            let r: Result<DescribeImageResponse, _> = serde_json::from_str(json);
+            assert_eq!(r.map(|r| r.image_set.len()).map_err(|e| e.to_string()), Ok(0), "{json}");
+        }
+    }
+
+    #[test]
+    fn terminate_and_describe_by_id_params() {
+        let t = TerminateCustomImage {
+            region: "cn-bj2".into(),
+            project_id: None,
+            image_id: "uimage-x".into(),
+        };
+        assert_eq!(
+            t.params(),
+            [
+                ("Region".to_string(), "cn-bj2".to_string()),
+                ("ImageId".to_string(), "uimage-x".to_string())
+            ]
+        );
+        let d = DescribeImage::by_id("cn-bj2", Some("org-1".into()), "uimage-x");
+        let keys: Vec<String> = d.params().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["Region", "ProjectId", "ImageId"]);
+    }
+}

@@ -1,0 +1,670 @@
+//! The UCloud client against an in-process HTTP server that answers each
+//! connection from a script: what goes on the wire, which failures are
+//! retried for which action, what errors say, cancellation, and that the
+//! private key never shows up in logs or `Debug` output.
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tpu::ucloud::{
+    Action, Backoff, Client, ClientConfig, DescribeImage, Error, ImageFormat, ImportCustomImage, Secret, Settings,
+    TerminateCustomImage, resolve, sign,
+};
+use tracing_subscriber::layer::SubscriberExt;
+
+const PUBLIC_KEY: &str = "test-public@example.com";
+const PRIVATE_KEY: &str = "PRIVATE-0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+/// What the server does with one connection, after reading the request.
+#[derive(Clone)]
+enum Reply {
+    Answer {
+        status: u16,
+        body: String,
+        request_id: Option<&'static str>,
+    },
+    /// Close the connection without answering.
+    Drop,
+    /// Keep the connection open and never answer.
+    Hang,
+}
+
+fn json(body: &str) -> Reply {
+    Reply::Answer {
+        status: 200,
+        body: body.to_owned(),
+        request_id: Some("req-0001"),
+    }
+}
+
+fn status(code: u16, body: &str) -> Reply {
+    Reply::Answer {
+        status: code,
+        body: body.to_owned(),
+        request_id: None,
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Recorded {
+    request_line: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Recorded {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+struct Server {
+    base_url: String,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+    /// One message per request, once it has been read.
+    seen: mpsc::UnboundedReceiver<()>,
+}
+
+impl Server {
+    /// Answers connection `n` with `script[n]`, repeating the last entry.
+    async fn start(script: Vec<Reply>) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base_url = format!("http://{}", listener.local_addr().expect("addr"));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (tx, seen) = mpsc::unbounded_channel();
+        let log = requests.clone();
+        tokio::spawn(async move {
+            let mut n = 0;
+            while let Ok((sock, _)) = listener.accept().await {
+                let reply = script.get(n).or(script.last()).cloned().unwrap_or(Reply::Drop);
+                n += 1;
+                tokio::spawn(handle(sock, reply, log.clone(), tx.clone()));
+            }
+        });
+        Server {
+            base_url,
+            requests,
+            seen,
+        }
+    }
+
+    fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().expect("lock").clone()
+    }
+
+    fn attempts(&self) -> usize {
+        self.requests.lock().expect("lock").len()
+    }
+}
+
+async fn handle(mut sock: TcpStream, reply: Reply, log: Arc<Mutex<Vec<Recorded>>>, seen: mpsc::UnboundedSender<()>) {
+    let mut buf = Vec::new();
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let mut chunk = [0u8; 4096];
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap_or_default().to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        let mut chunk = [0u8; 4096];
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).to_string();
+    log.lock().expect("lock").push(Recorded {
+        request_line,
+        headers,
+        body,
+    });
+    let _ = seen.send(());
+    match reply {
+        Reply::Answer {
+            status,
+            body,
+            request_id,
+        } => {
+            let mut out = format!(
+                "HTTP/1.1 {status} Scripted\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n",
+                body.len()
+            );
+            if let Some(id) = request_id {
+                let _ = write!(out, "X-UCLOUD-REQUEST-UUID: {id}\r\n");
+            }
+            out.push_str("\r\n");
+            out.push_str(&body);
+            let _ = sock.write_all(out.as_bytes()).await;
+            let _ = sock.shutdown().await;
+        }
+        Reply::Drop => drop(sock),
+        Reply::Hang => {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+fn config(base_url: &str) -> ClientConfig {
+    ClientConfig {
+        base_url: base_url.to_owned(),
+        public_key: PUBLIC_KEY.to_owned(),
+        private_key: Secret::new(PRIVATE_KEY),
+        max_retries: 3,
+        timeout: Duration::from_secs(30),
+        user_agent_extra: "terraform/1.11.4".to_owned(),
+    }
+}
+
+fn client(server: &Server) -> Client {
+    Client::new(config(&server.base_url))
+        .expect("client")
+        .with_backoff(Backoff::none())
+}
+
+fn describe() -> DescribeImage {
+    DescribeImage::by_id("cn-bj2", Some("org-test".into()), "uimage-1")
+}
+
+fn import() -> ImportCustomImage {
+    ImportCustomImage {
+        region: "cn-bj2".into(),
+        project_id: None,
+        image_name: "web-base".into(),
+        ufile_url: "https://bkt.cn-bj.ufileos.com/web.qcow2".into(),
+        os_type: "CentOS".into(),
+        os_name: "CentOS 7.6 64位".into(),
+        format: ImageFormat::Qcow2,
+        auth: true,
+        image_description: Some("base image".into()),
+        tag: None,
+    }
+}
+
+const DESCRIBE_OK: &str = r#"{"Action":"DescribeImageResponse","RetCode":0,"TotalCount":1,
+    "ImageSet":[{"ImageId":"uimage-1","ImageName":"web-base","State":"Available","ImageSize":20}]}"#;
+const IMPORT_OK: &str = r#"{"Action":"ImportCustomImageResponse","RetCode":0,"ImageId":"uimage-new"}"#;
+const THROTTLED: &str = r#"{"Action":"DescribeImageResponse","RetCode":153,"Message":"Request throttled"}"#;
+
+/// Keeps a test from hanging forever if cancellation is broken.
+async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), f)
+        .await
+        .expect("the call did not return")
+}
+
+#[tokio::test]
+async fn sends_a_signed_form_post_with_the_expected_headers() {
+    let server = Server::start(vec![json(IMPORT_OK)]).await;
+    let resp = client(&server)
+        .call(&import(), &CancellationToken::new())
+        .await
+        .expect("import");
+    assert_eq!(resp.image_id, "uimage-new");
+
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1);
+    let r = &reqs[0];
+    assert_eq!(r.request_line, "POST /?Action=ImportCustomImage HTTP/1.1");
+    assert_eq!(r.header("content-type"), Some("application/x-www-form-urlencoded"));
+    assert_eq!(
+        r.header("user-agent").map(str::to_owned),
+        Some(format!(
+            "terraform-provider-ucloud/{} (+https://registry.terraform.io/providers/ucloud-rs/ucloud) terraform/1.11.4",
+            env!("CARGO_PKG_VERSION")
+        ))
+    );
+    let ts: u64 = r
+        .header("u-timestamp-ms")
+        .and_then(|v| v.parse().ok())
+        .expect("U-Timestamp-Ms");
+    assert!(ts > 1_600_000_000_000, "{ts} is not unix milliseconds");
+
+    let signature = sign::signature(
+        [
+            ("Action", "ImportCustomImage"),
+            ("Region", "cn-bj2"),
+            ("ImageName", "web-base"),
+            ("UFileUrl", "https://bkt.cn-bj.ufileos.com/web.qcow2"),
+            ("OsType", "CentOS"),
+            ("OsName", "CentOS 7.6 64位"),
+            ("Format", "qcow2"),
+            ("Auth", "true"),
+            ("ImageDescription", "base image"),
+            ("PublicKey", PUBLIC_KEY),
+        ],
+        PRIVATE_KEY,
+    );
+    assert_eq!(
+        r.body,
+        format!(
+            "Action=ImportCustomImage&Region=cn-bj2&ImageName=web-base\
+             &UFileUrl=https%3A%2F%2Fbkt.cn-bj.ufileos.com%2Fweb.qcow2&OsType=CentOS&OsName=CentOS+7.6+64%E4%BD%8D\
+             &Format=qcow2&Auth=true&ImageDescription=base+image&PublicKey=test-public%40example.com\
+             &Signature={signature}"
+        )
+    );
+}
+
+#[tokio::test]
+async fn describe_retries_429_503_and_throttling_then_succeeds() {
+    let server = Server::start(vec![
+        status(429, ""),
+        status(503, "Service Unavailable"),
+        json(THROTTLED),
+        json(DESCRIBE_OK),
+    ])
+    .await;
+    let resp = client(&server)
+        .call(&describe(), &CancellationToken::new())
+        .await
+        .expect("describe");
+    assert_eq!(server.attempts(), 4);
+    assert_eq!(resp.total_count, 1);
+    assert_eq!(resp.find("uimage-1").map(|i| i.image_size), Some(20));
+}
+
+#[tokio::test]
+async fn describe_gives_up_after_max_retries() {
+    let server = Server::start(vec![status(503, "<html>down</html>")]).await;
+    let mut cfg = config(&server.base_url);
+    cfg.max_retries = 2;
+    let client = Client::new(cfg).expect("client").with_backoff(Backoff::none());
+    let err = client
+        .call(&describe(), &CancellationToken::new())
+        .await
+        .expect_err("must fail");
+    assert_eq!(server.attempts(), 3);
+    assert_eq!(err.http_status(), Some(503));
+    assert!(
+        err.to_string().contains("HTTP 503") && err.to_string().contains("<html>down</html>"),
+        "{err}"
+    );
+    assert!(!err.is_outcome_unknown());
+}
+
+#[tokio::test]
+async fn import_is_not_repeated_when_the_connection_drops_after_sending() {
+    let server = Server::start(vec![Reply::Drop, json(IMPORT_OK)]).await;
+    let err = client(&server)
+        .call(&import(), &CancellationToken::new())
+        .await
+        .expect_err("must fail");
+    assert_eq!(server.attempts(), 1, "a dropped import must not be sent again");
+    assert!(err.is_outcome_unknown(), "{err:?}");
+    assert!(
+        err.to_string().contains("may or may not have been carried out"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn import_is_not_repeated_after_a_gateway_error() {
+    let server = Server::start(vec![status(503, ""), json(IMPORT_OK)]).await;
+    let err = client(&server)
+        .call(&import(), &CancellationToken::new())
+        .await
+        .expect_err("must fail");
+    assert_eq!(server.attempts(), 1);
+    assert!(err.is_outcome_unknown(), "{err:?}");
+    assert!(err.to_string().contains("HTTP 503"), "{err}");
+}
+
+#[tokio::test]
+async fn import_is_not_repeated_after_a_timeout() {
+    let server = Server::start(vec![Reply::Hang, json(IMPORT_OK)]).await;
+    let mut cfg = config(&server.base_url);
+    cfg.timeout = Duration::from_millis(300);
+    let client = Client::new(cfg).expect("client").with_backoff(Backoff::none());
+    let err = bounded(client.call(&import(), &CancellationToken::new()))
+        .await
+        .expect_err("must fail");
+    assert_eq!(server.attempts(), 1);
+    assert!(err.is_outcome_unknown(), "{err:?}");
+    assert!(err.to_string().contains("no answer within 300ms"), "{err}");
+}
+
+#[tokio::test]
+async fn describe_is_repeated_after_a_timeout_or_drop() {
+    let server = Server::start(vec![Reply::Hang, Reply::Drop, json(DESCRIBE_OK)]).await;
+    let mut cfg = config(&server.base_url);
+    cfg.timeout = Duration::from_millis(300);
+    let client = Client::new(cfg).expect("client").with_backoff(Backoff::none());
+    bounded(client.call(&describe(), &CancellationToken::new()))
+        .await
+        .expect("describe");
+    assert_eq!(server.attempts(), 3);
+}
+
+#[tokio::test]
+async fn import_is_repeated_when_throttled() {
+    let server = Server::start(vec![status(429, ""), json(THROTTLED), json(IMPORT_OK)]).await;
+    let resp = client(&server)
+        .call(&import(), &CancellationToken::new())
+        .await
+        .expect("import");
+    assert_eq!(resp.image_id, "uimage-new");
+    assert_eq!(server.attempts(), 3);
+}
+
+#[tokio::test]
+async fn import_is_repeated_when_the_connection_is_refused() {
+    let addr = {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let client = Client::new(config(&format!("http://{addr}")))
+        .expect("client")
+        .with_backoff(Backoff::none());
+    let err = client
+        .call(&import(), &CancellationToken::new())
+        .await
+        .expect_err("must fail");
+    assert!(!err.is_outcome_unknown(), "{err:?}");
+    assert!(err.to_string().contains("failed after 4 attempts"), "{err}");
+    assert!(err.to_string().contains("cannot connect"), "{err}");
+}
+
+#[tokio::test]
+async fn api_errors_carry_ret_code_message_and_request_id_and_are_not_retried() {
+    let body = r#"{"Action":"DescribeImageResponse","RetCode":171,"Message":"Signature VerifyAC Error"}"#;
+    let server = Server::start(vec![json(body), json(DESCRIBE_OK)]).await;
+    let err = client(&server)
+        .call(&describe(), &CancellationToken::new())
+        .await
+        .expect_err("must fail");
+    assert_eq!(server.attempts(), 1);
+    assert_eq!(err.ret_code(), Some(171));
+    assert_eq!(err.request_id(), Some("req-0001"));
+    let shown = err.to_string();
+    assert!(shown.contains("RetCode 171: Signature VerifyAC Error"), "{shown}");
+    assert!(
+        shown.contains("request id req-0001") && shown.contains("public_key and private_key"),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn ret_code_may_be_a_string() {
+    let ok = r#"{"RetCode":"0","TotalCount":"0","ImageSet":[]}"#;
+    let gone = r#"{"RetCode":"8956","Message":"resource does not exist or is not a custom image"}"#;
+    let server = Server::start(vec![json(ok), json(gone), json(ok)]).await;
+    let client = client(&server);
+    let resp = client
+        .call(&describe(), &CancellationToken::new())
+        .await
+        .expect("describe");
+    assert!(resp.image_set.is_empty());
+    let terminate = TerminateCustomImage {
+        region: "cn-bj2".into(),
+        project_id: None,
+        image_id: "uimage-1".into(),
+    };
+    let err = client
+        .call(&terminate, &CancellationToken::new())
+        .await
+        .expect_err("gone");
+    assert!(err.is_not_found(), "{err:?}");
+    assert_eq!(server.attempts(), 2, "not-found is a definite answer, not retried");
+}
+
+#[tokio::test]
+async fn an_answer_that_is_not_an_envelope_is_an_error_with_status() {
+    let server = Server::start(vec![status(500, "<html>Internal Server Error</html>")]).await;
+    let err = client(&server)
+        .call(&describe(), &CancellationToken::new())
+        .await
+        .expect_err("must fail");
+    assert_eq!(server.attempts(), 1);
+    assert!(matches!(err, Error::Http { status: 500, .. }), "{err:?}");
+    let server = Server::start(vec![json("<html>login portal</html>")]).await;
+    let err = client(&server)
+        .call(&import(), &CancellationToken::new())
+        .await
+        .expect_err("must fail");
+    assert!(
+        err.is_outcome_unknown(),
+        "an import whose answer cannot be read may have happened: {err:?}"
+    );
+}
+
+/// Every event and span of the whole test binary, as text. Installed once as
+/// the global subscriber: per-thread subscribers would miss events from other
+/// threads and interfere with each other's callsite caches.
+struct Captured {
+    lines: Mutex<Vec<String>>,
+    added: tokio::sync::Notify,
+}
+
+impl Captured {
+    fn get() -> &'static Captured {
+        static CAPTURED: OnceLock<&'static Captured> = OnceLock::new();
+        CAPTURED.get_or_init(|| {
+            let captured: &'static Captured = Box::leak(Box::new(Captured {
+                lines: Mutex::new(Vec::new()),
+                added: tokio::sync::Notify::new(),
+            }));
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Capture(captured)))
+                .expect("install the capturing subscriber");
+            captured
+        })
+    }
+
+    fn text(&self) -> String {
+        self.lines.lock().expect("lock").join("\n")
+    }
+
+    /// Returns once a captured line contains every one of `needles`.
+    async fn wait_for(&self, needles: &[&str]) {
+        loop {
+            let added = self.added.notified();
+            tokio::pin!(added);
+            added.as_mut().enable();
+            if self
+                .lines
+                .lock()
+                .expect("lock")
+                .iter()
+                .any(|l| needles.iter().all(|n| l.contains(n)))
+            {
+                return;
+            }
+            added.await;
+        }
+    }
+
+    fn push(&self, line: String) {
+        self.lines.lock().expect("lock").push(line);
+        self.added.notify_waiters();
+    }
+}
+
+struct Capture(&'static Captured);
+
+struct Fields(String);
+
+impl tracing::field::Visit for Fields {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        let _ = write!(self.0, " {}={}", field.name(), value);
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        let _ = write!(self.0, " {}={:?}", field.name(), value);
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let mut f = Fields(format!("{} {}", event.metadata().level(), event.metadata().target()));
+        event.record(&mut f);
+        self.0.push(f.0);
+    }
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        _: &tracing::span::Id,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut f = Fields(format!("span {}", attrs.metadata().name()));
+        attrs.record(&mut f);
+        self.0.push(f.0);
+    }
+}
+
+/// An idempotent action of its own, so its log lines are told apart from
+/// those of the tests running alongside.
+struct Probe;
+
+impl Action for Probe {
+    const NAME: &'static str = "ProbeCancelDuringBackoff";
+    const IDEMPOTENT: bool = true;
+    type Response = serde_json::Value;
+
+    fn params(&self) -> Vec<(String, String)> {
+        vec![("Region".to_owned(), "cn-bj2".to_owned())]
+    }
+}
+
+#[tokio::test]
+async fn cancellation_interrupts_the_wait_between_retries() {
+    let captured = Captured::get();
+    let server = Server::start(vec![status(503, "")]).await;
+    let hour = Duration::from_secs(3600);
+    let backoff = Backoff {
+        base: hour,
+        jitter: Duration::ZERO,
+        factor: 1,
+        cap: hour,
+    };
+    let client = Client::new(config(&server.base_url))
+        .expect("client")
+        .with_backoff(backoff);
+    let cancel = CancellationToken::new();
+    let cancel_on_retry = async {
+        // The retry line is logged just before the client starts waiting.
+        captured
+            .wait_for(&["action=ProbeCancelDuringBackoff", "outcome=retry"])
+            .await;
+        cancel.cancel();
+    };
+    let (result, ()) = bounded(async { tokio::join!(client.call(&Probe, &cancel), cancel_on_retry) }).await;
+    let err = result.expect_err("cancelled");
+    assert!(err.is_cancelled() && !err.is_outcome_unknown(), "{err:?}");
+    assert_eq!(server.attempts(), 1);
+}
+
+#[tokio::test]
+async fn cancelling_an_import_in_flight_leaves_its_outcome_unknown() {
+    let mut server = Server::start(vec![Reply::Hang]).await;
+    let client = client(&server);
+    let cancel = CancellationToken::new();
+    let cancel_when_received = async {
+        server.seen.recv().await;
+        cancel.cancel();
+    };
+    let req = import();
+    let (result, ()) = bounded(async { tokio::join!(client.call(&req, &cancel), cancel_when_received) }).await;
+    let err = result.expect_err("cancelled");
+    assert!(err.is_cancelled() && err.is_outcome_unknown(), "{err:?}");
+    assert!(
+        err.to_string().contains("may or may not have been carried out"),
+        "{err}"
+    );
+
+    let err = client.call(&describe(), &cancel).await.expect_err("already cancelled");
+    assert!(err.is_cancelled() && !err.is_outcome_unknown(), "{err:?}");
+}
+
+#[tokio::test]
+async fn the_private_key_never_appears_in_logs_errors_or_debug_output() {
+    let captured = Captured::get();
+
+    let home = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(home.path().join(".ucloud")).expect("mkdir");
+    std::fs::write(
+        home.path().join(".ucloud/credential.json"),
+        format!(r#"[{{"profile":"default","public_key":"{PUBLIC_KEY}","private_key":"{PRIVATE_KEY}"}}]"#),
+    )
+    .expect("write");
+    std::fs::write(
+        home.path().join(".ucloud/config.json"),
+        "[{\"profile\":\"default\",\"active\":true,\"region\":1}]",
+    )
+    .expect("write");
+    let bad_config = resolve(&Settings::default(), &|_| None, Some(home.path())).expect_err("region must be a string");
+    std::fs::write(
+        home.path().join(".ucloud/config.json"),
+        r#"[{"profile":"default","region":"cn-bj2"}]"#,
+    )
+    .expect("write");
+    let explicit = Settings {
+        private_key: Some(Secret::new(PRIVATE_KEY)),
+        ..Default::default()
+    };
+    let resolved = resolve(&explicit, &|_| None, Some(home.path())).expect("resolve");
+    assert_eq!(resolved.private_key.expose(), PRIVATE_KEY);
+
+    let body = r#"{"Action":"DescribeImageResponse","RetCode":171,"Message":"Signature VerifyAC Error"}"#;
+    let server = Server::start(vec![json(body), Reply::Drop]).await;
+    let mut cfg = resolved.client_config("terraform/1.11.4");
+    cfg.base_url = server.base_url.clone();
+    let client = Client::new(cfg.clone()).expect("client").with_backoff(Backoff::none());
+    let api_err = client
+        .call(&describe(), &CancellationToken::new())
+        .await
+        .expect_err("171");
+    let net_err = client
+        .call(&import(), &CancellationToken::new())
+        .await
+        .expect_err("dropped");
+
+    // Everything logged so far by every test in this binary, all at TRACE.
+    let captured = captured.text();
+    assert!(
+        captured.contains("action=DescribeImage attempt=1"),
+        "nothing captured:\n{captured}"
+    );
+    assert!(captured.contains("ret_code=171"), "{captured}");
+    assert!(captured.contains("UCloud credentials resolved"), "{captured}");
+    assert!(
+        captured.contains("TRACE tpu::ucloud") && captured.contains(PUBLIC_KEY),
+        "{captured}"
+    );
+    let shown = [
+        captured,
+        format!("{explicit:?}"),
+        format!("{resolved:?}"),
+        format!("{cfg:?}"),
+        format!("{client:?}"),
+        format!("{api_err:?} {api_err}"),
+        format!("{net_err:?} {net_err}"),
+        format!("{bad_config:?} {bad_config}"),
+        server.requests().iter().map(|r| format!("{r:?}")).collect::<String>(),
+    ];
+    for text in shown {
+        assert!(!text.contains(PRIVATE_KEY), "private key leaked in: {text}");
+    }
+}
