@@ -10,6 +10,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // Clients are built on whatever channel the caller brings (tests connect over
+        // unix sockets with their own TLS), so no `connect()` helper tied to tonic's transport.
+        .build_transport(false)
         .compile_fds(descriptors)?;
     Ok(())
 }
