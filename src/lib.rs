@@ -6,6 +6,10 @@
 //! [`resources`] (UCloud's Terraform surface), [`ucloud`] (the API client).
 
 pub mod framework;
+pub mod logging;
+pub mod plugin;
+pub mod provider;
+pub mod resources;
 pub mod ucloud;
 
 #[allow(clippy::all, missing_docs)]

@@ -1,0 +1,3 @@
+//! The provider's managed resources, one module each.
+
+pub mod custom_image;

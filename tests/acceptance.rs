@@ -1,0 +1,721 @@
+//! `ucloud_custom_image` as users drive it: the real `terraform` CLI, through
+//! a dev override, against `ucloud-sim` (no network). Each test has its own
+//! working directory and its own simulator, and asserts on `terraform show
+//! -json` and on the simulator's record of images and requests.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use common::sim::Sim;
+use common::terraform::{Output, Terraform, signal_group};
+use serde_json::Value;
+
+/// First poll delay for the provider (`UCLOUD_POLL_INTERVAL_MS`): keeps waits short.
+const POLL_MS: &str = "50";
+/// How long an import stays `Making` in tests that do not need it longer.
+const QUICK_MAKING: &str = "300ms";
+/// The URL every image imports from unless a test says otherwise.
+const URL: &str = "https://bucket.cn-bj.ufileos.com/images/c7.qcow2";
+/// A URL the simulator fails to import (its path contains `corrupt`).
+const CORRUPT_URL: &str = "https://bucket.cn-bj.ufileos.com/corrupt/c7.qcow2";
+/// Variables of the UCloud credential chain, blanked so a developer's own
+/// settings cannot leak into a test.
+const UCLOUD_ENV: &[&str] = &[
+    "UCLOUD_PUBLIC_KEY",
+    "UCLOUD_PRIVATE_KEY",
+    "UCLOUD_REGION",
+    "UCLOUD_PROJECT_ID",
+    "UCLOUD_PROFILE",
+    "UCLOUD_SHARED_CREDENTIAL_FILE",
+    "UCLOUD_API_BASE_URL",
+];
+
+/// A working directory whose provider talks to `sim`, with an empty home
+/// (no shared UCloud files) and fast polling.
+fn workspace(sim: &Sim, max_retries: u32) -> Terraform {
+    let mut tf = Terraform::new();
+    let home = tf.dir().join("home");
+    std::fs::create_dir_all(&home).expect("create home");
+    for var in UCLOUD_ENV {
+        tf.env(var, "");
+    }
+    tf.env("HOME", &home.to_string_lossy());
+    tf.env("UCLOUD_POLL_INTERVAL_MS", POLL_MS);
+    tf.write(
+        "provider.tf",
+        &format!(
+            r#"terraform {{
+  required_providers {{
+    ucloud = {{ source = "ucloud-rs/ucloud" }}
+  }}
+}}
+
+provider "ucloud" {{
+  public_key  = "{}"
+  private_key = "{}"
+  region      = "cn-bj2"
+  base_url    = "{}"
+  max_retries = {max_retries}
+}}
+"#,
+            Sim::KEY_PUBLIC,
+            Sim::KEY_PRIVATE,
+            sim.url
+        ),
+    );
+    tf
+}
+
+/// A `ucloud_custom_image` block: a valid image named `name`, with `attrs`
+/// (HCL expressions) added or replacing the defaults. `timeouts` renders as a block.
+fn image(label: &str, name: &str, attrs: &[(&str, &str)]) -> String {
+    let mut values: BTreeMap<&str, String> = BTreeMap::from([
+        ("name", format!("{name:?}")),
+        ("ufile_url", format!("{URL:?}")),
+        ("format", "\"qcow2\"".to_string()),
+        ("os_type", "\"CentOS\"".to_string()),
+        ("os_name", "\"CentOS 7.6 64位\"".to_string()),
+    ]);
+    for (k, v) in attrs {
+        values.insert(k, v.to_string());
+    }
+    let mut out = format!("resource \"ucloud_custom_image\" \"{label}\" {{\n");
+    for (k, v) in &values {
+        if *k == "timeouts" {
+            out.push_str(&format!("  timeouts {v}\n"));
+        } else {
+            out.push_str(&format!("  {k} = {v}\n"));
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn apply(tf: &Terraform) -> Output {
+    tf.run(&["apply", "-auto-approve"])
+}
+
+/// `plan -detailed-exitcode`: 0 = no changes, 2 = changes.
+fn plan_code(tf: &Terraform) -> Output {
+    tf.run(&["plan", "-detailed-exitcode"])
+}
+
+/// The actions planned per resource address (`["delete","create"]` = replace).
+fn planned_actions(tf: &Terraform) -> BTreeMap<String, Vec<String>> {
+    tf.run(&["plan", "-out=tfplan"]).expect_success();
+    let out = tf.run(&["show", "-json", "tfplan"]);
+    out.expect_success();
+    let plan: Value = serde_json::from_str(&out.stdout).expect("plan JSON");
+    plan["resource_changes"]
+        .as_array()
+        .map(|changes| {
+            changes
+                .iter()
+                .map(|c| {
+                    let actions = c["change"]["actions"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                        .unwrap_or_default();
+                    (c["address"].as_str().unwrap_or_default().to_string(), actions)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The resources in `terraform show -json`.
+fn state_resources(tf: &Terraform) -> Vec<Value> {
+    tf.show_json()["values"]["root_module"]["resources"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn state_resource(tf: &Terraform, address: &str) -> Value {
+    state_resources(tf)
+        .into_iter()
+        .find(|r| r["address"] == address)
+        .unwrap_or_else(|| panic!("{address} is not in the state"))
+}
+
+fn live_ids(sim: &Sim) -> BTreeSet<String> {
+    sim.live_images()
+        .iter()
+        .filter_map(|i| i["ImageId"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn journal_of(sim: &Sim, action: &str) -> Vec<Value> {
+    sim.journal().into_iter().filter(|e| e["Action"] == action).collect()
+}
+
+fn replace() -> Vec<String> {
+    vec!["delete".to_string(), "create".to_string()]
+}
+
+/// Scenario 1: One apply, one signed ImportCustomImage, the id and `Available` in
+/// state; the next plan is empty.
+#[test]
+fn apply_creates_one_image_and_a_second_plan_is_empty() {
+    let sim = Sim::start(&["--making-time", QUICK_MAKING]);
+    let tf = workspace(&sim, 3);
+    tf.write(
+        "main.tf",
+        &image("centos", "centos-7-golden", &[("description", "\"golden image\"")]),
+    );
+    apply(&tf).expect_success();
+
+    let imports = journal_of(&sim, "ImportCustomImage");
+    assert_eq!(imports.len(), 1, "exactly one import: {imports:#?}");
+    assert_eq!(imports[0]["SignatureValid"], true, "{:#?}", imports[0]);
+    assert_eq!(imports[0]["Params"]["Format"], "qcow2");
+    assert_eq!(imports[0]["Params"]["Auth"], "true");
+    assert!(imports[0]["Params"].get("PrivateKey").is_none());
+
+    let r = state_resource(&tf, "ucloud_custom_image.centos");
+    let v = &r["values"];
+    let id = v["id"].as_str().expect("id in state");
+    assert!(id.starts_with("uimage-"), "{id}");
+    assert_eq!(v["status"], "Available");
+    assert_eq!(v["region"], "cn-bj2");
+    assert_eq!(v["auth"], true);
+    assert_eq!(v["tag"], "Default");
+    assert_eq!(v["description"], "golden image");
+    assert!(v["create_time"].as_str().is_some_and(|t| t.ends_with('Z')), "{v}");
+    assert!(r.get("tainted").is_none_or(|t| t == false));
+    assert_eq!(live_ids(&sim), BTreeSet::from([id.to_string()]));
+
+    plan_code(&tf).expect_code(0);
+    assert_eq!(sim.count_action("ImportCustomImage"), 1, "plans never import");
+}
+
+/// Scenario 2: Every argument forces a replacement; `timeouts` alone does not.
+#[test]
+fn changing_any_argument_replaces_the_image_but_timeouts_do_not() {
+    let sim = Sim::start(&["--making-time", QUICK_MAKING]);
+    let tf = workspace(&sim, 3);
+    tf.write("main.tf", &image("x", "base", &[]));
+    apply(&tf).expect_success();
+    plan_code(&tf).expect_code(0);
+
+    let changes: &[(&str, &str)] = &[
+        ("name", "\"renamed\""),
+        ("ufile_url", "\"https://bucket.cn-bj.ufileos.com/images/other.qcow2\""),
+        ("format", "\"RAW\""),
+        ("os_type", "\"Ubuntu\""),
+        ("os_name", "\"CentOS 8 64位\""),
+        ("description", "\"now described\""),
+        ("tag", "\"prod\""),
+        ("region", "\"cn-sh2\""),
+        ("project_id", "\"org-other\""),
+    ];
+    for (attr, value) in changes {
+        tf.write("main.tf", &image("x", "base", &[(attr, value)]));
+        let actions = planned_actions(&tf);
+        assert_eq!(
+            actions.get("ucloud_custom_image.x"),
+            Some(&replace()),
+            "changing {attr}"
+        );
+    }
+
+    tf.write(
+        "main.tf",
+        &image("x", "base", &[("timeouts", "{\n    create = \"90m\"\n  }")]),
+    );
+    let actions = planned_actions(&tf);
+    assert_eq!(
+        actions.get("ucloud_custom_image.x"),
+        Some(&vec!["update".to_string()]),
+        "timeouts only"
+    );
+    apply(&tf).expect_success();
+    plan_code(&tf).expect_code(0);
+    assert_eq!(
+        sim.count_action("ImportCustomImage"),
+        1,
+        "no plan or timeouts change imports"
+    );
+}
+
+/// Scenario 3: `format` in any letter case is sent in UCloud's spelling and never diffs.
+#[test]
+fn format_in_any_letter_case_applies_and_then_plans_no_changes() {
+    let sim = Sim::start(&["--making-time", QUICK_MAKING]);
+    let tf = workspace(&sim, 3);
+    tf.write(
+        "main.tf",
+        &[
+            image("upper", "upper", &[("format", "\"QCOW2\"")]),
+            image("lower", "lower", &[("format", "\"raw\"")]),
+        ]
+        .concat(),
+    );
+    apply(&tf).expect_success();
+    let mut sent: Vec<String> = journal_of(&sim, "ImportCustomImage")
+        .iter()
+        .filter_map(|e| e["Params"]["Format"].as_str().map(str::to_string))
+        .collect();
+    sent.sort();
+    assert_eq!(sent, ["RAW", "qcow2"]);
+    assert_eq!(
+        state_resource(&tf, "ucloud_custom_image.upper")["values"]["format"],
+        "QCOW2"
+    );
+    assert_eq!(
+        state_resource(&tf, "ucloud_custom_image.lower")["values"]["format"],
+        "raw"
+    );
+    plan_code(&tf).expect_code(0);
+}
+
+/// Scenario 4: An image deleted behind Terraform's back is planned for creation.
+#[test]
+fn image_deleted_outside_terraform_is_planned_again() {
+    let sim = Sim::start(&["--making-time", QUICK_MAKING]);
+    let tf = workspace(&sim, 3);
+    tf.write("main.tf", &image("x", "gone-soon", &[]));
+    apply(&tf).expect_success();
+    let id = state_resource(&tf, "ucloud_custom_image.x")["values"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    sim.delete_out_of_band(&id);
+
+    plan_code(&tf).expect_code(2);
+    assert_eq!(
+        planned_actions(&tf).get("ucloud_custom_image.x"),
+        Some(&vec!["create".to_string()])
+    );
+}
+
+/// Scenario 5: `terraform import` with every id form and an `import {}` block adopt
+/// existing images; a matching configuration then plans nothing.
+#[test]
+fn import_by_every_id_form_and_import_block_then_plan_is_empty() {
+    let sim = Sim::start(&["--making-time", QUICK_MAKING]);
+    let tf = workspace(&sim, 3);
+    let config = [
+        image("a", "imp-a", &[]),
+        image("b", "imp-b", &[("format", "\"VMDK\""), ("description", "\"second\"")]),
+        image("c", "imp-c", &[("project_id", "\"org-team\""), ("tag", "\"prod\"")]),
+        image("d", "imp-d", &[("os_type", "\"Other\""), ("os_name", "\"Other\"")]),
+    ]
+    .concat();
+    tf.write("main.tf", &config);
+    apply(&tf).expect_success();
+    let ids: BTreeMap<String, String> = state_resources(&tf)
+        .iter()
+        .map(|r| {
+            let name = r["name"].as_str().unwrap_or_default().to_string();
+            (name, r["values"]["id"].as_str().unwrap_or_default().to_string())
+        })
+        .collect();
+    assert_eq!(ids.len(), 4);
+    for label in ["a", "b", "c", "d"] {
+        tf.run(&["state", "rm", &format!("ucloud_custom_image.{label}")])
+            .expect_success();
+    }
+    assert!(state_resources(&tf).is_empty());
+
+    tf.run(&["import", "ucloud_custom_image.a", &ids["a"]]).expect_success();
+    tf.run(&["import", "ucloud_custom_image.b", &format!("cn-bj2/{}", ids["b"])])
+        .expect_success();
+    tf.run(&[
+        "import",
+        "ucloud_custom_image.c",
+        &format!("org-team/cn-bj2/{}", ids["c"]),
+    ])
+    .expect_success();
+    tf.write(
+        "imports.tf",
+        &format!("import {{\n  to = ucloud_custom_image.d\n  id = \"{}\"\n}}\n", ids["d"]),
+    );
+    let applied = apply(&tf);
+    applied.expect_success();
+    assert!(
+        applied.stdout.contains("1 imported, 0 added, 0 changed, 0 destroyed"),
+        "{applied}"
+    );
+
+    for (label, id) in &ids {
+        let v = &state_resource(&tf, &format!("ucloud_custom_image.{label}"))["values"];
+        assert_eq!(v["id"], id.as_str());
+        assert_eq!(v["status"], "Available");
+        assert_eq!(v["name"], format!("imp-{label}"));
+    }
+    let c = &state_resource(&tf, "ucloud_custom_image.c")["values"];
+    assert_eq!(c["project_id"], "org-team");
+    assert_eq!(c["tag"], "prod");
+    assert_eq!(
+        state_resource(&tf, "ucloud_custom_image.b")["values"]["description"],
+        "second"
+    );
+
+    let planned = plan_code(&tf);
+    planned.expect_code(0);
+    assert_eq!(
+        sim.count_action("ImportCustomImage"),
+        4,
+        "importing never creates an image"
+    );
+    assert_eq!(live_ids(&sim).len(), 4);
+}
+
+/// Scenario 5: A malformed id and an id that does not exist fail clearly.
+#[test]
+fn import_of_a_malformed_or_missing_id_fails_clearly() {
+    let sim = Sim::start(&["--making-time", QUICK_MAKING]);
+    let tf = workspace(&sim, 3);
+    tf.write("main.tf", &image("x", "nothing", &[]));
+
+    let malformed = tf.run(&["import", "ucloud_custom_image.x", "cn-bj2/image-123"]);
+    assert_ne!(malformed.code, 0);
+    assert!(malformed.stderr.contains("Invalid import id"), "{malformed}");
+    assert!(
+        malformed.stderr.contains("PROJECT_ID/REGION/uimage-xxxx"),
+        "lists the accepted forms: {malformed}"
+    );
+
+    let missing = tf.run(&["import", "ucloud_custom_image.x", "uimage-doesnotexist"]);
+    assert_ne!(missing.code, 0);
+    assert!(missing.stderr.contains("non-existent remote object"), "{missing}");
+    assert!(state_resources(&tf).is_empty());
+    assert_eq!(sim.count_action("ImportCustomImage"), 0);
+}
+
+/// Scenario 6: An import that ends `Unavailable` fails with the id and reason and
+/// leaves nothing behind.
+#[test]
+fn failed_import_is_reported_and_deleted() {
+    let sim = Sim::start(&["--making-time", QUICK_MAKING]);
+    let tf = workspace(&sim, 3);
+    tf.write(
+        "main.tf",
+        &image("bad", "broken", &[("ufile_url", &format!("{CORRUPT_URL:?}"))]),
+    );
+    let out = apply(&tf);
+    assert_ne!(out.code, 0, "{out}");
+
+    let imported = sim.images();
+    assert_eq!(imported.len(), 1, "{imported:#?}");
+    let id = imported[0]["ImageId"].as_str().expect("image id");
+    assert!(out.stderr.contains("Custom image import failed"), "{out}");
+    assert!(out.stderr.contains(id), "names the image: {out}");
+    assert!(out.stderr.contains("Unavailable"), "names the state: {out}");
+    assert!(out.stderr.contains("readable by UHost"), "says what to check: {out}");
+    assert!(live_ids(&sim).is_empty(), "the failed image was deleted");
+    assert!(state_resources(&tf).is_empty());
+}
+
+/// Scenario 7: A create timeout keeps the id (tainted); the next plan replaces it and
+/// destroy deletes it, even while UCloud refuses to delete a `Making` image.
+#[test]
+fn create_timeout_keeps_the_image_tainted_and_destroy_removes_it() {
+    let sim = Sim::start(&["--making-time", "4s", "--terminate-making", "reject"]);
+    let tf = workspace(&sim, 3);
+    tf.write(
+        "main.tf",
+        &image("slow", "slow", &[("timeouts", "{\n    create = \"1s\"\n  }")]),
+    );
+    let out = apply(&tf);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("Timed out waiting for the custom image"), "{out}");
+
+    let r = state_resource(&tf, "ucloud_custom_image.slow");
+    assert_eq!(r["tainted"], true, "{r:#}");
+    let id = r["values"]["id"].as_str().expect("id kept in state").to_string();
+    assert_eq!(live_ids(&sim), BTreeSet::from([id.clone()]));
+    assert!(out.stderr.contains(&id), "{out}");
+    assert_eq!(planned_actions(&tf).get("ucloud_custom_image.slow"), Some(&replace()));
+
+    tf.run(&["destroy", "-auto-approve"]).expect_success();
+    assert!(live_ids(&sim).is_empty());
+    assert!(state_resources(&tf).is_empty());
+}
+
+/// Scenario 8: Ctrl-C while waiting for the import: same guarantee as a timeout.
+#[test]
+fn ctrl_c_during_the_wait_keeps_the_image_tainted_and_destroy_removes_it() {
+    let sim = Sim::start(&["--making-time", "10m"]);
+    let tf = workspace(&sim, 3);
+    tf.write("main.tf", &image("waiting", "waiting", &[]));
+    let child = tf.spawn(&["apply", "-auto-approve"]);
+
+    // Interrupt once the provider is polling the image it imported.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let journal = sim.journal();
+        let imported = journal.iter().position(|e| e["Action"] == "ImportCustomImage");
+        if imported.is_some_and(|i| journal[i + 1..].iter().any(|e| e["Action"] == "DescribeImage")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the provider never started waiting: {journal:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal_group(&child, "INT");
+    let out = child.wait_with_output().expect("terraform exits after Ctrl-C");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("Custom image import interrupted"), "{stderr}");
+
+    let r = state_resource(&tf, "ucloud_custom_image.waiting");
+    assert_eq!(r["tainted"], true, "{r:#}");
+    let id = r["values"]["id"].as_str().expect("id kept in state").to_string();
+    assert_eq!(live_ids(&sim), BTreeSet::from([id]));
+
+    tf.run(&["destroy", "-auto-approve"]).expect_success();
+    assert!(live_ids(&sim).is_empty());
+}
+
+/// Scenario 9: Twenty images against 30% injected faults and 10% lost answers: re-run
+/// apply until it succeeds (at most 3 times); exactly twenty live images, all
+/// in state; destroy leaves none.
+#[test]
+fn twenty_images_under_faults_and_lost_answers_end_with_exactly_twenty() {
+    let sim = Sim::start(&[
+        "--making-time",
+        "500ms",
+        "--fault-rate",
+        "0.3",
+        "--lost-response-rate",
+        "0.1",
+        "--seed",
+        "5",
+        "--quiet",
+    ]);
+    let tf = workspace(&sim, 8);
+    tf.write(
+        "main.tf",
+        r#"resource "ucloud_custom_image" "fleet" {
+  count     = 20
+  name      = "fleet-${count.index}"
+  ufile_url = "https://bucket.cn-bj.ufileos.com/images/fleet-${count.index}.raw"
+  format    = "RAW"
+  os_type   = "Ubuntu"
+  os_name   = "Ubuntu 22.04 64位"
+}
+"#,
+    );
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let out = apply(&tf);
+        let ok = out.code == 0;
+        runs.push(out);
+        if ok {
+            break;
+        }
+    }
+    assert!(
+        runs.last().is_some_and(|o| o.code == 0),
+        "apply did not succeed in 3 runs:\n{}",
+        runs.iter().map(|o| o.to_string()).collect::<Vec<_>>().join("\n=====\n")
+    );
+
+    eprintln!("apply succeeded on run {} of at most 3", runs.len());
+    let live = live_ids(&sim);
+    let in_state: BTreeSet<String> = state_resources(&tf)
+        .iter()
+        .filter_map(|r| r["values"]["id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(live.len(), 20, "exactly twenty live images: {:#?}", sim.live_images());
+    assert_eq!(in_state, live, "every live image is in state");
+    let names: BTreeSet<String> = sim
+        .live_images()
+        .iter()
+        .filter_map(|i| i["ImageName"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(names.len(), 20, "one image per name");
+    assert!(
+        sim.journal()
+            .iter()
+            .any(|e| e["Lost"] == true && e["Action"] == "ImportCustomImage"),
+        "the run did exercise a lost import answer"
+    );
+
+    let mut destroyed = false;
+    for _ in 0..3 {
+        if tf.run(&["destroy", "-auto-approve"]).code == 0 {
+            destroyed = true;
+            break;
+        }
+    }
+    assert!(destroyed, "destroy did not succeed in 3 runs");
+    assert!(live_ids(&sim).is_empty(), "{:#?}", sim.live_images());
+}
+
+/// One invalid configuration: (label, attribute overrides, source line the
+/// error points at, text in the message).
+type InvalidCase<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str, &'a str);
+
+/// Scenario 10: Every invalid input fails at validate and plan, at the attribute, and
+/// the simulator receives no request at all.
+#[test]
+fn invalid_inputs_fail_before_any_api_call() {
+    let sim = Sim::start(&[]);
+    let tf = workspace(&sim, 3);
+    // (label, attribute overrides, source line the error points at, text in the message)
+    let long_name = "n".repeat(64);
+    let long = format!("{long_name:?}");
+    let cases: Vec<InvalidCase> = vec![
+        ("empty_name", vec![("name", "\"\"")], "name = \"\"", "must not be empty"),
+        ("long_name", vec![("name", &long)], "name = \"nnnn", "at most 63"),
+        (
+            "ftp_url",
+            vec![("ufile_url", "\"ftp://bucket.cn-bj.ufileos.com/c7.raw\"")],
+            "ufile_url = \"ftp://",
+            "http or https",
+        ),
+        (
+            "no_path_url",
+            vec![("ufile_url", "\"https://bucket.cn-bj.ufileos.com\"")],
+            "ufile_url = \"https://bucket.cn-bj.ufileos.com\"",
+            "no path",
+        ),
+        (
+            "iso",
+            vec![("format", "\"iso\"")],
+            "format = \"iso\"",
+            "RAW, VHD, VMDK, qcow2",
+        ),
+        ("no_os_type", vec![("os_type", "\"\"")], "os_type = \"\"", "platform"),
+        ("no_os_name", vec![("os_name", "\"\"")], "os_name = \"\"", "version"),
+        (
+            "other_os",
+            vec![("os_type", "\"Other\""), ("os_name", "\"Debian 12\"")],
+            "os_name = \"Debian 12\"",
+            "os_name = \"Other\"",
+        ),
+        (
+            "no_auth",
+            vec![("auth", "false")],
+            "auth = false",
+            "UCloud requires auth = true",
+        ),
+        (
+            "bad_timeout",
+            vec![("timeouts", "{\n    create = \"soon\"\n  }")],
+            "create = \"soon\"",
+            "not valid",
+        ),
+    ];
+    let config: String = cases
+        .iter()
+        .map(|(label, attrs, _, _)| image(label, &format!("img-{label}"), attrs))
+        .collect();
+    tf.write("main.tf", &config);
+
+    let out = tf.run(&["validate", "-json"]);
+    assert_ne!(out.code, 0, "{out}");
+    let report: Value = serde_json::from_str(&out.stdout).expect("validate -json output");
+    let diags = report["diagnostics"].as_array().cloned().unwrap_or_default();
+    for (label, _, line, says) in &cases {
+        let found = diags.iter().any(|d| {
+            d["severity"] == "error"
+                && d["snippet"]["context"]
+                    .as_str()
+                    .is_some_and(|c| c.contains(&format!("\"{label}\"")))
+                && d["snippet"]["code"].as_str().is_some_and(|c| c.contains(line))
+                && format!(
+                    "{} {}",
+                    d["summary"].as_str().unwrap_or_default(),
+                    d["detail"].as_str().unwrap_or_default()
+                )
+                .contains(says)
+        });
+        assert!(found, "{label}: no error at `{line}` saying {says:?} in {diags:#?}");
+    }
+    assert_eq!(
+        diags.iter().filter(|d| d["severity"] == "error").count(),
+        cases.len(),
+        "one error per invalid input: {diags:#?}"
+    );
+
+    let planned = tf.run(&["plan"]);
+    assert_ne!(planned.code, 0, "{planned}");
+    assert!(planned.stderr.contains("UCloud requires auth = true"), "{planned}");
+    assert!(
+        sim.journal().is_empty(),
+        "no request reached the API: {:#?}",
+        sim.journal()
+    );
+}
+
+/// Scenario 11: `terraform destroy` removes the image.
+#[test]
+fn destroy_removes_the_image() {
+    let sim = Sim::start(&["--making-time", QUICK_MAKING]);
+    let tf = workspace(&sim, 3);
+    tf.write("main.tf", &image("x", "short-lived", &[]));
+    apply(&tf).expect_success();
+    assert_eq!(live_ids(&sim).len(), 1);
+
+    tf.run(&["destroy", "-auto-approve"]).expect_success();
+    assert!(live_ids(&sim).is_empty());
+    assert!(state_resources(&tf).is_empty());
+    let terminates = journal_of(&sim, "TerminateCustomImage");
+    assert!(
+        terminates.iter().all(|e| e["SignatureValid"] == true) && !terminates.is_empty(),
+        "{terminates:#?}"
+    );
+}
+
+/// A provider block that depends on another resource is unknown while
+/// planning: the plan still works, and apply configures it for real.
+#[test]
+fn provider_values_unknown_at_plan_time_do_not_break_the_plan() {
+    let sim = Sim::start(&["--making-time", QUICK_MAKING]);
+    let tf = workspace(&sim, 3);
+    let provider = |region: &str| {
+        format!(
+            r#"terraform {{
+  required_providers {{
+    ucloud = {{ source = "ucloud-rs/ucloud" }}
+  }}
+}}
+
+resource "terraform_data" "region" {{
+  input = "{region}"
+}}
+
+provider "ucloud" {{
+  public_key  = "{}"
+  private_key = "{}"
+  region      = terraform_data.region.output
+  base_url    = "{}"
+}}
+"#,
+            Sim::KEY_PUBLIC,
+            Sim::KEY_PRIVATE,
+            sim.url
+        )
+    };
+    tf.write("provider.tf", &provider("cn-bj2"));
+    tf.write("main.tf", &image("x", "late-region", &[]));
+
+    plan_code(&tf).expect_code(2);
+    apply(&tf).expect_success();
+    assert_eq!(
+        state_resource(&tf, "ucloud_custom_image.x")["values"]["region"],
+        "cn-bj2"
+    );
+    plan_code(&tf).expect_code(0);
+
+    // The provider's region becomes unknown again: the image is neither
+    // refreshed nor moved, and stays where it is once the new region is known.
+    tf.write("provider.tf", &provider("cn-sh2"));
+    let actions = planned_actions(&tf);
+    assert_eq!(actions.get("ucloud_custom_image.x"), Some(&vec!["no-op".to_string()]));
+    apply(&tf).expect_success();
+    assert_eq!(
+        state_resource(&tf, "ucloud_custom_image.x")["values"]["region"],
+        "cn-bj2"
+    );
+    plan_code(&tf).expect_code(0);
+    assert_eq!(sim.count_action("ImportCustomImage"), 1);
+}
