@@ -103,10 +103,15 @@ fn attribute_line(a: &Attribute) -> String {
         line.push(' ');
         line.push_str(&description);
     }
-    if let Some(env) = a.env {
+    if let Some(env) = a.env.filter(|env| !description.contains(env)) {
         let _ = write!(line, " Environment variable: `{env}`.");
     }
-    if let Some(default) = &a.default {
+    // Descriptions sent to Terraform often state the default already.
+    if let Some(default) = a
+        .default
+        .as_ref()
+        .filter(|_| !description.to_lowercase().contains("default"))
+    {
         let _ = write!(line, " Default: `{default}`.");
     }
     if a.force_new && (a.optional || a.required) {

@@ -365,16 +365,19 @@ mod tests {
                 .map(|i| i["ImageId"].as_str().unwrap().to_string())
                 .collect()
         };
-        assert_eq!(ids(&w.describe(&[("Region", "cn-bj2")])), [default.clone()]);
+        assert_eq!(
+            ids(&w.describe(&[("Region", "cn-bj2")])),
+            std::slice::from_ref(&default)
+        );
         assert_eq!(
             ids(&w.describe(&[("Region", "cn-bj2"), ("ProjectId", "org-default")])),
-            [default.clone()]
+            std::slice::from_ref(&default)
         );
         assert_eq!(
             ids(&w.describe(&[("Region", "cn-bj2"), ("ProjectId", "org-x")])),
-            [in_x.clone()]
+            std::slice::from_ref(&in_x)
         );
-        assert_eq!(ids(&w.describe(&[("Region", "cn-sh2")])), [in_sh.clone()]);
+        assert_eq!(ids(&w.describe(&[("Region", "cn-sh2")])), std::slice::from_ref(&in_sh));
         let unseen = w.describe(&[("Region", "cn-bj2"), ("ImageId", &in_x)]);
         assert_eq!(unseen["TotalCount"], 0);
         assert_eq!(unseen["ImageSet"], json!([]));

@@ -1,0 +1,95 @@
+//! The registry docs under `docs/` are generated from the provider's own
+//! schema and the templates under `templates/`. This test fails when the
+//! committed docs differ from what the schema generates; regenerate them with
+//! `UPDATE_DOCS=1 cargo test --test docs`.
+
+use std::path::{Path, PathBuf};
+use tpu::framework::Provider;
+use tpu::framework::docs::render_page;
+use tpu::provider::UcloudProvider;
+
+const PROVIDER_NAME: &str = "ucloud";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every page: (template, generated file, schema).
+fn pages() -> Vec<(PathBuf, PathBuf, tpu::framework::Schema)> {
+    let provider = UcloudProvider;
+    let mut pages = vec![(
+        PathBuf::from("templates/index.md.tmpl"),
+        PathBuf::from("docs/index.md"),
+        provider.schema(),
+    )];
+    for resource in provider.resources() {
+        let short = resource
+            .type_name()
+            .strip_prefix(&format!("{PROVIDER_NAME}_"))
+            .unwrap_or(resource.type_name())
+            .to_string();
+        pages.push((
+            PathBuf::from(format!("templates/resources/{short}.md.tmpl")),
+            PathBuf::from(format!("docs/resources/{short}.md")),
+            resource.schema(),
+        ));
+    }
+    pages
+}
+
+fn generate(template: &Path, schema: &tpu::framework::Schema) -> String {
+    let text = std::fs::read_to_string(root().join(template))
+        .unwrap_or_else(|e| panic!("{}: {e} (every resource needs a docs template)", template.display()));
+    let mut page = render_page(&text, schema, &root()).unwrap_or_else(|e| panic!("{}: {e}", template.display()));
+    if !page.ends_with('\n') {
+        page.push('\n');
+    }
+    page
+}
+
+#[test]
+fn committed_docs_match_the_schema() {
+    let update = std::env::var_os("UPDATE_DOCS").is_some();
+    let mut stale = Vec::new();
+    for (template, output, schema) in pages() {
+        let generated = generate(&template, &schema);
+        let path = root().join(&output);
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        if committed != generated {
+            if update {
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, &generated).unwrap();
+            } else {
+                stale.push(output.display().to_string());
+            }
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "docs out of date: {stale:?}; regenerate with `UPDATE_DOCS=1 cargo test --test docs` and commit"
+    );
+}
+
+#[test]
+fn every_attribute_is_documented() {
+    for (_, output, schema) in pages() {
+        let mut missing = Vec::new();
+        for a in &schema.block.attributes {
+            if a.description.trim().is_empty() {
+                missing.push(a.name.clone());
+            }
+        }
+        for b in &schema.block.blocks {
+            for a in &b.block.attributes {
+                if a.description.trim().is_empty() {
+                    missing.push(format!("{}.{}", b.type_name, a.name));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "{}: attributes without a description: {missing:?}",
+            output.display()
+        );
+    }
+}
