@@ -130,6 +130,17 @@ impl Terraform {
         Self { binary, dir, env }
     }
 
+    /// A fresh working directory whose CLI configuration has no dev override:
+    /// the provider must be installed by `terraform init` (e.g. from
+    /// `-plugin-dir`), as a user installs a release.
+    pub fn without_overrides() -> Self {
+        let tf = Self::new();
+        let cli_config_path = tf.dir.path().join("terraform.rc");
+        std::fs::write(&cli_config_path, "disable_checkpoint = true\n")
+            .unwrap_or_else(|e| panic!("cannot write the CLI config: {e}"));
+        tf
+    }
+
     /// The working directory.
     pub fn dir(&self) -> &Path {
         self.dir.path()
