@@ -60,6 +60,6 @@ echo "    id:     $(tf output -raw image_id)"
 echo "    status: $(tf output -raw image_status)"
 echo "==> terraform destroy"
 tf destroy -auto-approve -no-color | grep -E '^(ucloud_|Destroy complete)' || true
-live="$(curl -fsS "$url/_sim/images" 2>/dev/null | python3 -c 'import json,sys; print(sum(1 for i in json.load(sys.stdin)["Images"] if not i["Deleted"]))' 2>/dev/null || echo "?")"
+live="$(curl -fsS "$url/_sim/images" 2>/dev/null | python3 -c 'import json,sys; print(sum(1 for i in json.load(sys.stdin) if not i["Deleted"]))' 2>/dev/null || echo "?")"
 echo "==> Done: images left in the simulator: $live"
 [ "$live" = "0" ]
