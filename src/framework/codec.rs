@@ -304,6 +304,14 @@ fn parse_decimal(s: &str) -> Option<Number> {
     {
         return Some(Number::Int(i));
     }
+    // A float this codec (or anyone printing shortest round-trip decimals)
+    // wrote comes back as the same float; anything longer stays exact.
+    if let Ok(f) = s.parse::<f64>()
+        && f.is_finite()
+        && f.to_string() == s
+    {
+        return Some(Number::Float(f));
+    }
     Some(Number::Big(s.to_string()))
 }
 
@@ -367,9 +375,16 @@ fn write_mp(out: &mut Vec<u8>, v: &Value, ty: &Type, path: &AttrPath, depth: usi
         // content is what goes on the wire.
         (Value::Dynamic(_, inner), _) => write_mp(out, inner, ty, path, depth),
         (Value::Bool(b), Type::Bool) => enc::write_bool(out, *b).map_err(io_err),
+        // Numbers travel as decimal strings, which Terraform parses exactly
+        // as it parses numbers in its JSON state. Sent as msgpack integers
+        // or floats they decode to a differently shaped number than the same
+        // value read back from the state, and Terraform then reports an
+        // unchanged object as changed (`plan -refresh-only -detailed-exitcode`
+        // exits 2 on "No changes.").
         (Value::Number(n), Type::Number) => match n {
-            Number::Int(i) => enc::write_sint(out, *i).map(|_| ()).map_err(io_err),
-            Number::Float(f) => enc::write_f64(out, *f).map_err(io_err),
+            Number::Int(i) => enc::write_str(out, &i.to_string()).map_err(io_err),
+            Number::Float(f) if f.is_finite() => enc::write_str(out, &f.to_string()).map_err(io_err),
+            Number::Float(f) => Err(mismatch(path, "a finite number", f.to_string())),
             Number::Big(s) => {
                 if parse_decimal(s).is_none() {
                     return Err(mismatch(path, "a decimal number", format!("the string {s:?}")));
@@ -718,6 +733,15 @@ mod tests {
 
     fn mp_map(entries: &[(&str, Mp)]) -> Mp {
         Mp::Map(entries.iter().map(|(k, v)| (Mp::from(*k), v.clone())).collect())
+    }
+
+    #[test]
+    fn numbers_are_sent_as_decimal_strings() {
+        let bytes = encode_msgpack(&Value::Number(Number::Int(20)), &Type::Number).unwrap();
+        assert_eq!(bytes, [0xa2, b'2', b'0']);
+        let bytes = encode_msgpack(&Value::Number(Number::Float(0.25)), &Type::Number).unwrap();
+        assert_eq!(bytes, [0xa4, b'0', b'.', b'2', b'5']);
+        assert!(encode_msgpack(&Value::Number(Number::Float(f64::NAN)), &Type::Number).is_err());
     }
 
     #[test]

@@ -147,10 +147,13 @@ pub fn routes<P: Provider>(provider: P) -> tonic::service::Routes {
     ProviderService::new(provider).into_routes()
 }
 
+/// `get_provider_schema_optional`: every RPC works without a prior
+/// GetProviderSchema (schemas are built when the service is), so Terraform
+/// may skip that call on each launch.
 fn capabilities() -> pb::ServerCapabilities {
     pb::ServerCapabilities {
         plan_destroy: true,
-        get_provider_schema_optional: false,
+        get_provider_schema_optional: true,
         move_resource_state: false,
     }
 }
@@ -1862,7 +1865,7 @@ mod tests {
             .expect("rpc")
             .into_inner();
         let caps = resp.server_capabilities.expect("capabilities");
-        assert!(caps.plan_destroy && !caps.get_provider_schema_optional && !caps.move_resource_state);
+        assert!(caps.plan_destroy && caps.get_provider_schema_optional && !caps.move_resource_state);
         let image = resp.resource_schemas.get("fake_image").expect("resource schema");
         assert_eq!(image.version, 1);
         let block = image.block.as_ref().expect("block");
