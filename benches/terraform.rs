@@ -26,6 +26,9 @@ mod sim;
 #[path = "../tests/common/terraform.rs"]
 #[allow(dead_code)]
 mod terraform;
+#[path = "../tests/common/ucloud.rs"]
+#[allow(dead_code)]
+mod ucloud;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -178,39 +181,11 @@ fn main() {
 /// A working directory whose provider talks to `sim`, with `count` images
 /// declared, an empty home and a clean UCloud environment.
 fn workspace(sim: &Sim, options: &Options) -> Terraform {
-    let mut tf = Terraform::new();
-    let home = tf.dir().join("home");
-    std::fs::create_dir_all(&home).expect("create home");
-    for var in [
-        "UCLOUD_PUBLIC_KEY",
-        "UCLOUD_PRIVATE_KEY",
-        "UCLOUD_REGION",
-        "UCLOUD_PROJECT_ID",
-        "UCLOUD_PROFILE",
-        "UCLOUD_SHARED_CREDENTIAL_FILE",
-        "UCLOUD_API_BASE_URL",
-    ] {
-        tf.env(var, "");
-    }
-    tf.env("HOME", &home.to_string_lossy());
-    tf.env(tpu::provider::POLL_INTERVAL_ENV, &options.poll_ms.to_string());
+    let tf = ucloud::workspace(sim, None, options.poll_ms);
     tf.write(
         "main.tf",
         &format!(
-            r#"terraform {{
-  required_providers {{
-    ucloud = {{ source = "ucloud-rs/ucloud" }}
-  }}
-}}
-
-provider "ucloud" {{
-  public_key  = "{}"
-  private_key = "{}"
-  region      = "cn-bj2"
-  base_url    = "{}"
-}}
-
-resource "ucloud_custom_image" "bench" {{
+            r#"resource "ucloud_custom_image" "bench" {{
   count     = {}
   name      = "bench-${{count.index}}"
   ufile_url = "https://bucket.cn-bj.ufileos.com/images/bench-${{count.index}}.qcow2"
@@ -219,9 +194,6 @@ resource "ucloud_custom_image" "bench" {{
   os_name   = "CentOS 7.6 64位"
 }}
 "#,
-            Sim::KEY_PUBLIC,
-            Sim::KEY_PRIVATE,
-            sim.url,
             options.count
         ),
     );

@@ -10,62 +10,20 @@ use std::time::{Duration, Instant};
 
 use common::sim::Sim;
 use common::terraform::{Output, Terraform, signal_group};
+use common::ucloud;
 use serde_json::Value;
 
 /// First poll delay for the provider (`UCLOUD_POLL_INTERVAL_MS`): keeps waits short.
-const POLL_MS: &str = "50";
+const POLL_MS: u64 = 50;
 /// How long an import stays `Making` in tests that do not need it longer.
 const QUICK_MAKING: &str = "300ms";
 /// The URL every image imports from unless a test says otherwise.
 const URL: &str = "https://bucket.cn-bj.ufileos.com/images/c7.qcow2";
 /// A URL the simulator fails to import (its path contains `corrupt`).
 const CORRUPT_URL: &str = "https://bucket.cn-bj.ufileos.com/corrupt/c7.qcow2";
-/// Variables of the UCloud credential chain, blanked so a developer's own
-/// settings cannot leak into a test.
-const UCLOUD_ENV: &[&str] = &[
-    "UCLOUD_PUBLIC_KEY",
-    "UCLOUD_PRIVATE_KEY",
-    "UCLOUD_REGION",
-    "UCLOUD_PROJECT_ID",
-    "UCLOUD_PROFILE",
-    "UCLOUD_SHARED_CREDENTIAL_FILE",
-    "UCLOUD_API_BASE_URL",
-];
-
-/// A working directory whose provider talks to `sim`, with an empty home
-/// (no shared UCloud files) and fast polling.
+/// An isolated working directory whose provider talks to `sim`.
 fn workspace(sim: &Sim, max_retries: u32) -> Terraform {
-    let mut tf = Terraform::new();
-    let home = tf.dir().join("home");
-    std::fs::create_dir_all(&home).expect("create home");
-    for var in UCLOUD_ENV {
-        tf.env(var, "");
-    }
-    tf.env("HOME", &home.to_string_lossy());
-    tf.env("UCLOUD_POLL_INTERVAL_MS", POLL_MS);
-    tf.write(
-        "provider.tf",
-        &format!(
-            r#"terraform {{
-  required_providers {{
-    ucloud = {{ source = "ucloud-rs/ucloud" }}
-  }}
-}}
-
-provider "ucloud" {{
-  public_key  = "{}"
-  private_key = "{}"
-  region      = "cn-bj2"
-  base_url    = "{}"
-  max_retries = {max_retries}
-}}
-"#,
-            Sim::KEY_PUBLIC,
-            Sim::KEY_PRIVATE,
-            sim.url
-        ),
-    );
-    tf
+    ucloud::workspace(sim, Some(max_retries), POLL_MS)
 }
 
 /// A `ucloud_custom_image` block: a valid image named `name`, with `attrs`

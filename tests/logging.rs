@@ -11,48 +11,30 @@ use std::path::{Path, PathBuf};
 
 use common::sim::Sim;
 use common::terraform::{Output, Terraform};
+use common::ucloud::{self, ProviderSettings};
 
 /// How Terraform prefixes lines read from this provider's stderr: the
 /// provider's executable name (the dev override runs `terraform-provider-ucloud`).
 const SOURCE: &str = "provider.terraform-provider-ucloud";
 /// The message of the client's per-call log line.
 const API_CALL: &str = "UCloud API call";
-/// Variables of the UCloud credential chain, blanked so a developer's own
-/// settings cannot leak into a test.
-const UCLOUD_ENV: &[&str] = &[
-    "UCLOUD_PUBLIC_KEY",
-    "UCLOUD_PRIVATE_KEY",
-    "UCLOUD_REGION",
-    "UCLOUD_PROJECT_ID",
-    "UCLOUD_PROFILE",
-    "UCLOUD_SHARED_CREDENTIAL_FILE",
-    "UCLOUD_API_BASE_URL",
-];
-
 /// A working directory with an empty home (no shared UCloud files), a clean
 /// UCloud environment and fast polling.
 fn workspace() -> Terraform {
     let mut tf = Terraform::new();
-    let home = tf.dir().join("home");
-    std::fs::create_dir_all(&home).expect("create home");
-    for var in UCLOUD_ENV {
-        tf.env(var, "");
-    }
-    tf.env("HOME", &home.to_string_lossy());
-    tf.env("UCLOUD_POLL_INTERVAL_MS", "50");
+    ucloud::isolate(&mut tf, 50);
     tf
 }
 
-/// The `terraform` block plus a provider block talking to `base_url`, with
-/// `keys` (public, private) written into it when given.
+/// The `terraform` and provider blocks for `base_url`, with `keys` (public,
+/// private) written into the provider block when given; no retries.
 fn provider_tf(base_url: &str, keys: Option<(&str, &str)>) -> String {
-    let keys = keys
-        .map(|(public, private)| format!("  public_key  = \"{public}\"\n  private_key = \"{private}\"\n"))
-        .unwrap_or_default();
-    format!(
-        "terraform {{\n  required_providers {{\n    ucloud = {{ source = \"ucloud-rs/ucloud\" }}\n  }}\n}}\n\n\
-         provider \"ucloud\" {{\n{keys}  region      = \"cn-bj2\"\n  base_url    = \"{base_url}\"\n  max_retries = 0\n}}\n"
-    )
+    let settings = ProviderSettings {
+        keys,
+        max_retries: Some(0),
+        version: None,
+    };
+    ucloud::provider_tf(base_url, settings)
 }
 
 /// A `ucloud_custom_image` importing `url`.

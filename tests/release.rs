@@ -12,6 +12,7 @@ use std::process::Command;
 
 use common::sim::Sim;
 use common::terraform::Terraform;
+use common::ucloud::{self, ProviderSettings};
 use serde_json::Value;
 
 const NAME: &str = "terraform-provider-ucloud";
@@ -101,48 +102,23 @@ fn release_archive_installs_from_a_filesystem_mirror_and_plans() {
     let provider_dir = mirror.join("registry.terraform.io/ucloud-rs/ucloud");
     std::fs::create_dir_all(&provider_dir).expect("create the mirror");
     std::fs::copy(&zip, provider_dir.join(&zip_name)).expect("copy the zip into the mirror");
-    let home = tf.dir().join("home");
-    std::fs::create_dir_all(&home).expect("create home");
-    tf.env("HOME", &home.to_string_lossy());
-    for var in [
-        "UCLOUD_PUBLIC_KEY",
-        "UCLOUD_PRIVATE_KEY",
-        "UCLOUD_PROFILE",
-        "UCLOUD_API_BASE_URL",
-    ] {
-        tf.env(var, "");
-    }
+    ucloud::isolate(&mut tf, 50);
+    let settings = ProviderSettings {
+        version: Some(VERSION),
+        ..ProviderSettings::with_sim_keys()
+    };
     tf.write(
         "main.tf",
-        &format!(
-            r#"terraform {{
-  required_providers {{
-    ucloud = {{
-      source  = "ucloud-rs/ucloud"
-      version = "{VERSION}"
-    }}
-  }}
-}}
-
-provider "ucloud" {{
-  public_key  = "{}"
-  private_key = "{}"
-  region      = "cn-bj2"
-  base_url    = "{}"
-}}
-
-resource "ucloud_custom_image" "golden" {{
+        &(ucloud::provider_tf(&sim.url, settings)
+            + r#"
+resource "ucloud_custom_image" "golden" {
   name      = "golden"
   ufile_url = "https://bucket.cn-bj.ufileos.com/images/golden.qcow2"
   format    = "qcow2"
   os_type   = "CentOS"
   os_name   = "CentOS 7.6 64位"
-}}
-"#,
-            Sim::KEY_PUBLIC,
-            Sim::KEY_PRIVATE,
-            sim.url
-        ),
+}
+"#),
     );
     let plugin_dir = format!("-plugin-dir={}", mirror.display());
     let init = tf.run(&["init", "-input=false", &plugin_dir]);

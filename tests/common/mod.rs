@@ -5,3 +5,4 @@
 pub mod plugin_client;
 pub mod sim;
 pub mod terraform;
+pub mod ucloud;

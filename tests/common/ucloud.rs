@@ -1,0 +1,85 @@
+//! A terraform working directory wired to a `ucloud-sim`: a developer's own
+//! UCloud settings (environment, shared files) shut out, fast polling, and the
+//! `terraform` and `provider` blocks every configuration starts with.
+
+use super::sim::Sim;
+use super::terraform::Terraform;
+
+/// Variables of the UCloud credential chain, blanked so a developer's own
+/// settings cannot leak into a test.
+pub const UCLOUD_ENV: &[&str] = &[
+    "UCLOUD_PUBLIC_KEY",
+    "UCLOUD_PRIVATE_KEY",
+    "UCLOUD_REGION",
+    "UCLOUD_PROJECT_ID",
+    "UCLOUD_PROFILE",
+    "UCLOUD_SHARED_CREDENTIAL_FILE",
+    "UCLOUD_API_BASE_URL",
+];
+
+/// Blanks the UCloud environment, gives `tf` an empty home (no `~/.ucloud`
+/// files) and sets the provider's first poll delay.
+pub fn isolate(tf: &mut Terraform, poll_ms: u64) {
+    let home = tf.dir().join("home");
+    std::fs::create_dir_all(&home).expect("create home");
+    for var in UCLOUD_ENV {
+        tf.env(var, "");
+    }
+    tf.env("HOME", &home.to_string_lossy());
+    tf.env(tpu::provider::POLL_INTERVAL_ENV, &poll_ms.to_string());
+}
+
+/// The provider block settings a configuration may vary.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProviderSettings<'a> {
+    /// `(public_key, private_key)` written into the block; `None` leaves them
+    /// to the environment.
+    pub keys: Option<(&'a str, &'a str)>,
+    pub max_retries: Option<u32>,
+    /// A version constraint in `required_providers` (needed with `init`).
+    pub version: Option<&'a str>,
+}
+
+impl<'a> ProviderSettings<'a> {
+    /// The simulator's demo key pair in the block.
+    pub fn with_sim_keys() -> Self {
+        ProviderSettings {
+            keys: Some((Sim::KEY_PUBLIC, Sim::KEY_PRIVATE)),
+            ..ProviderSettings::default()
+        }
+    }
+}
+
+/// The `terraform` and `provider "ucloud"` blocks for a provider talking to
+/// `base_url` in region `cn-bj2`.
+pub fn provider_tf(base_url: &str, settings: ProviderSettings<'_>) -> String {
+    let version = settings
+        .version
+        .map(|v| format!("\n      version = \"{v}\""))
+        .unwrap_or_default();
+    let keys = settings
+        .keys
+        .map(|(public, private)| format!("  public_key  = \"{public}\"\n  private_key = \"{private}\"\n"))
+        .unwrap_or_default();
+    let retries = settings
+        .max_retries
+        .map(|n| format!("  max_retries = {n}\n"))
+        .unwrap_or_default();
+    format!(
+        "terraform {{\n  required_providers {{\n    ucloud = {{\n      source  = \"ucloud-rs/ucloud\"{version}\n    }}\n  \
+         }}\n}}\n\nprovider \"ucloud\" {{\n{keys}  region      = \"cn-bj2\"\n  base_url    = \"{base_url}\"\n{retries}}}\n"
+    )
+}
+
+/// An isolated working directory (dev override) whose `provider.tf` talks to
+/// `sim` with its demo keys.
+pub fn workspace(sim: &Sim, max_retries: Option<u32>, poll_ms: u64) -> Terraform {
+    let mut tf = Terraform::new();
+    isolate(&mut tf, poll_ms);
+    let settings = ProviderSettings {
+        max_retries,
+        ..ProviderSettings::with_sim_keys()
+    };
+    tf.write("provider.tf", &provider_tf(&sim.url, settings));
+    tf
+}
