@@ -342,8 +342,14 @@ fn import_of_a_malformed_or_missing_id_fails_clearly() {
     let missing = tf.run(&["import", "ucloud_custom_image.x", "uimage-doesnotexist"]);
     assert_ne!(missing.code, 0);
     assert!(missing.stderr.contains("non-existent remote object"), "{missing}");
+
+    // A platform image exists but is not this resource's to manage (or delete).
+    let base = tf.run(&["import", "ucloud_custom_image.x", "uimage-base-centos79"]);
+    assert_ne!(base.code, 0);
+    assert!(base.stderr.contains("Not a custom image"), "{base}");
     assert!(state_resources(&tf).is_empty());
     assert_eq!(sim.count_action("ImportCustomImage"), 0);
+    assert_eq!(sim.count_action("TerminateCustomImage"), 0);
 }
 
 /// Scenario 6: An import that ends `Unavailable` fails with the id and reason and

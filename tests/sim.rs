@@ -41,11 +41,14 @@ fn describe(sim: &Sim, params: &[(&str, &str)]) -> Value {
     answer
 }
 
+/// The custom images of a DescribeImage answer (UCloud's platform images,
+/// listed after them when no ImageType is asked for, left out).
 fn ids(answer: &Value) -> Vec<String> {
     answer["ImageSet"]
         .as_array()
         .expect("ImageSet")
         .iter()
+        .filter(|i| i["ImageType"] == "Custom")
         .map(|i| i["ImageId"].as_str().unwrap().to_string())
         .collect()
 }
@@ -229,12 +232,13 @@ fn images_are_scoped_by_region_and_project() {
     let in_project = import(&sim, &[("ProjectId", "org-team")]);
     let in_shanghai = import(&sim, &[("Region", "cn-sh2")]);
 
-    assert_eq!(ids(&describe(&sim, &[("Region", "cn-bj2")])), [default.as_str()]);
+    let custom = |params: &[(&str, &str)]| ids(&describe(&sim, params));
+    assert_eq!(custom(&[("Region", "cn-bj2")]), [default.as_str()]);
     assert_eq!(
-        ids(&describe(&sim, &[("Region", "cn-bj2"), ("ProjectId", "org-team")])),
+        custom(&[("Region", "cn-bj2"), ("ProjectId", "org-team")]),
         [in_project.as_str()]
     );
-    assert_eq!(ids(&describe(&sim, &[("Region", "cn-sh2")])), [in_shanghai.as_str()]);
+    assert_eq!(custom(&[("Region", "cn-sh2")]), [in_shanghai.as_str()]);
     let hidden = describe(&sim, &[("Region", "cn-sh2"), ("ImageId", &default)]);
     assert_eq!(
         (hidden["TotalCount"].clone(), hidden["ImageSet"].clone()),
@@ -262,7 +266,15 @@ fn describe_paginates_with_offset_and_limit() {
     let all: Vec<String> = (0..5).map(|_| import(&sim, &[])).collect();
     let mut seen = Vec::new();
     for offset in ["0", "2", "4"] {
-        let page = describe(&sim, &[("Region", "cn-bj2"), ("Offset", offset), ("Limit", "2")]);
+        let page = describe(
+            &sim,
+            &[
+                ("Region", "cn-bj2"),
+                ("ImageType", "Custom"),
+                ("Offset", offset),
+                ("Limit", "2"),
+            ],
+        );
         assert_eq!(page["TotalCount"], 5);
         seen.extend(ids(&page));
     }
@@ -272,6 +284,11 @@ fn describe_paginates_with_offset_and_limit() {
         &[("Region", "cn-bj2"), ("ImageIds.0", &all[1]), ("ImageIds.1", &all[3])],
     );
     assert_eq!(ids(&picked), [all[1].clone(), all[3].clone()]);
+    // Without ImageType, UCloud's platform images follow the custom ones.
+    let everything = describe(&sim, &[("Region", "cn-bj2"), ("Limit", "100")]);
+    assert_eq!(everything["TotalCount"], 7);
+    assert_eq!(ids(&everything)[..5], all[..]);
+    assert_eq!(everything["ImageSet"][5]["ImageType"], "Base");
 }
 
 #[test]

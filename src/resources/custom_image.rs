@@ -1206,6 +1206,19 @@ impl Resource<ProviderData> for CustomImageResource {
                 tracing::info!(image_id, "custom image no longer exists");
                 ReadResult::default()
             }
+            // A platform (Base) image found by id, e.g. through `terraform
+            // import`: this resource would try to delete it.
+            Ok(Some(img)) if !img.image_type.is_empty() && !img.image_type.eq_ignore_ascii_case("Custom") => keep(
+                Diagnostic::error(
+                    "Not a custom image",
+                    format!(
+                        "Image {image_id} is a {} image ({:?}), not a custom image: ucloud_custom_image manages \
+                         only images imported into your account. Refer to platform images by id instead.",
+                        img.image_type, img.image_name
+                    ),
+                )
+                .into(),
+            ),
             Ok(Some(img)) => {
                 model.refresh(&img, Refresh::Read);
                 model.region = Maybe::Known(api.loc.region.clone());

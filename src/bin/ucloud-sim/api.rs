@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::cli::TerminateMaking;
 use crate::params::Params;
-use crate::store::{DEFAULT_PROJECT, Image, State, Store};
+use crate::store::{self, DEFAULT_PROJECT, Image, State, Store};
 
 /// The image file formats ImportCustomImage accepts, in this exact casing.
 pub const FORMATS: [&str; 4] = ["RAW", "VHD", "VMDK", "qcow2"];
@@ -176,22 +176,25 @@ fn describe(params: &Params, store: &Store, now_ms: u64) -> Result<Map<String, V
     let os_type = params.get("OsType");
     let tag = params.get("Tag");
 
-    let matching: Vec<&Image> = store
+    let wanted = |id: &str| wanted_ids.is_empty() || wanted_ids.contains(&id);
+    let custom = store
         .images()
         .iter()
         .filter(|i| !i.deleted && i.region == region && i.project_id == project)
-        .filter(|i| wanted_ids.is_empty() || wanted_ids.contains(&i.image_id.as_str()))
+        .filter(|i| wanted(&i.image_id))
         .filter(|_| image_type.is_none_or(|t| t == "Custom"))
         .filter(|i| os_type.is_none_or(|t| t == i.describe_os_type()))
         .filter(|i| tag.is_none_or(|t| t == i.tag))
-        .collect();
-    let page: Vec<Value> = matching
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(|i| i.describe_view(now_ms))
-        .collect();
-    Ok(fields(json!({ "TotalCount": matching.len(), "ImageSet": page })))
+        .map(|i| i.describe_view(now_ms));
+    let base = store::base_images()
+        .filter(|(id, _)| wanted(id))
+        .filter(|_| image_type.is_none_or(|t| t == "Base"))
+        .filter(|_| os_type.is_none_or(|t| t == "Linux") && tag.is_none())
+        .map(|(_, view)| view);
+    let matching: Vec<Value> = custom.chain(base).collect();
+    let total = matching.len();
+    let page: Vec<Value> = matching.into_iter().skip(offset).take(limit).collect();
+    Ok(fields(json!({ "TotalCount": total, "ImageSet": page })))
 }
 
 fn number(params: &Params, name: &str, default: usize) -> Result<usize, ApiError> {
@@ -357,11 +360,13 @@ mod tests {
         let default = w.import(&[]).unwrap();
         let in_x = w.import(&[("ProjectId", "org-x")]).unwrap();
         let in_sh = w.import(&[("Region", "cn-sh2")]).unwrap();
+        // Custom images only: the platform images are in every scope.
         let ids = |out: &Map<String, Value>| -> Vec<String> {
             out["ImageSet"]
                 .as_array()
                 .unwrap()
                 .iter()
+                .filter(|i| i["ImageType"] == "Custom")
                 .map(|i| i["ImageId"].as_str().unwrap().to_string())
                 .collect()
         };
@@ -399,19 +404,26 @@ mod tests {
         }
         let win = w.import(&[("OsType", "Windows"), ("Tag", "web")]).unwrap();
         let first = w.describe(&[("Region", "cn-bj2")]);
-        assert_eq!(first["TotalCount"], 26);
+        assert_eq!(first["TotalCount"], 28, "26 custom images and 2 platform images");
         assert_eq!(first["ImageSet"].as_array().unwrap().len(), 20);
         let rest = w.describe(&[("Region", "cn-bj2"), ("Offset", "20"), ("Limit", "10")]);
-        assert_eq!(rest["ImageSet"].as_array().unwrap().len(), 6);
+        assert_eq!(rest["ImageSet"].as_array().unwrap().len(), 8);
+        assert_eq!(rest["ImageSet"][7]["ImageType"], "Base");
         assert_eq!(rest["ImageSet"][0]["ImageId"], ids[20].as_str());
         let windows = w.describe(&[("Region", "cn-bj2"), ("OsType", "Windows")]);
         assert_eq!(windows["TotalCount"], 1);
         assert_eq!(windows["ImageSet"][0]["ImageId"], win.as_str());
         assert_eq!(w.describe(&[("Region", "cn-bj2"), ("Tag", "web")])["TotalCount"], 1);
-        assert_eq!(
-            w.describe(&[("Region", "cn-bj2"), ("ImageType", "Base")])["TotalCount"],
-            0
-        );
+        let base = w.describe(&[("Region", "cn-bj2"), ("ImageType", "Base")]);
+        assert_eq!(base["TotalCount"], 2);
+        let base_id = base["ImageSet"][0]["ImageId"].as_str().unwrap().to_string();
+        let err = w
+            .call(
+                Action::TerminateCustomImage,
+                &[("Region", "cn-bj2"), ("ImageId", &base_id)],
+            )
+            .unwrap_err();
+        assert_eq!(err.ret_code, 8956, "platform images are not custom images");
         assert_eq!(
             w.describe(&[("Region", "cn-bj2"), ("ImageType", "Custom")])["TotalCount"],
             26
@@ -432,7 +444,10 @@ mod tests {
             .call(Action::TerminateCustomImage, &[("Region", "cn-bj2"), ("ImageId", &id)])
             .unwrap();
         assert_eq!(out["ImageId"], id.as_str());
-        assert_eq!(w.describe(&[("Region", "cn-bj2")])["TotalCount"], 0);
+        assert_eq!(
+            w.describe(&[("Region", "cn-bj2"), ("ImageType", "Custom")])["TotalCount"],
+            0
+        );
         let err = w
             .call(Action::TerminateCustomImage, &[("Region", "cn-bj2"), ("ImageId", &id)])
             .unwrap_err();

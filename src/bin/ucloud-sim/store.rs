@@ -21,6 +21,41 @@ const IMAGE_SIZE_GB: u64 = 20;
 /// Features reported for every image.
 const FEATURES: [&str; 3] = ["NetEnhnced", "HotPlug", "CloudInit"];
 
+/// UCloud's own platform images, seen in every region and project: listed
+/// by DescribeImage (after the custom ones), never terminated.
+const BASE_IMAGES: [(&str, &str); 2] = [
+    ("uimage-base-centos79", "CentOS 7.9 64位"),
+    ("uimage-base-ubuntu2204", "Ubuntu 22.04 64位"),
+];
+
+/// Creation time reported for the platform images (2020-09-13).
+const BASE_CREATE_TIME: u64 = 1_600_000_000;
+
+/// The platform images as DescribeImage lists them.
+pub fn base_images() -> impl Iterator<Item = (&'static str, Value)> {
+    BASE_IMAGES.iter().map(|(id, os_name)| {
+        let view = json!({
+            "ImageId": id,
+            "ImageName": os_name,
+            "ImageDescription": "",
+            "ImageType": "Base",
+            "OsType": "Linux",
+            "OsName": os_name,
+            "State": State::Available.as_str(),
+            "ImageSize": IMAGE_SIZE_GB,
+            "CreateTime": BASE_CREATE_TIME,
+            "Zone": "",
+            "Features": FEATURES,
+            "FuncType": "",
+            "Tag": "",
+            "MinimalCPU": "",
+            "Vendor": "UCloud",
+            "Links": "",
+        });
+        (*id, view)
+    })
+}
+
 /// An image's state as DescribeImage reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum State {
