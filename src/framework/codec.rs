@@ -955,6 +955,46 @@ mod tests {
     }
 
     #[test]
+    fn randomly_corrupted_bytes_never_panic() {
+        let ty = obj(&[
+            ("id", Type::String),
+            ("size", Type::Number),
+            ("auth", Type::Bool),
+            ("features", Type::List(Box::new(Type::String))),
+            ("tags", Type::Map(Box::new(Type::String))),
+            ("timeouts", obj(&[("create", Type::String)])),
+            ("any", Type::Dynamic),
+        ]);
+        let value = Value::object([
+            ("id", Value::string("uimage-abc")),
+            ("size", Value::Number(Number::Int(20))),
+            ("auth", Value::Bool(true)),
+            ("features", Value::List(vec![Value::string("HotPlug"), Value::Unknown])),
+            ("tags", Value::Map([("k".to_string(), Value::string("v"))].into())),
+            ("timeouts", Value::object([("create", Value::string("60m"))])),
+            (
+                "any",
+                Value::Dynamic(Type::Number, Box::new(Value::Number(Number::Float(1.5)))),
+            ),
+        ]);
+        let good = encode_msgpack(&value, &ty).expect("encode");
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..20_000 {
+            let mut bytes = good.clone();
+            for _ in 0..rng.usize(1..4) {
+                let i = rng.usize(..bytes.len());
+                bytes[i] = rng.u8(..);
+            }
+            if rng.bool() {
+                bytes.truncate(rng.usize(..=bytes.len()));
+            }
+            // Either outcome is fine; a panic fails the test.
+            let _ = decode_msgpack(&bytes, &ty);
+            let _ = decode_json(&bytes, &ty);
+        }
+    }
+
+    #[test]
     fn wrong_types_name_the_attribute() {
         let ty = obj(&[("size", Type::Number), ("tags", Type::Map(Box::new(Type::String)))]);
         let bytes = mp(mp_map(&[("size", Mp::from("big")), ("tags", Mp::Nil)]));
