@@ -51,6 +51,10 @@ CONVENTIONS:
     An import whose UFileUrl path contains `corrupt` ends in state
     Unavailable (a failed import); every other import ends Available.
 
+    Two platform images (ImageType Base: uimage-base-centos79,
+    uimage-base-ubuntu2204) are listed in every region and project, after the
+    custom ones; they cannot be terminated (RetCode 8956).
+
     On start one line is printed to stdout:
         ucloud-sim listening on http://127.0.0.1:PORT
     Test hooks (JSON, never faulted): GET /_sim/images, GET /_sim/journal,
