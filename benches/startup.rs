@@ -10,6 +10,8 @@
 //! Options (after `--`): `--launches N` (default 50), `--terraform-runs N`
 //! (default 10, 0 to skip the Terraform CLI measurement).
 
+#[path = "common/machine.rs"]
+mod machine;
 #[path = "../tests/common/plugin_client.rs"]
 #[allow(dead_code)]
 mod plugin_client;
@@ -42,7 +44,7 @@ fn main() {
 
     let provider = terraform::provider_binary();
     println!("provider: {}", provider.display());
-    println!("machine:  {} cores, {}", cores(), cpu_model());
+    println!("machine:  {}", machine::describe());
 
     // Warm the page cache and the dynamic loader so the first sample is not an outlier.
     launch(&provider).stop();
@@ -230,20 +232,4 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
 
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
-            })
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned())
 }

@@ -20,6 +20,8 @@
 //! (default 10), `--making-time DURATION` (default 2s), `--poll-ms N` first
 //! poll delay of the provider (default 200).
 
+#[path = "common/machine.rs"]
+mod machine;
 #[path = "../tests/common/sim.rs"]
 #[allow(dead_code)]
 mod sim;
@@ -106,7 +108,7 @@ fn main() {
         "terraform: {}",
         tf_version.stdout.lines().next().unwrap_or("unknown version")
     );
-    println!("machine:   {} cores, {}", cores(), cpu_model());
+    println!("machine:   {}", machine::describe());
 
     let mut rows: Vec<[String; 4]> = Vec::new();
     if options.schema_runs > 0 {
@@ -296,20 +298,4 @@ fn median_f64(values: impl Iterator<Item = f64>) -> f64 {
 
 fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
-            })
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned())
 }
