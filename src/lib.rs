@@ -1,14 +1,20 @@
 //! terraform-provider-ucloud as a library: the provider binary (`main.rs`),
 //! `ucloud-sim` and the integration tests all build on it.
 //!
-//! Layers, top to bottom: [`plugin`] (go-plugin handshake, mTLS, serving),
-//! [`framework`] (tfplugin6 RPCs to typed calls), [`provider`] and
-//! [`resources`] (UCloud's Terraform surface), [`ucloud`] (the API client).
+//! Layers, top to bottom (arrows point down only; `tests/architecture.rs`
+//! checks it): [`plugin`] (go-plugin handshake, mTLS, serving),
+//! [`framework`] (tfplugin6 RPCs to typed calls), [`provider`] (the provider
+//! block and its lists), [`resources`] and [`data_sources`] (UCloud's
+//! Terraform surface) with [`provider_data`] (what they receive), [`images`]
+//! (what image resources share), [`ucloud`] (the API client).
 
+pub mod data_sources;
 pub mod framework;
+pub mod images;
 pub mod logging;
 pub mod plugin;
 pub mod provider;
+pub mod provider_data;
 pub mod resources;
 pub mod ucloud;
 

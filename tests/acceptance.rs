@@ -293,12 +293,16 @@ fn import_by_every_id_form_and_import_block_then_plan_is_empty() {
         "imports.tf",
         &format!("import {{\n  to = ucloud_custom_image.d\n  id = \"{}\"\n}}\n", ids["d"]),
     );
+    // The arguments UCloud cannot return (ufile_url, format, os_type) are
+    // learnt from the configuration by an in-place, state-only update.
     let applied = apply(&tf);
     applied.expect_success();
     assert!(
-        applied.stdout.contains("1 imported, 0 added, 0 changed, 0 destroyed"),
+        applied.stdout.contains("1 imported, 0 added, 4 changed, 0 destroyed"),
         "{applied}"
     );
+    assert_eq!(sim.count_action("ImportCustomImage"), 4, "no import while adopting");
+    assert_eq!(sim.count_action("TerminateCustomImage"), 0, "no replacement");
 
     for (label, id) in &ids {
         let v = &state_resource(&tf, &format!("ucloud_custom_image.{label}"))["values"];
@@ -306,6 +310,10 @@ fn import_by_every_id_form_and_import_block_then_plan_is_empty() {
         assert_eq!(v["status"], "Available");
         assert_eq!(v["name"], format!("imp-{label}"));
     }
+    let b = &state_resource(&tf, "ucloud_custom_image.b")["values"];
+    assert_eq!(b["format"], "VMDK");
+    assert_eq!(b["os_type"], "CentOS");
+    assert_eq!(b["ufile_url"], "https://bucket.cn-bj.ufileos.com/images/c7.qcow2");
     let c = &state_resource(&tf, "ucloud_custom_image.c")["values"];
     assert_eq!(c["project_id"], "org-team");
     assert_eq!(c["tag"], "prod");

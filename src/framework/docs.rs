@@ -108,13 +108,12 @@ fn attribute_line(a: &Attribute) -> String {
     }
     // Descriptions sent to Terraform often state the default already.
     if let Some(default) = a
-        .default
-        .as_ref()
+        .documented_default()
         .filter(|_| !description.to_lowercase().contains("default"))
     {
         let _ = write!(line, " Default: `{default}`.");
     }
-    if a.force_new && (a.optional || a.required) {
+    if !a.replace.is_never() && (a.optional || a.required) {
         line.push_str(" Changing it forces a new resource.");
     }
     line
@@ -178,14 +177,14 @@ mod tests {
                 .attribute(
                     Attribute::required("name", Type::String)
                         .description("The name.")
-                        .force_new(),
+                        .requires_replace(),
                 )
                 .attribute(
                     Attribute::optional("secret", Type::String)
                         .description("Key.")
                         .sensitive()
                         .env("THING_SECRET")
-                        .default_value("none"),
+                        .shown_default("none"),
                 )
                 .attribute(Attribute::computed("id", Type::String).description("The id."))
                 .attribute(Attribute::computed("features", Type::List(Box::new(Type::String))))

@@ -1,10 +1,20 @@
 //! The provider framework: tfplugin6 RPCs become typed calls on the
-//! [`resource::Provider`] and [`resource::Resource`] traits. Nothing above
-//! this layer sees protobuf.
+//! [`resource::Provider`], [`resource::Resource`] and
+//! [`resource::DataSource`] traits. Nothing above this layer sees protobuf
+//! or walks raw values: resources work on [`model`]s declared once.
+//!
+//! - `value`, `codec`: Terraform values and their msgpack/JSON wire forms;
+//! - `schema`, `model`: attribute declarations and the typed models that
+//!   carry them;
+//! - `plan`: the default plan and the schema's plan rules;
+//! - `resource`: the traits providers, resources and data sources implement;
+//! - `server`: the gRPC service; `timeouts`, `diagnostics`, `docs`: helpers.
 
 pub mod codec;
 pub mod diagnostics;
 pub mod docs;
+pub mod model;
+pub mod plan;
 pub mod resource;
 pub mod schema;
 pub mod server;
@@ -12,6 +22,10 @@ pub mod timeouts;
 pub mod value;
 
 pub use diagnostics::{AttrPath, Diagnostic, Diagnostics, Severity};
-pub use resource::{ApplyResult, ConfigureRequest, Context, Plan, PlanRequest, Provider, ReadResult, Resource};
-pub use schema::{Attribute, Block, NestedBlock, Nesting, Schema};
+pub use model::{Model, Sensitive, TfType};
+pub use resource::{
+    AnyDataSource, AnyResource, ApplyResult, ConfigureRequest, Context, DataSource, Plan, PlanRequest, Provider,
+    RawState, ReadResult, Resource,
+};
+pub use schema::{Attribute, Block, NestedBlock, Nesting, Replace, ReplaceRequest, Schema, attr};
 pub use value::{FromValue, IntoValue, Maybe, Number, Type, Value};

@@ -1,9 +1,15 @@
-//! The traits a provider and its resources implement. The gRPC server in
-//! `server.rs` turns tfplugin6 calls into calls on these traits, so adding a
-//! resource is one module implementing [`Resource`] and one line in
-//! [`Provider::resources`].
+//! The traits a provider, its resources and its data sources implement.
+//!
+//! Resources and data sources work on typed models (see `model.rs`): they
+//! receive and return their model, never a raw value tree. The server drives
+//! them through the value-level [`AnyResource`] / [`AnyDataSource`] views,
+//! which every typed implementation gets for free; conversion errors become
+//! diagnostics there. Adding a resource is one module implementing
+//! [`Resource`] and one entry in the provider's list.
 
-use super::diagnostics::{AttrPath, Diagnostics};
+use super::codec;
+use super::diagnostics::{AttrPath, Diagnostic, Diagnostics};
+use super::model::{Model, check_conformance};
 use super::schema::Schema;
 use super::value::Value;
 use async_trait::async_trait;
@@ -31,78 +37,156 @@ impl Context {
 
 /// The provider block's values, as ConfigureProvider hands them over.
 #[derive(Clone, Debug)]
-pub struct ConfigureRequest {
-    /// The provider block, decoded with the provider schema. May hold unknowns
-    /// during plan.
-    pub config: Value,
+pub struct ConfigureRequest<M> {
+    /// The provider block. May hold unknowns during plan.
+    pub config: M,
     pub terraform_version: String,
 }
 
-/// The provider: its own schema, how to configure it, and its resources.
+/// The provider: its own schema, how to configure it, and what it serves.
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
     /// What configuring produces and every resource call receives
     /// (for UCloud: the API client and the default region/project).
     type Data: Send + Sync + 'static;
+    /// The provider block's values.
+    type Model: Model;
 
     /// The provider's schema (the `provider "..." {}` block).
     fn schema(&self) -> Schema;
 
     /// Checks the provider block without side effects (ValidateProviderConfig).
-    fn validate(&self, _config: &Value) -> Diagnostics {
+    fn validate(&self, _config: &Self::Model) -> Diagnostics {
         Diagnostics::new()
     }
 
     /// Builds the data every resource call receives (ConfigureProvider).
-    async fn configure(&self, ctx: &Context, req: ConfigureRequest) -> Result<Self::Data, Diagnostics>;
+    async fn configure(&self, ctx: &Context, req: ConfigureRequest<Self::Model>) -> Result<Self::Data, Diagnostics>;
 
     /// Every resource this provider serves.
-    fn resources(&self) -> Vec<Arc<dyn Resource<Self::Data>>>;
+    fn resources(&self) -> Vec<Arc<dyn AnyResource<Self::Data>>>;
+
+    /// Every data source this provider serves.
+    fn data_sources(&self) -> Vec<Arc<dyn AnyDataSource<Self::Data>>> {
+        Vec::new()
+    }
 }
 
 /// The values of one PlanResourceChange call.
 #[derive(Clone, Debug)]
-pub struct PlanRequest {
-    /// Null when the object is being created.
-    pub prior: Value,
+pub struct PlanRequest<M> {
+    /// `None` when the object is being created.
+    pub prior: Option<M>,
     /// Terraform's proposal: config merged with prior computed values.
-    pub proposed: Value,
-    pub config: Value,
+    pub proposed: M,
+    pub config: M,
 }
 
 /// A plan being built. The framework fills it with its default (proposed
-/// values, unknown computed attributes on create, `requires_replace` from
-/// `force_new`); [`Resource::modify_plan`] may then adjust it.
+/// values, unknown computed attributes, the schema's defaults and
+/// use-state-for-unknown); [`Resource::modify_plan`] may then adjust it.
+/// Replacement is decided afterwards from the schema's rules.
 #[derive(Clone, Debug)]
-pub struct Plan {
-    pub planned: Value,
+pub struct Plan<M> {
+    pub planned: M,
+    /// Replacements beyond what the schema's rules decide (rarely needed).
     pub requires_replace: Vec<AttrPath>,
     pub diagnostics: Diagnostics,
-    /// Tells Terraform to tolerate a planned value that differs from the
-    /// configuration. Set only when keeping a prior value that the API cannot
-    /// return (after `terraform import`) is deliberate.
-    pub legacy_type_system: bool,
 }
 
 /// The outcome of create / update: the new state (kept even when the
 /// diagnostics hold an error, so a created object is never lost) and the
 /// diagnostics.
-#[derive(Debug, Default)]
-pub struct ApplyResult {
-    pub state: Option<Value>,
+#[derive(Debug)]
+pub struct ApplyResult<M> {
+    pub state: Option<M>,
     pub diagnostics: Diagnostics,
+}
+
+impl<M> ApplyResult<M> {
+    /// A failure that created nothing.
+    pub fn failed(diagnostics: impl Into<Diagnostics>) -> Self {
+        ApplyResult {
+            state: None,
+            diagnostics: diagnostics.into(),
+        }
+    }
+
+    /// A success.
+    pub fn done(state: M) -> Self {
+        ApplyResult {
+            state: Some(state),
+            diagnostics: Diagnostics::new(),
+        }
+    }
 }
 
 /// The outcome of read: `state == None` means the object no longer exists.
-#[derive(Debug, Default)]
-pub struct ReadResult {
-    pub state: Option<Value>,
+#[derive(Debug)]
+pub struct ReadResult<M> {
+    pub state: Option<M>,
     pub diagnostics: Diagnostics,
 }
 
-/// One managed resource type.
+impl<M> ReadResult<M> {
+    /// The object no longer exists.
+    pub fn gone() -> Self {
+        ReadResult {
+            state: None,
+            diagnostics: Diagnostics::new(),
+        }
+    }
+
+    /// The object as read.
+    pub fn found(state: M) -> Self {
+        ReadResult {
+            state: Some(state),
+            diagnostics: Diagnostics::new(),
+        }
+    }
+}
+
+/// A stored state as Terraform kept it on disk (JSON), in the schema
+/// version that wrote it: an upgrader can still see attributes that the
+/// current schema renamed or removed.
+#[derive(Clone, Debug)]
+pub struct RawState {
+    pub version: i64,
+    pub json: serde_json::Value,
+}
+
+impl RawState {
+    /// Decodes the (adjusted) JSON with `schema`, the current one: the last
+    /// step of an upgrader. Attributes the schema does not know are dropped.
+    pub fn decode(&self, schema: &Schema) -> Result<Value, Diagnostics> {
+        let bytes = serde_json::to_vec(&self.json).map_err(|e| {
+            Diagnostics::from(Diagnostic::error(
+                "Cannot upgrade stored state",
+                format!("The upgraded state could not be encoded ({e}). Please report this as a bug."),
+            ))
+        })?;
+        codec::decode_json(&bytes, &schema.value_type()).map_err(|e| {
+            Diagnostics::from(Diagnostic::error(
+                "Cannot upgrade stored state",
+                format!(
+                    "The stored state does not fit the current schema after upgrading: {e}. Please report this \
+                     as a bug."
+                ),
+            ))
+        })
+    }
+
+    /// Decodes into the current model, see [`RawState::decode`].
+    pub fn decode_model<M: Model>(&self, schema: &Schema) -> Result<M, Diagnostics> {
+        M::from_value(&self.decode(schema)?).map_err(Diagnostics::from)
+    }
+}
+
+/// One managed resource type, working on its typed model.
 #[async_trait]
-pub trait Resource<D>: Send + Sync + 'static {
+pub trait Resource<D: Send + Sync + 'static>: Send + Sync + 'static {
+    type Model: Model;
+
     /// The full type name, e.g. `ucloud_custom_image`.
     fn type_name(&self) -> &'static str;
 
@@ -110,36 +194,243 @@ pub trait Resource<D>: Send + Sync + 'static {
 
     /// Plan-time checks of a configuration (ValidateResourceConfig). No API
     /// calls; unknown values are skipped.
-    fn validate(&self, _config: &Value) -> Diagnostics {
+    fn validate(&self, _config: &Self::Model) -> Diagnostics {
         Diagnostics::new()
     }
 
-    /// Adjusts the framework's default plan (defaults, import-only values).
-    /// Not called for destroy.
-    fn modify_plan(&self, _data: &D, _req: &PlanRequest, _plan: &mut Plan) {}
+    /// Adjusts the framework's default plan (values that depend on the
+    /// provider's data). Not called for destroy.
+    fn modify_plan(&self, _data: &D, _req: &PlanRequest<Self::Model>, _plan: &mut Plan<Self::Model>) {}
 
-    async fn create(&self, ctx: &Context, data: &D, planned: &Value) -> ApplyResult;
+    async fn create(&self, ctx: &Context, data: &D, planned: Self::Model) -> ApplyResult<Self::Model>;
 
-    async fn read(&self, ctx: &Context, data: &D, state: &Value) -> ReadResult;
+    async fn read(&self, ctx: &Context, data: &D, state: Self::Model) -> ReadResult<Self::Model>;
 
     /// In-place update. The default accepts the plan as the new state, which
-    /// is right when only provider-side settings such as timeouts changed.
-    async fn update(&self, _ctx: &Context, _data: &D, _prior: &Value, planned: &Value) -> ApplyResult {
-        ApplyResult {
-            state: Some(planned.clone()),
-            diagnostics: Diagnostics::new(),
-        }
+    /// is right when only values the API does not hold changed (timeouts,
+    /// arguments learnt after `terraform import`).
+    async fn update(
+        &self,
+        _ctx: &Context,
+        _data: &D,
+        _prior: Self::Model,
+        planned: Self::Model,
+    ) -> ApplyResult<Self::Model> {
+        ApplyResult::done(planned)
     }
 
-    async fn delete(&self, ctx: &Context, data: &D, state: &Value) -> Diagnostics;
+    async fn delete(&self, ctx: &Context, data: &D, state: Self::Model) -> Diagnostics;
 
     /// Builds the state that `terraform import ID` starts from; Terraform then
     /// calls [`Resource::read`] on it.
-    async fn import(&self, ctx: &Context, data: &D, id: &str) -> Result<Value, Diagnostics>;
+    async fn import(&self, ctx: &Context, data: &D, id: &str) -> Result<Self::Model, Diagnostics>;
 
-    /// Converts stored state of an older schema version (JSON, as on disk)
-    /// into the current schema. The default decodes it as the current schema.
-    fn upgrade_state(&self, _version: i64, state: Value) -> Result<Value, Diagnostics> {
-        Ok(state)
+    /// Converts a stored state of an older schema version (as it was on
+    /// disk) into the current model. Called only for older versions; the
+    /// default refuses, since a resource that bumps its schema version must
+    /// say how.
+    fn upgrade_state(&self, raw: RawState) -> Result<Self::Model, Diagnostics> {
+        Err(Diagnostic::error(
+            "Cannot upgrade stored state",
+            format!(
+                "The stored state of this {} has schema version {}, which this provider cannot upgrade. Remove \
+                 the resource from the state and import it again.",
+                self.type_name(),
+                raw.version
+            ),
+        )
+        .into())
+    }
+}
+
+/// One data source type, working on its typed model.
+#[async_trait]
+pub trait DataSource<D: Send + Sync + 'static>: Send + Sync + 'static {
+    type Model: Model;
+
+    /// The full type name, e.g. `ucloud_custom_images`.
+    fn type_name(&self) -> &'static str;
+
+    fn schema(&self) -> Schema;
+
+    /// Plan-time checks of a configuration (ValidateDataResourceConfig).
+    fn validate(&self, _config: &Self::Model) -> Diagnostics {
+        Diagnostics::new()
+    }
+
+    /// Reads with a wholly known configuration; returns the configuration
+    /// with its computed attributes set.
+    async fn read(&self, ctx: &Context, data: &D, config: Self::Model) -> ReadResult<Self::Model>;
+}
+
+/// A resource as the server drives it: values in, values out.
+#[async_trait]
+pub trait AnyResource<D>: Send + Sync + 'static {
+    fn type_name(&self) -> &'static str;
+    fn schema(&self) -> Schema;
+    fn validate(&self, config: &Value) -> Diagnostics;
+    /// Adjusts `plan.planned` (a value; `req.prior` is null on create).
+    fn modify_plan(&self, data: &D, req: &PlanRequest<Value>, plan: &mut Plan<Value>);
+    async fn create(&self, ctx: &Context, data: &D, planned: &Value) -> ApplyResult<Value>;
+    async fn read(&self, ctx: &Context, data: &D, state: &Value) -> ReadResult<Value>;
+    async fn update(&self, ctx: &Context, data: &D, prior: &Value, planned: &Value) -> ApplyResult<Value>;
+    async fn delete(&self, ctx: &Context, data: &D, state: &Value) -> Diagnostics;
+    async fn import(&self, ctx: &Context, data: &D, id: &str) -> Result<Value, Diagnostics>;
+    fn upgrade_state(&self, raw: RawState) -> Result<Value, Diagnostics>;
+    /// Whether the typed model and the served schema agree (see
+    /// [`check_conformance`]); run by a unit test over every resource.
+    fn check_model(&self) -> Result<(), String>;
+}
+
+/// A data source as the server drives it.
+#[async_trait]
+pub trait AnyDataSource<D>: Send + Sync + 'static {
+    fn type_name(&self) -> &'static str;
+    fn schema(&self) -> Schema;
+    fn validate(&self, config: &Value) -> Diagnostics;
+    async fn read(&self, ctx: &Context, data: &D, config: &Value) -> ReadResult<Value>;
+    /// See [`AnyResource::check_model`].
+    fn check_model(&self) -> Result<(), String>;
+}
+
+fn typed<M: Model>(v: &Value) -> Result<M, Diagnostics> {
+    M::from_value(v).map_err(Diagnostics::from)
+}
+
+fn applied<M: Model>(r: ApplyResult<M>) -> ApplyResult<Value> {
+    ApplyResult {
+        state: r.state.map(|m| m.to_value()),
+        diagnostics: r.diagnostics,
+    }
+}
+
+fn read_back<M: Model>(r: ReadResult<M>) -> ReadResult<Value> {
+    ReadResult {
+        state: r.state.map(|m| m.to_value()),
+        diagnostics: r.diagnostics,
+    }
+}
+
+#[async_trait]
+impl<D: Send + Sync + 'static, R: Resource<D>> AnyResource<D> for R {
+    fn type_name(&self) -> &'static str {
+        Resource::type_name(self)
+    }
+
+    fn schema(&self) -> Schema {
+        Resource::schema(self)
+    }
+
+    fn validate(&self, config: &Value) -> Diagnostics {
+        match typed::<R::Model>(config) {
+            Ok(m) => Resource::validate(self, &m),
+            Err(d) => d,
+        }
+    }
+
+    fn modify_plan(&self, data: &D, req: &PlanRequest<Value>, plan: &mut Plan<Value>) {
+        let models = (|| -> Result<_, Diagnostics> {
+            let prior = match &req.prior {
+                Some(v) if !v.is_null() => Some(typed::<R::Model>(v)?),
+                _ => None,
+            };
+            let treq = PlanRequest {
+                prior,
+                proposed: typed::<R::Model>(&req.proposed)?,
+                config: typed::<R::Model>(&req.config)?,
+            };
+            Ok((treq, typed::<R::Model>(&plan.planned)?))
+        })();
+        let (treq, planned) = match models {
+            Ok(m) => m,
+            Err(d) => {
+                plan.diagnostics.extend(d);
+                return;
+            }
+        };
+        let mut tplan = Plan {
+            planned,
+            requires_replace: std::mem::take(&mut plan.requires_replace),
+            diagnostics: std::mem::take(&mut plan.diagnostics),
+        };
+        Resource::modify_plan(self, data, &treq, &mut tplan);
+        plan.planned = tplan.planned.to_value();
+        plan.requires_replace = tplan.requires_replace;
+        plan.diagnostics = tplan.diagnostics;
+    }
+
+    async fn create(&self, ctx: &Context, data: &D, planned: &Value) -> ApplyResult<Value> {
+        match typed::<R::Model>(planned) {
+            Ok(m) => applied(Resource::create(self, ctx, data, m).await),
+            Err(d) => ApplyResult::failed(d),
+        }
+    }
+
+    async fn read(&self, ctx: &Context, data: &D, state: &Value) -> ReadResult<Value> {
+        match typed::<R::Model>(state) {
+            Ok(m) => read_back(Resource::read(self, ctx, data, m).await),
+            Err(d) => ReadResult {
+                state: Some(state.clone()),
+                diagnostics: d,
+            },
+        }
+    }
+
+    async fn update(&self, ctx: &Context, data: &D, prior: &Value, planned: &Value) -> ApplyResult<Value> {
+        match (typed::<R::Model>(prior), typed::<R::Model>(planned)) {
+            (Ok(p), Ok(n)) => applied(Resource::update(self, ctx, data, p, n).await),
+            (Err(d), _) | (_, Err(d)) => ApplyResult::failed(d),
+        }
+    }
+
+    async fn delete(&self, ctx: &Context, data: &D, state: &Value) -> Diagnostics {
+        match typed::<R::Model>(state) {
+            Ok(m) => Resource::delete(self, ctx, data, m).await,
+            Err(d) => d,
+        }
+    }
+
+    async fn import(&self, ctx: &Context, data: &D, id: &str) -> Result<Value, Diagnostics> {
+        Resource::import(self, ctx, data, id).await.map(|m| m.to_value())
+    }
+
+    fn upgrade_state(&self, raw: RawState) -> Result<Value, Diagnostics> {
+        Resource::upgrade_state(self, raw).map(|m| m.to_value())
+    }
+
+    fn check_model(&self) -> Result<(), String> {
+        check_conformance::<R::Model>(&Resource::schema(self))
+    }
+}
+
+#[async_trait]
+impl<D: Send + Sync + 'static, S: DataSource<D>> AnyDataSource<D> for S {
+    fn type_name(&self) -> &'static str {
+        DataSource::type_name(self)
+    }
+
+    fn schema(&self) -> Schema {
+        DataSource::schema(self)
+    }
+
+    fn validate(&self, config: &Value) -> Diagnostics {
+        match typed::<S::Model>(config) {
+            Ok(m) => DataSource::validate(self, &m),
+            Err(d) => d,
+        }
+    }
+
+    async fn read(&self, ctx: &Context, data: &D, config: &Value) -> ReadResult<Value> {
+        match typed::<S::Model>(config) {
+            Ok(m) => read_back(DataSource::read(self, ctx, data, m).await),
+            Err(d) => ReadResult {
+                state: None,
+                diagnostics: d,
+            },
+        }
+    }
+
+    fn check_model(&self) -> Result<(), String> {
+        check_conformance::<S::Model>(&DataSource::schema(self))
     }
 }

@@ -1,20 +1,25 @@
-//! The schema model: what a provider or resource declares about its
-//! attributes. It is the single source for the wire schema, plan-time rules
-//! (`force_new` drives `requires_replace`), value decoding and the generated
-//! docs.
+//! The schema model: what a provider, resource or data source declares about
+//! its attributes. It is the single source for the wire schema, the plan
+//! (defaults, replacement rules, use-state-for-unknown: see `plan.rs`), value
+//! decoding and the generated docs.
+//!
+//! Attributes are usually declared next to a typed model field (see
+//! `model.rs`): the builders here then take only a description, and the
+//! field supplies the name and the type.
 
-use super::value::Type;
+use super::value::{IntoValue, Type, Value};
 use std::collections::BTreeMap;
+use std::fmt;
 
-/// A versioned schema: the root block of a provider or resource.
-#[derive(Clone, Debug, PartialEq)]
+/// A versioned schema: the root block of a provider, resource or data source.
+#[derive(Clone, Debug)]
 pub struct Schema {
     pub version: i64,
     pub block: Block,
 }
 
 /// A set of attributes and nested blocks, with a markdown description.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct Block {
     pub attributes: Vec<Attribute>,
     pub blocks: Vec<NestedBlock>,
@@ -22,9 +27,52 @@ pub struct Block {
     pub deprecated: bool,
 }
 
+/// The values a replacement rule compares: the attribute's prior, planned
+/// and configured values, and the whole prior object (for rules that look
+/// at siblings).
+#[derive(Clone, Copy, Debug)]
+pub struct ReplaceRequest<'a> {
+    pub prior: &'a Value,
+    pub planned: &'a Value,
+    pub config: &'a Value,
+    pub prior_object: &'a Value,
+}
+
+/// When a change of an attribute forces the object to be replaced. The
+/// framework evaluates it on every update plan where the attribute's planned
+/// value differs from its prior one; no resource computes `requires_replace`.
+#[derive(Clone, Copy, Default)]
+pub enum Replace {
+    /// Changed in place (or not changeable at all).
+    #[default]
+    Never,
+    /// Every change replaces the object.
+    Always,
+    /// A change replaces the object when the function says so: for changes
+    /// that are not real ones (letter case, a value first learnt after
+    /// `terraform import`).
+    If(fn(&ReplaceRequest<'_>) -> bool),
+}
+
+impl Replace {
+    pub fn is_never(&self) -> bool {
+        matches!(self, Replace::Never)
+    }
+}
+
+impl fmt::Debug for Replace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Replace::Never => "Never",
+            Replace::Always => "Always",
+            Replace::If(_) => "If(..)",
+        })
+    }
+}
+
 /// One attribute. Exactly one of required / optional / computed-only holds;
 /// optional + computed means "the user may set it, otherwise the provider does".
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Attribute {
     pub name: String,
     pub ty: Type,
@@ -33,15 +81,20 @@ pub struct Attribute {
     pub optional: bool,
     pub computed: bool,
     pub sensitive: bool,
-    /// A change of this attribute forces the object to be replaced.
-    pub force_new: bool,
     pub deprecated: bool,
+    /// What a change means for the object.
+    pub replace: Replace,
+    /// Planned when the configuration leaves the attribute unset (the
+    /// attribute is then optional + computed).
+    pub default: Option<Value>,
+    /// Computed and stable: an update plan keeps the prior value instead of
+    /// planning it unknown.
+    pub use_state_for_unknown: bool,
     /// The environment variable that supplies the value when it is unset
     /// (documentation only; the provider reads it).
     pub env: Option<&'static str>,
-    /// The default the provider applies when the attribute is unset
-    /// (documentation only, rendered in the docs).
-    pub default: Option<String>,
+    /// A default the provider applies itself (not planned), as documented.
+    pub shown_default: Option<String>,
 }
 
 /// How a nested block may repeat.
@@ -55,7 +108,7 @@ pub enum Nesting {
 }
 
 /// A nested block such as `timeouts { ... }`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct NestedBlock {
     pub type_name: String,
     pub block: Block,
@@ -74,10 +127,12 @@ impl Attribute {
             optional: false,
             computed: false,
             sensitive: false,
-            force_new: false,
             deprecated: false,
-            env: None,
+            replace: Replace::Never,
             default: None,
+            use_state_for_unknown: false,
+            env: None,
+            shown_default: None,
         }
     }
 
@@ -112,8 +167,8 @@ impl Attribute {
         }
     }
 
-    pub fn description(mut self, markdown: &str) -> Self {
-        self.description = markdown.to_string();
+    pub fn description(mut self, markdown: impl Into<String>) -> Self {
+        self.description = markdown.into();
         self
     }
 
@@ -122,8 +177,32 @@ impl Attribute {
         self
     }
 
-    pub fn force_new(mut self) -> Self {
-        self.force_new = true;
+    /// Every change replaces the object.
+    pub fn requires_replace(mut self) -> Self {
+        self.replace = Replace::Always;
+        self
+    }
+
+    /// A change replaces the object when `rule` says so.
+    pub fn requires_replace_if(mut self, rule: fn(&ReplaceRequest<'_>) -> bool) -> Self {
+        self.replace = Replace::If(rule);
+        self
+    }
+
+    /// The value planned when the configuration leaves the attribute unset;
+    /// makes the attribute optional + computed.
+    pub fn default(mut self, value: impl IntoValue) -> Self {
+        self.default = Some(value.into_value());
+        self.optional = true;
+        self.computed = true;
+        self.required = false;
+        self
+    }
+
+    /// Keeps the prior value in update plans: for computed values that
+    /// never change once the object exists.
+    pub fn use_state_for_unknown(mut self) -> Self {
+        self.use_state_for_unknown = true;
         self
     }
 
@@ -132,16 +211,61 @@ impl Attribute {
         self
     }
 
-    pub fn default_value(mut self, shown: &str) -> Self {
-        self.default = Some(shown.to_string());
+    /// Documents a default that the provider applies itself.
+    pub fn shown_default(mut self, shown: impl Into<String>) -> Self {
+        self.shown_default = Some(shown.into());
+        self
+    }
+
+    /// The default as the docs show it: the planned default, or the one the
+    /// provider applies itself.
+    pub fn documented_default(&self) -> Option<String> {
+        if let Some(shown) = &self.shown_default {
+            return Some(shown.clone());
+        }
+        self.default.as_ref().map(|v| match v {
+            Value::String(s) => s.clone(),
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => n.as_f64().map_or_else(String::new, |f| f.to_string()),
+            other => format!("{other:?}"),
+        })
+    }
+
+    /// Sets name and type: what a model field supplies to its declaration.
+    pub fn named(mut self, name: &str, ty: Type) -> Self {
+        self.name = name.to_string();
+        self.ty = ty;
         self
     }
 }
 
+/// Declaration builders for model fields: a description, no name or type
+/// (the field gives both).
+pub mod attr {
+    use super::Attribute;
+    use crate::framework::value::Type;
+
+    pub fn required(description: impl Into<String>) -> Attribute {
+        Attribute::required("", Type::Dynamic).description(description)
+    }
+
+    pub fn optional(description: impl Into<String>) -> Attribute {
+        Attribute::optional("", Type::Dynamic).description(description)
+    }
+
+    pub fn optional_computed(description: impl Into<String>) -> Attribute {
+        Attribute::optional_computed("", Type::Dynamic).description(description)
+    }
+
+    pub fn computed(description: impl Into<String>) -> Attribute {
+        Attribute::computed("", Type::Dynamic).description(description)
+    }
+}
+
 impl Block {
-    pub fn new(description: &str) -> Self {
+    pub fn new(description: impl Into<String>) -> Self {
         Block {
-            description: description.to_string(),
+            description: description.into(),
             ..Block::default()
         }
     }
@@ -168,16 +292,22 @@ impl Block {
             fields.insert(a.name.clone(), a.ty.clone());
         }
         for b in &self.blocks {
-            let inner = b.block.value_type();
-            let ty = match b.nesting {
-                Nesting::Single | Nesting::Group => inner,
-                Nesting::List => Type::List(Box::new(inner)),
-                Nesting::Set => Type::Set(Box::new(inner)),
-                Nesting::Map => Type::Map(Box::new(inner)),
-            };
-            fields.insert(b.type_name.clone(), ty);
+            fields.insert(b.type_name.clone(), b.value_type());
         }
         Type::Object(fields)
+    }
+}
+
+impl NestedBlock {
+    /// The type of the block's value in its parent object.
+    pub fn value_type(&self) -> Type {
+        let inner = self.block.value_type();
+        match self.nesting {
+            Nesting::Single | Nesting::Group => inner,
+            Nesting::List => Type::List(Box::new(inner)),
+            Nesting::Set => Type::Set(Box::new(inner)),
+            Nesting::Map => Type::Map(Box::new(inner)),
+        }
     }
 }
 

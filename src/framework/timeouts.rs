@@ -6,8 +6,9 @@
 //! value is parsed, and how a value is checked at plan time.
 
 use super::diagnostics::{AttrPath, Diagnostic, Diagnostics};
+use super::model::TfType;
 use super::schema::{Attribute, Block, NestedBlock, Nesting};
-use super::value::{Type, Value};
+use super::value::{FromValue, IntoValue, Type, Value};
 use std::time::Duration;
 
 /// The name of the nested block in a resource's schema.
@@ -122,21 +123,43 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
+/// An operation a `timeouts` block can bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Create,
+    Read,
+    Update,
+    Delete,
+}
+
+impl Op {
+    /// The attribute name inside the block.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Create => "create",
+            Op::Read => "read",
+            Op::Update => "update",
+            Op::Delete => "delete",
+        }
+    }
+}
+
 /// The standard `timeouts` block for the given operations and their
 /// defaults: nesting single, each operation an optional string whose
 /// description states its default.
-pub fn block(ops: &[(&str, Duration)]) -> NestedBlock {
+pub fn block(ops: &[(Op, Duration)]) -> NestedBlock {
     let mut b = Block::new(
         "How long to wait for each operation before giving up, as a duration such as `90s`, `60m` or `1h30m`.",
     );
     for (op, default) in ops {
         let shown = format_duration(*default);
+        let op = op.as_str();
         b = b.attribute(
             Attribute::optional(op, Type::String)
-                .description(&format!(
+                .description(format!(
                     "How long the {op} operation may take, for example `30m` or `1h` (default `{shown}`)."
                 ))
-                .default_value(&shown),
+                .shown_default(shown),
         );
     }
     NestedBlock {
@@ -148,17 +171,17 @@ pub fn block(ops: &[(&str, Duration)]) -> NestedBlock {
     }
 }
 
-/// Checks the `timeouts` block of a resource configuration: every known
-/// value must be a positive duration. Unknown values are skipped; they are
-/// checked again when they become known.
-pub fn validate(config: &Value) -> Diagnostics {
+/// Checks a `timeouts` block's value (at `path` in the configuration): every
+/// known value must be a positive duration. Unknown values are skipped; they
+/// are checked again when they become known.
+pub fn validate(block: &Value, path: &AttrPath) -> Diagnostics {
     let mut diags = Diagnostics::new();
-    let Value::Object(ops) = config.get(BLOCK_NAME) else {
+    let Value::Object(ops) = block else {
         return diags;
     };
     for (op, v) in ops {
         let Some(text) = v.as_str() else { continue };
-        let path = AttrPath::attr(BLOCK_NAME).then(op.as_str());
+        let path = path.then(op.as_str());
         match parse_duration(text) {
             Ok(d) if d.is_zero() => diags.push(
                 Diagnostic::error(
@@ -180,13 +203,11 @@ pub fn validate(config: &Value) -> Diagnostics {
     diags
 }
 
-/// The timeout for `op` from a plan or state (`timeouts.<op>`), or
-/// `default` when it is unset, unknown or invalid (validation already
-/// reported invalid values).
-pub fn get(state_or_plan: &Value, op: &str, default: Duration) -> Duration {
-    state_or_plan
-        .get(BLOCK_NAME)
-        .get(op)
+/// The timeout for `op` in a `timeouts` block's value, or `default` when it
+/// is unset, unknown or invalid (validation already reported invalid values).
+pub fn get(block: &Value, op: Op, default: Duration) -> Duration {
+    block
+        .get(op.as_str())
         .as_str()
         .and_then(|s| parse_duration(s).ok())
         .filter(|d| !d.is_zero())
@@ -197,12 +218,12 @@ pub fn get(state_or_plan: &Value, op: &str, default: Duration) -> Duration {
 /// used for both the schema block and the lookups.
 #[derive(Clone, Copy, Debug)]
 pub struct Timeouts {
-    ops: &'static [(&'static str, Duration)],
+    ops: &'static [(Op, Duration)],
 }
 
 impl Timeouts {
-    /// Declares the operations, e.g. `&[("create", Duration::from_secs(3600))]`.
-    pub const fn new(ops: &'static [(&'static str, Duration)]) -> Self {
+    /// Declares the operations, e.g. `&[(Op::Create, Duration::from_secs(3600))]`.
+    pub const fn new(ops: &'static [(Op, Duration)]) -> Self {
         Timeouts { ops }
     }
 
@@ -211,17 +232,48 @@ impl Timeouts {
         block(self.ops)
     }
 
-    /// The configured timeout for `op`, or its declared default. An
-    /// operation that was never declared gets 20 minutes, Terraform's
-    /// customary default.
-    pub fn get(&self, state_or_plan: &Value, op: &str) -> Duration {
-        let default = self.default_for(op).unwrap_or(Duration::from_secs(20 * 60));
-        get(state_or_plan, op, default)
+    /// The declared default for `op`; an operation that was never declared
+    /// gets 20 minutes, Terraform's customary default.
+    pub fn default_for(&self, op: Op) -> Duration {
+        self.ops
+            .iter()
+            .find(|(o, _)| *o == op)
+            .map_or(Duration::from_secs(20 * 60), |(_, d)| *d)
+    }
+}
+
+/// A model field holding a `timeouts` block as configured (null when the
+/// block is absent).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TimeoutsBlock(pub Value);
+
+impl TimeoutsBlock {
+    /// The configured timeout of `op`, or its declared default.
+    pub fn get(&self, declared: &Timeouts, op: Op) -> Duration {
+        get(&self.0, op, declared.default_for(op))
     }
 
-    /// The declared default for `op`.
-    pub fn default_for(&self, op: &str) -> Option<Duration> {
-        self.ops.iter().find(|(name, _)| *name == op).map(|(_, d)| *d)
+    /// Plan-time checks of the block found at `path`.
+    pub fn validate(&self, path: &AttrPath) -> Diagnostics {
+        validate(&self.0, path)
+    }
+}
+
+impl TfType for TimeoutsBlock {
+    fn tf_type() -> Type {
+        Type::Dynamic
+    }
+}
+
+impl FromValue for TimeoutsBlock {
+    fn from_value(v: &Value, _: &AttrPath) -> Result<Self, Diagnostic> {
+        Ok(TimeoutsBlock(v.clone()))
+    }
+}
+
+impl IntoValue for TimeoutsBlock {
+    fn into_value(self) -> Value {
+        self.0
     }
 }
 
@@ -301,60 +353,59 @@ mod tests {
 
     #[test]
     fn block_declares_optional_strings_with_defaults() {
-        let b = block(&[("create", secs(3600)), ("delete", secs(600))]);
+        let b = block(&[(Op::Create, secs(3600)), (Op::Delete, secs(600))]);
         assert_eq!(b.type_name, "timeouts");
         assert_eq!(b.nesting, Nesting::Single);
         let create = b.block.get("create").expect("create attribute");
         assert!(create.optional && !create.required && !create.computed);
         assert_eq!(create.ty, Type::String);
         assert!(create.description.contains("(default `60m`)"), "{}", create.description);
-        assert_eq!(create.default.as_deref(), Some("60m"));
+        assert_eq!(create.shown_default.as_deref(), Some("60m"));
         assert!(b.block.get("delete").expect("delete").description.contains("`10m`"));
         assert!(b.block.get("update").is_none());
     }
 
-    fn config_with(ops: &[(&str, Value)]) -> Value {
-        Value::object([
-            ("name", Value::string("x")),
-            ("timeouts", Value::object(ops.iter().map(|(k, v)| (*k, v.clone())))),
-        ])
+    fn block_with(ops: &[(&str, Value)]) -> Value {
+        Value::object(ops.iter().map(|(k, v)| (*k, v.clone())))
     }
 
     #[test]
     fn validation_points_at_the_bad_operation() {
-        let config = config_with(&[
+        let at = AttrPath::attr("timeouts");
+        let config = block_with(&[
             ("create", Value::string("10")),
             ("delete", Value::string("5m")),
             ("update", Value::Unknown),
             ("read", Value::Null),
         ]);
-        let diags = validate(&config);
+        let diags = validate(&config, &at);
         assert_eq!(diags.0.len(), 1, "{diags}");
         let d = &diags.0[0];
         assert_eq!(d.attribute, Some(AttrPath::attr("timeouts").then("create")));
         assert!(d.detail.contains("no unit"), "{}", d.detail);
 
-        let zero = validate(&config_with(&[("create", Value::string("0s"))]));
+        let zero = validate(&block_with(&[("create", Value::string("0s"))]), &at);
         assert!(zero.has_errors());
 
-        assert!(validate(&config_with(&[("create", Value::string("1h30m"))])).is_empty());
-        assert!(validate(&Value::object([("timeouts", Value::Null)])).is_empty());
-        assert!(validate(&Value::object([("timeouts", Value::Unknown)])).is_empty());
+        assert!(validate(&block_with(&[("create", Value::string("1h30m"))]), &at).is_empty());
+        assert!(validate(&Value::Null, &at).is_empty());
+        assert!(validate(&Value::Unknown, &at).is_empty());
     }
 
     #[test]
     fn get_reads_the_configured_value_or_the_default() {
-        let plan = config_with(&[("create", Value::string("90m")), ("delete", Value::Null)]);
-        assert_eq!(get(&plan, "create", secs(60)), secs(5400));
-        assert_eq!(get(&plan, "delete", secs(60)), secs(60));
-        assert_eq!(get(&plan, "update", secs(60)), secs(60));
-        assert_eq!(get(&Value::Null, "create", secs(7)), secs(7));
-        let bad = config_with(&[("create", Value::string("soon"))]);
-        assert_eq!(get(&bad, "create", secs(7)), secs(7));
+        let plan = block_with(&[("create", Value::string("90m")), ("delete", Value::Null)]);
+        assert_eq!(get(&plan, Op::Create, secs(60)), secs(5400));
+        assert_eq!(get(&plan, Op::Delete, secs(60)), secs(60));
+        assert_eq!(get(&plan, Op::Update, secs(60)), secs(60));
+        assert_eq!(get(&Value::Null, Op::Create, secs(7)), secs(7));
+        let bad = block_with(&[("create", Value::string("soon"))]);
+        assert_eq!(get(&bad, Op::Create, secs(7)), secs(7));
 
-        const T: Timeouts = Timeouts::new(&[("create", Duration::from_secs(3600))]);
-        assert_eq!(T.get(&Value::Null, "create"), secs(3600));
-        assert_eq!(T.get(&plan, "create"), secs(5400));
+        const T: Timeouts = Timeouts::new(&[(Op::Create, Duration::from_secs(3600))]);
+        assert_eq!(TimeoutsBlock(Value::Null).get(&T, Op::Create), secs(3600));
+        assert_eq!(TimeoutsBlock(plan).get(&T, Op::Create), secs(5400));
+        assert_eq!(T.default_for(Op::Delete), secs(1200));
         assert_eq!(T.block().block.attributes.len(), 1);
     }
 }

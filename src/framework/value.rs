@@ -215,6 +215,13 @@ pub enum Maybe<T> {
     Known(T),
 }
 
+/// Unset.
+impl<T> Default for Maybe<T> {
+    fn default() -> Self {
+        Maybe::Null
+    }
+}
+
 impl<T> Maybe<T> {
     pub fn known(&self) -> Option<&T> {
         match self {

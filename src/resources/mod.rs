@@ -1,3 +1,43 @@
-//! The provider's managed resources, one module each.
+//! The provider's managed resources, one module each, and the list the
+//! provider serves. Helpers every image resource shares live here too:
+//! import ids, and how API strings become model values.
 
 pub mod custom_image;
+pub mod import_id;
+
+use crate::framework::{AnyResource, Maybe};
+use crate::provider_data::ProviderData;
+use std::sync::Arc;
+
+/// Every resource the provider serves.
+pub fn all() -> Vec<Arc<dyn AnyResource<ProviderData>>> {
+    vec![Arc::new(custom_image::CustomImageResource)]
+}
+
+/// An API string as a model value: UCloud answers "" for "not set".
+pub fn non_empty(s: &str) -> Maybe<String> {
+    if s.is_empty() {
+        Maybe::Null
+    } else {
+        Maybe::Known(s.to_string())
+    }
+}
+
+/// A URL without its query string: a signed UFile URL carries a temporary
+/// credential that has no place in an error message.
+pub fn without_query(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signed_url_queries_stay_out_of_messages() {
+        assert_eq!(
+            without_query("https://b.ufileos.com/a.raw?UCloudPublicKey=k&Signature=s"),
+            "https://b.ufileos.com/a.raw"
+        );
+    }
+}

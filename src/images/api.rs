@@ -1,0 +1,114 @@
+//! Where an image lives and the image calls made there: describe one image,
+//! find images by name, delete one. A `not found` answer is an answer here
+//! (`None`, or success for a delete), not an error.
+
+use crate::ucloud::{Client, DescribeImage, Error as ApiError, Image, TerminateCustomImage};
+use tokio_util::sync::CancellationToken;
+
+/// A region and project; `None` is the account's default project.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Location {
+    pub region: String,
+    pub project_id: Option<String>,
+}
+
+impl Location {
+    pub fn new(region: impl Into<String>, project_id: Option<String>) -> Self {
+        Location {
+            region: region.into(),
+            project_id: project_id.filter(|p| !p.is_empty()),
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.project_id {
+            Some(p) => write!(f, "region {} (project {p})", self.region),
+            None => write!(f, "region {}", self.region),
+        }
+    }
+}
+
+/// The image calls in one location.
+pub struct ImageApi<'a> {
+    pub client: &'a Client,
+    pub loc: Location,
+}
+
+/// How many images one DescribeImage page asks for, and how many pages a
+/// listing reads at most (10,000 images).
+pub const PAGE: u32 = 100;
+const MAX_PAGES: u32 = 100;
+
+impl<'a> ImageApi<'a> {
+    pub fn new(client: &'a Client, loc: Location) -> Self {
+        ImageApi { client, loc }
+    }
+
+    /// A DescribeImage request for this location.
+    pub fn describe(&self) -> DescribeImage {
+        DescribeImage {
+            region: self.loc.region.clone(),
+            project_id: self.loc.project_id.clone(),
+            ..DescribeImage::default()
+        }
+    }
+
+    /// The image, or `None` when UCloud no longer has it.
+    pub async fn get(&self, image_id: &str, cancel: &CancellationToken) -> Result<Option<Image>, ApiError> {
+        let req = DescribeImage::by_id(&self.loc.region, self.loc.project_id.clone(), image_id);
+        match self.client.call(&req, cancel).await {
+            Ok(resp) => Ok(resp.image_set.into_iter().find(|i| i.image_id == image_id)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every image `req` lists, page by page until UCloud's TotalCount.
+    pub async fn list(&self, req: DescribeImage, cancel: &CancellationToken) -> Result<Vec<Image>, ApiError> {
+        let mut found = Vec::new();
+        for page in 0..MAX_PAGES {
+            let page_req = DescribeImage {
+                offset: Some(page * PAGE),
+                limit: Some(PAGE),
+                ..req.clone()
+            };
+            let resp = self.client.call(&page_req, cancel).await?;
+            let got = resp.image_set.len();
+            found.extend(resp.image_set);
+            let seen = u64::from(page + 1) * u64::from(PAGE);
+            if got == 0 || seen >= u64::try_from(resp.total_count).unwrap_or(0) {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Custom images called `name` created at or after `since` (unix s).
+    pub async fn find_by_name(&self, name: &str, since: i64) -> Result<Vec<Image>, ApiError> {
+        let req = DescribeImage {
+            image_type: Some("Custom".to_string()),
+            ..self.describe()
+        };
+        let all = self.list(req, &CancellationToken::new()).await?;
+        Ok(all
+            .into_iter()
+            .filter(|i| i.image_name == name && i.create_time >= since)
+            .collect())
+    }
+
+    /// Asks UCloud to delete the image; `Ok` also when it is already gone.
+    pub async fn terminate(&self, image_id: &str, cancel: &CancellationToken) -> Result<(), ApiError> {
+        let req = TerminateCustomImage {
+            region: self.loc.region.clone(),
+            project_id: self.loc.project_id.clone(),
+            image_id: image_id.to_string(),
+        };
+        match self.client.call(&req, cancel).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Creating an image exactly once with a call UCloud does not make
+//! idempotent (ImportCustomImage, CopyCustomImage). When the answer is lost
+//! (or arrives without an image id), the call may or may not have created
+//! the image: look for it by name and creation time where it would appear,
+//! adopt exactly one match, call again only when there is certainly none.
+
+use super::api::ImageApi;
+use super::unix_now;
+use super::wait::PollSchedule;
+use crate::ucloud::{Error as ApiError, Image};
+use std::future::Future;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// How far before the call an image's CreateTime may lie and still be taken
+/// for the image that call made (clock skew between us and UCloud).
+const RECONCILE_SLACK_SECS: i64 = 30;
+
+/// How many times the search for the image of a lost answer is tried.
+const RECONCILE_ATTEMPTS: u32 = 5;
+
+/// Why no image id came out of [`create_once`]: a diagnostic's summary and
+/// detail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateFailure {
+    pub summary: String,
+    pub detail: String,
+}
+
+impl CreateFailure {
+    fn new(summary: impl Into<String>, detail: impl Into<String>) -> Self {
+        CreateFailure {
+            summary: summary.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// After a lost answer: the images the call may have made. Retried a few
+/// times on errors, and deliberately not interruptible, since giving up
+/// early is what would orphan an image. The first look waits one poll delay
+/// so a call still being processed has landed.
+async fn find_lost(api: &ImageApi<'_>, name: &str, since: i64, poll: PollSchedule) -> Result<Vec<Image>, ApiError> {
+    let mut delay = poll.initial;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        tokio::time::sleep(delay).await;
+        match api.find_by_name(name, since).await {
+            Ok(found) => return Ok(found),
+            Err(e) if attempt >= RECONCILE_ATTEMPTS => return Err(e),
+            Err(e) => tracing::warn!(error = %e, "looking for the image of a lost answer failed, trying again"),
+        }
+        delay = poll.next(delay);
+    }
+}
+
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+/// Calls `call` (which answers the new image's id) until it has certainly
+/// created one image, named `name`, that `api`'s location will show: a lost
+/// answer is reconciled, a second call is made only when the first created
+/// nothing. `what` names the operation in messages ("import", "copy").
+///
+/// The call itself is never interrupted half-way (an interrupted call may
+/// leave an image nobody knows about); `cancel` and `deadline` only stop a
+/// second attempt.
+pub async fn create_once<F, Fut>(
+    api: &ImageApi<'_>,
+    cancel: &CancellationToken,
+    name: &str,
+    what: &str,
+    deadline: Instant,
+    poll: PollSchedule,
+    call: F,
+) -> Result<String, CreateFailure>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<String, ApiError>>,
+{
+    let failed = format!("Failed to {what} custom image");
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let since = unix_now() - RECONCILE_SLACK_SECS;
+        let lost = match call().await {
+            Ok(id) if !id.trim().is_empty() => return Ok(id),
+            Ok(_) => format!("UCloud accepted the {what} but its answer named no image id"),
+            Err(e) if e.is_outcome_unknown() => e.to_string(),
+            Err(e) => return Err(CreateFailure::new(failed, e.to_string())),
+        };
+        tracing::warn!(error = %lost, image_name = %name, "{what} outcome unknown, looking for the image");
+        let found = find_lost(api, name, since, poll).await.map_err(|e| {
+            CreateFailure::new(
+                format!("Custom image {what} outcome unknown"),
+                format!(
+                    "{lost}. Looking for the image failed too: {e}. An image named {name:?} may exist in {}: check \
+                     the UCloud console, then delete it or adopt it with `terraform import`.",
+                    api.loc
+                ),
+            )
+        })?;
+        match found.as_slice() {
+            [one] if !one.image_id.is_empty() => {
+                tracing::info!(image_id = %one.image_id, "adopting the image the lost {what} created");
+                return Ok(one.image_id.clone());
+            }
+            [] if attempt < 2 && Instant::now() < deadline && !cancel.is_cancelled() => {
+                tracing::info!("the lost {what} created no image, calling again");
+            }
+            [] => {
+                return Err(CreateFailure::new(
+                    failed,
+                    format!("{lost}. No image named {name:?} was created, so nothing is left behind."),
+                ));
+            }
+            several => {
+                let ids: Vec<String> = several
+                    .iter()
+                    .map(|i| format!("{} ({})", i.image_id, i.state))
+                    .collect();
+                return Err(CreateFailure::new(
+                    format!("Several images match {} {what} whose answer was lost", article(what)),
+                    format!(
+                        "{lost}. Images named {name:?} created since the call: {}. The provider cannot tell which one \
+                         it made: delete the extra ones in the UCloud console, or adopt one with `terraform import`.",
+                        ids.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! What configuring the provider produces and every resource and data source
+//! call receives. Kept apart from `provider.rs` so that resources depend on
+//! it without depending on the provider that lists them.
+
+use crate::framework::{Diagnostic, Maybe};
+use crate::images::{Location, Waiter};
+use crate::ucloud::Client;
+use std::sync::Arc;
+
+/// The provider's data: an API client, the default location and the waiter
+/// shared by every wait of this process.
+pub struct ProviderData {
+    /// The API client; `None` while the provider block holds unknown values.
+    pub client: Option<Arc<Client>>,
+    /// The default region for resources that set none.
+    pub region: Maybe<String>,
+    /// The default project; null means the account's default project.
+    pub project_id: Maybe<String>,
+    pub waiter: Waiter,
+    /// Why `client` is `None`, for the error an API-needing operation reports.
+    unconfigured: Option<String>,
+}
+
+impl ProviderData {
+    /// Data with a working client.
+    pub fn configured(client: Arc<Client>, region: String, project_id: Option<String>, waiter: Waiter) -> Self {
+        ProviderData {
+            client: Some(client),
+            region: Maybe::Known(region),
+            project_id: project_id.map_or(Maybe::Null, Maybe::Known),
+            waiter,
+            unconfigured: None,
+        }
+    }
+
+    /// Data without a client; `why` tells the user what kept it from existing.
+    pub fn unconfigured(why: impl Into<String>, region: Maybe<String>, project_id: Maybe<String>) -> Self {
+        ProviderData {
+            client: None,
+            region,
+            project_id,
+            waiter: Waiter::default(),
+            unconfigured: Some(why.into()),
+        }
+    }
+
+    /// The API client, or the error to show when an operation needs the API
+    /// but the provider could not build a client.
+    pub fn client(&self) -> Result<&Client, Diagnostic> {
+        match &self.client {
+            Some(c) => Ok(c),
+            None => Err(Diagnostic::error(
+                "Provider not configured",
+                format!(
+                    "This operation needs the UCloud API, but the provider has no API client: {}",
+                    self.unconfigured
+                        .as_deref()
+                        .unwrap_or("the provider block was not configured.")
+                ),
+            )),
+        }
+    }
+
+    /// Where an object lives: its own region and project where known,
+    /// otherwise the provider's defaults. `None` when no region is known.
+    pub fn location(&self, region: &Maybe<String>, project_id: &Maybe<String>) -> Option<Location> {
+        let region = match (region, &self.region) {
+            (Maybe::Known(r), _) | (_, Maybe::Known(r)) if !r.is_empty() => r.clone(),
+            _ => return None,
+        };
+        let project_id = match project_id {
+            Maybe::Known(p) => Some(p.clone()),
+            Maybe::Null => None,
+            Maybe::Unknown => self.project_id.known().cloned(),
+        };
+        Some(Location::new(region, project_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_data_without_client_explains_why() {
+        let data = ProviderData::unconfigured(
+            "the provider arguments region are not known yet.",
+            Maybe::Unknown,
+            Maybe::Null,
+        );
+        let err = data.client().expect_err("no client");
+        assert!(err.detail.contains("region are not known yet"));
+    }
+
+    #[test]
+    fn location_falls_back_to_the_provider_defaults() {
+        let data = ProviderData::unconfigured("x", Maybe::Known("cn-bj2".into()), Maybe::Known("org-d".into()));
+        let own = data.location(&Maybe::Known("hk".into()), &Maybe::Null);
+        assert_eq!(own, Some(Location::new("hk", None)));
+        let defaults = data.location(&Maybe::Unknown, &Maybe::Unknown);
+        assert_eq!(defaults, Some(Location::new("cn-bj2", Some("org-d".into()))));
+        let none = ProviderData::unconfigured("x", Maybe::Unknown, Maybe::Null);
+        assert_eq!(none.location(&Maybe::Null, &Maybe::Null), None);
+    }
+}

@@ -1,0 +1,292 @@
+//! `ucloud_custom_image`'s model: every attribute declared once (name, type,
+//! default, replacement rule, description), the plan-time validation of a
+//! configuration, and how an image UCloud describes fills the model.
+
+use super::super::{non_empty, without_query};
+use crate::framework::timeouts::{Op, Timeouts, TimeoutsBlock};
+use crate::framework::{Diagnostic, Diagnostics, Maybe, ReplaceRequest, attr};
+use crate::images::rfc3339;
+use crate::ucloud::{Image, ImageFormat};
+use crate::{attr_name, attr_path, model};
+use std::time::Duration;
+
+/// How long an import may take by default (UCloud's Packer plugin waits an hour too).
+pub const DEFAULT_CREATE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+/// How long deleting may take by default.
+pub const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// The `timeouts` block's operations and defaults, in one place.
+pub const TIMEOUTS: Timeouts = Timeouts::new(&[
+    (Op::Create, DEFAULT_CREATE_TIMEOUT),
+    (Op::Delete, DEFAULT_DELETE_TIMEOUT),
+]);
+
+/// UCloud's limit on image names.
+pub const MAX_NAME_CHARS: usize = 63;
+
+/// Said of the arguments UCloud never returns.
+const IMPORT_ONLY_NOTE: &str = "Not returned by the API: after `terraform import`, taken from the configuration \
+                                without replacing the image.";
+
+/// The accepted formats, as listed in messages and docs.
+pub fn format_list() -> String {
+    ImageFormat::ALL
+        .iter()
+        .map(|f| f.as_api_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `format` replaces the image only when it names another format: a change
+/// of letter case, or the value learnt after `terraform import`, is not one.
+fn format_changes(r: &ReplaceRequest<'_>) -> bool {
+    if r.prior.is_null() {
+        return false;
+    }
+    match (r.prior.as_str().and_then(ImageFormat::parse), r.planned.as_str()) {
+        (Some(before), Some(after)) => ImageFormat::parse(after) != Some(before),
+        _ => true,
+    }
+}
+
+model! {
+    /// The resource's values. Every field may be unknown at plan time.
+    #[derive(Clone, Debug, Default, PartialEq)]
+    pub struct CustomImageModel {
+        pub id: Maybe<String> = attr::computed("The image id (`uimage-...`).").use_state_for_unknown(),
+        pub name: Maybe<String> = attr::required(format!(
+            "The image name (`ImageName`), 1 to {MAX_NAME_CHARS} characters."
+        ))
+        .requires_replace(),
+        pub ufile_url: Maybe<String> = attr::required(format!(
+            "The URL of the image file in UFile (`UFileUrl`), e.g. \
+             `https://bucket.cn-bj.ufileos.com/images/c7.qcow2`; a signed URL (with a query string) works for \
+             private buckets. The file must be readable by UHost. {IMPORT_ONLY_NOTE}"
+        ))
+        .requires_replace_if(crate::framework::plan::unless_imported),
+        pub format: Maybe<String> = attr::required(format!(
+            "The file's format: one of {}, in any letter case. Sent in UCloud's spelling; the state keeps yours. \
+             {IMPORT_ONLY_NOTE}",
+            ImageFormat::ALL.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+        ))
+        .requires_replace_if(format_changes),
+        pub os_type: Maybe<String> = attr::required(format!(
+            "The operating system platform as the UCloud console lists it (`CentOS`, `Ubuntu`, `Windows`, \
+             `Debian`, ...), or `Other`. {IMPORT_ONLY_NOTE}"
+        ))
+        .requires_replace_if(crate::framework::plan::unless_imported),
+        pub os_name: Maybe<String> = attr::required(
+            "The detailed operating system version, e.g. `CentOS 7.6 64位`; must be `Other` when `os_type` is \
+             `Other`. After `terraform import`, read from the image.",
+        )
+        .requires_replace(),
+        pub description: Maybe<String> = attr::optional("A description of the image (`ImageDescription`).")
+            .requires_replace(),
+        pub tag: Maybe<String> = attr::optional_computed(
+            "The business group of the image. Default: UCloud's default group (`Default`).",
+        )
+        .requires_replace()
+        .use_state_for_unknown(),
+        pub auth: Maybe<bool> = attr::optional(
+            "Confirms that you are authorised to use the image file (`Auth`). UCloud requires `true`.",
+        )
+        .default(true)
+        .requires_replace(),
+        pub region: Maybe<String> = attr::optional_computed(
+            "The region of the image, e.g. `cn-bj2`. Default: the provider's `region`. Keep the UFile bucket in \
+             the same region.",
+        )
+        .requires_replace()
+        .use_state_for_unknown(),
+        pub project_id: Maybe<String> = attr::optional_computed(
+            "The project of the image (`org-...`). Default: the provider's `project_id`.",
+        )
+        .requires_replace()
+        .use_state_for_unknown(),
+        pub status: Maybe<String> = attr::computed(
+            "The image state: `Available` once imported (`Making` while importing).",
+        )
+        .use_state_for_unknown(),
+        pub size: Maybe<i64> = attr::computed("The image size in GB.").use_state_for_unknown(),
+        pub create_time: Maybe<String> = attr::computed("When the image was created, RFC 3339 (UTC).")
+            .use_state_for_unknown(),
+        pub features: Maybe<Vec<String>> = attr::computed(
+            "Features UCloud reports for the image, e.g. `CloudInit`, `HotPlug`, `IPv6`.",
+        )
+        .use_state_for_unknown(),
+        pub timeouts: TimeoutsBlock = TIMEOUTS.block(),
+    }
+}
+
+/// Who refreshes a model from an image, and so which attributes it may change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refresh {
+    /// Create: every known planned value must stay as planned.
+    AfterCreate,
+    /// Read: the remote object wins for what UCloud returns.
+    Read,
+}
+
+impl CustomImageModel {
+    /// The configured timeout of `op`, or its default.
+    pub fn timeout(&self, op: Op) -> Duration {
+        self.timeouts.get(&TIMEOUTS, op)
+    }
+
+    /// Takes the computed attributes from `img`; what else it takes depends on
+    /// who asks (see [`Refresh`]).
+    pub fn refresh(&mut self, img: &Image, how: Refresh) {
+        self.id = Maybe::Known(img.image_id.clone());
+        self.status = Maybe::Known(img.state.clone());
+        self.size = Maybe::Known(img.image_size);
+        self.create_time = rfc3339(img.create_time).map_or(Maybe::Null, Maybe::Known);
+        self.features = Maybe::Known(img.features.clone());
+        let tag = non_empty(&img.tag);
+        match how {
+            Refresh::AfterCreate => {
+                if self.tag.is_unknown() {
+                    self.tag = tag;
+                }
+            }
+            Refresh::Read => {
+                self.name = Maybe::Known(img.image_name.clone());
+                self.tag = tag;
+                // UCloud cannot store an empty description: keep the user's "" when it is empty.
+                let empty_in_state = self.description.known().is_some_and(|d| d.is_empty());
+                if !(img.image_description.is_empty() && empty_in_state) {
+                    self.description = non_empty(&img.image_description);
+                }
+                // Filled after `terraform import` only: the API's spelling may differ from the user's.
+                if !matches!(self.os_name, Maybe::Known(_)) {
+                    self.os_name = non_empty(&img.os_name);
+                }
+            }
+        }
+    }
+}
+
+/// Scheme http(s), a host and a path to a file.
+fn check_ufile_url(raw: &str) -> Result<(), String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("{:?} is not a URL ({e})", without_query(raw)))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{:?} does not use http or https", without_query(raw)));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{:?} has no host", without_query(raw)));
+    }
+    if url.path().trim_matches('/').is_empty() {
+        return Err(format!("{:?} has no path to a file", without_query(raw)));
+    }
+    Ok(())
+}
+
+/// Plan-time checks: no API call, the attribute path in every diagnostic,
+/// unknown values skipped until known.
+pub fn validate_config(config: &CustomImageModel) -> Diagnostics {
+    type M = CustomImageModel;
+    let mut diags = Diagnostics::new();
+    let mut err = |path, summary: &str, detail: String| diags.push(Diagnostic::error(summary, detail).at(path));
+
+    if let Maybe::Known(name) = &config.name {
+        let chars = name.chars().count();
+        if name.trim().is_empty() {
+            err(
+                attr_path!(M, name),
+                "Invalid image name",
+                "The image name must not be empty.".into(),
+            );
+        } else if chars > MAX_NAME_CHARS {
+            err(
+                attr_path!(M, name),
+                "Invalid image name",
+                format!("The image name is {chars} characters long; UCloud allows at most {MAX_NAME_CHARS}."),
+            );
+        }
+    }
+
+    if let Maybe::Known(url) = &config.ufile_url
+        && let Err(why) = check_ufile_url(url)
+    {
+        err(
+            attr_path!(M, ufile_url),
+            &format!("Invalid {}", attr_name!(M, ufile_url)),
+            format!(
+                "{why}. Give the http(s) URL of the image file in UFile, with host and path, e.g. \
+                 https://bucket.cn-bj.ufileos.com/images/c7.qcow2."
+            ),
+        );
+    }
+
+    if let Maybe::Known(format) = &config.format
+        && ImageFormat::parse(format).is_none()
+    {
+        err(
+            attr_path!(M, format),
+            "Invalid image format",
+            format!(
+                "{format:?} is not a format UCloud can import. Use one of: {} (any letter case).",
+                format_list()
+            ),
+        );
+    }
+
+    let os_type = config.os_type.known();
+    let (os_type_name, os_name_name) = (attr_name!(M, os_type), attr_name!(M, os_name));
+    if os_type.is_some_and(|t| t.trim().is_empty()) {
+        err(
+            attr_path!(M, os_type),
+            &format!("Invalid {os_type_name}"),
+            format!("{os_type_name} must name the platform (CentOS, Ubuntu, Windows, ...) or be \"Other\"."),
+        );
+    }
+    if let Maybe::Known(os_name) = &config.os_name {
+        if os_name.trim().is_empty() {
+            err(
+                attr_path!(M, os_name),
+                &format!("Invalid {os_name_name}"),
+                format!(
+                    "{os_name_name} must name the operating system version, e.g. \"CentOS 7.6 64位\" (\"Other\" \
+                     when {os_type_name} is \"Other\")."
+                ),
+            );
+        } else if os_type.is_some_and(|t| t.eq_ignore_ascii_case("Other")) && os_name != "Other" {
+            err(
+                attr_path!(M, os_name),
+                &format!("Invalid {os_name_name}"),
+                format!(
+                    "{os_type_name} is \"Other\", so UCloud requires {os_name_name} = \"Other\" (got {os_name:?})."
+                ),
+            );
+        }
+    }
+
+    for (value, path, unset_means) in [
+        (&config.tag, attr_path!(M, tag), "UCloud's default business group"),
+        (&config.region, attr_path!(M, region), "the provider's region"),
+        (&config.project_id, attr_path!(M, project_id), "the provider's project"),
+    ] {
+        if value.known().is_some_and(|v| v.trim().is_empty()) {
+            let name = path.to_string();
+            err(
+                path,
+                &format!("Invalid {name}"),
+                format!("{name} must not be empty; remove the argument to use {unset_means}."),
+            );
+        }
+    }
+
+    if config.auth == Maybe::Known(false) {
+        let name = attr_name!(M, auth);
+        err(
+            attr_path!(M, auth),
+            &format!("Invalid {name}"),
+            format!(
+                "UCloud requires {name} = true: it confirms that you may use the image file. Remove the argument \
+                 or set it to true."
+            ),
+        );
+    }
+
+    diags.extend(config.timeouts.validate(&attr_path!(M, timeouts)));
+    diags
+}

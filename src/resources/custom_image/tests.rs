@@ -1,0 +1,425 @@
+//! Unit tests of `ucloud_custom_image`: validation, the plan through the
+//! framework's real default plan and rules, refresh, requests.
+
+use super::model::{CustomImageModel, DEFAULT_CREATE_TIMEOUT, DEFAULT_DELETE_TIMEOUT, Refresh, validate_config};
+use super::*;
+use crate::framework::plan;
+use crate::framework::{AttrPath, Value};
+use crate::ucloud::Image;
+
+fn paths(diags: &Diagnostics) -> Vec<String> {
+    diags
+        .iter()
+        .map(|d| d.attribute.as_ref().map_or(String::from("<none>"), |p| p.to_string()))
+        .collect()
+}
+
+fn valid_config() -> Value {
+    let mut v = CustomImageModel::default().to_value();
+    for (k, x) in [
+        ("name", Value::string("centos-7-golden")),
+        (
+            "ufile_url",
+            Value::string("https://bucket.cn-bj.ufileos.com/images/c7.qcow2"),
+        ),
+        ("format", Value::string("qcow2")),
+        ("os_type", Value::string("CentOS")),
+        ("os_name", Value::string("CentOS 7.6 64位")),
+    ] {
+        v.set(k, x);
+    }
+    v
+}
+
+fn with(mut v: Value, attr: &str, x: Value) -> Value {
+    v.set(attr, x);
+    v
+}
+
+fn validate(v: &Value) -> Diagnostics {
+    validate_config(&CustomImageModel::from_value(v).expect("model"))
+}
+
+#[test]
+fn a_valid_config_passes() {
+    assert!(validate(&valid_config()).is_empty());
+    let signed = "https://b.cn-bj.ufileos.com/c7.raw?UCloudPublicKey=k&Signature=s&Expires=1";
+    assert!(validate(&with(valid_config(), "ufile_url", Value::string(signed))).is_empty());
+    let other = with(
+        with(valid_config(), "os_type", Value::string("Other")),
+        "os_name",
+        Value::string("Other"),
+    );
+    assert!(validate(&other).is_empty());
+}
+
+#[test]
+fn each_invalid_input_is_reported_at_its_attribute() {
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("name", Value::string(""), "must not be empty"),
+        ("name", Value::string("x".repeat(64)), "at most 63"),
+        (
+            "ufile_url",
+            Value::string("ftp://bucket.example.com/a.raw"),
+            "http or https",
+        ),
+        ("ufile_url", Value::string("bucket/c7.qcow2"), "not a URL"),
+        (
+            "ufile_url",
+            Value::string("https://bucket.cn-bj.ufileos.com/"),
+            "no path",
+        ),
+        ("format", Value::string("iso"), "RAW, VHD, VMDK, qcow2"),
+        ("os_type", Value::string(" "), "platform"),
+        ("os_name", Value::string(""), "version"),
+        ("auth", Value::Bool(false), "UCloud requires auth = true"),
+        ("tag", Value::string(""), "default business group"),
+        ("region", Value::string(" "), "provider's region"),
+        ("project_id", Value::string(""), "provider's project"),
+    ];
+    for (attr, bad, says) in cases {
+        let diags = validate(&with(valid_config(), attr, bad.clone()));
+        assert_eq!(paths(&diags), vec![attr.to_string()], "{attr} = {bad:?}");
+        let text = diags.to_string();
+        assert!(text.contains(says), "{attr}: {text:?} should contain {says:?}");
+    }
+    let other = with(valid_config(), "os_type", Value::string("Other"));
+    let diags = validate(&other);
+    assert_eq!(paths(&diags), vec!["os_name"]);
+    assert!(diags.to_string().contains("os_name = \"Other\""));
+}
+
+#[test]
+fn a_name_of_63_multibyte_characters_is_fine() {
+    assert!(validate(&with(valid_config(), "name", Value::string("镜".repeat(63)))).is_empty());
+}
+
+#[test]
+fn bad_timeouts_are_reported_under_timeouts() {
+    let config = with(
+        valid_config(),
+        "timeouts",
+        Value::object([("create", Value::string("soon")), ("delete", Value::Null)]),
+    );
+    let diags = validate(&config);
+    assert!(diags.has_errors());
+    assert!(
+        paths(&diags).iter().all(|p| p.starts_with("timeouts")),
+        "{:?}",
+        paths(&diags)
+    );
+}
+
+#[test]
+fn unknown_values_are_not_validated() {
+    let mut config = valid_config();
+    for attr in ["name", "ufile_url", "format", "os_type", "os_name", "auth"] {
+        config.set(attr, Value::Unknown);
+    }
+    assert!(validate(&config).is_empty());
+    // os_type unknown: the Other/Other rule waits for it.
+    let config = with(
+        with(valid_config(), "os_type", Value::Unknown),
+        "os_name",
+        Value::string("x"),
+    );
+    assert!(validate(&config).is_empty());
+}
+
+#[test]
+fn timeouts_come_from_the_block_or_default() {
+    let set = with(
+        valid_config(),
+        "timeouts",
+        Value::object([("create", Value::string("3s")), ("delete", Value::Null)]),
+    );
+    let m = CustomImageModel::from_value(&set).expect("model");
+    assert_eq!(m.timeout(Op::Create), Duration::from_secs(3));
+    assert_eq!(m.timeout(Op::Delete), DEFAULT_DELETE_TIMEOUT);
+    let unset = CustomImageModel::from_value(&valid_config()).expect("model");
+    assert_eq!(unset.timeout(Op::Create), DEFAULT_CREATE_TIMEOUT);
+}
+
+#[test]
+fn formats_match_any_letter_case_and_are_sent_in_ucloud_spelling() {
+    for (given, sent) in [("QCOW2", "qcow2"), ("raw", "RAW"), ("Vhd", "VHD"), ("vmdk", "VMDK")] {
+        let model = CustomImageModel::from_value(&with(valid_config(), "format", Value::string(given))).expect("model");
+        let req = import_request(&model, &Location::new("cn-bj2", None)).expect("request");
+        assert_eq!(req.format.as_api_str(), sent);
+        assert!(req.auth);
+    }
+}
+
+/// A state as `terraform import` leaves it, once read: no ufile_url,
+/// format or os_type; auth at its default.
+fn state_after_import() -> Value {
+    let mut v = valid_config();
+    for (k, x) in [
+        ("id", Value::string("uimage-1")),
+        ("ufile_url", Value::Null),
+        ("format", Value::Null),
+        ("os_type", Value::Null),
+        ("auth", Value::Bool(true)),
+        ("region", Value::string("cn-bj2")),
+        ("tag", Value::string("Default")),
+        ("status", Value::string("Available")),
+        ("size", Value::Number(crate::framework::Number::Int(20))),
+    ] {
+        v.set(k, x);
+    }
+    v
+}
+
+fn state_after_create() -> Value {
+    let mut v = state_after_import();
+    v.set("ufile_url", valid_config().get("ufile_url").clone());
+    v.set("format", Value::string("qcow2"));
+    v.set("os_type", Value::string("CentOS"));
+    v
+}
+
+fn data(region: Maybe<String>) -> ProviderData {
+    ProviderData::unconfigured("tests make no API calls", region, Maybe::Null)
+}
+
+/// The plan as the server makes it: Terraform's proposal, the framework's
+/// default plan, the resource's adjustments, the schema's replacement rules.
+fn plan(prior: Value, config: Value, provider_region: Maybe<String>) -> (Value, Vec<String>) {
+    let block = custom_image_schema().block;
+    let mut proposed = config.clone();
+    if !prior.is_null() {
+        for a in block.attributes.iter().filter(|a| a.computed) {
+            if config.get(&a.name).is_null() {
+                proposed.set(&a.name, prior.get(&a.name).clone());
+            }
+        }
+    }
+    let planned = plan::default_plan(&block, &prior, &proposed, &config);
+    let typed = |v: &Value| CustomImageModel::from_value(v).expect("model");
+    let req = PlanRequest {
+        prior: (!prior.is_null()).then(|| typed(&prior)),
+        proposed: typed(&proposed),
+        config: typed(&config),
+    };
+    let mut p = Plan {
+        planned: typed(&planned),
+        requires_replace: vec![],
+        diagnostics: Diagnostics::new(),
+    };
+    CustomImageResource.modify_plan(&data(provider_region), &req, &mut p);
+    let planned = p.planned.to_value();
+    let replace = plan::requires_replace(&block, &prior, &planned, &config)
+        .iter()
+        .map(AttrPath::to_string)
+        .collect();
+    (planned, replace)
+}
+
+#[test]
+fn create_plan_defaults_auth_region_and_project() {
+    let (p, _) = plan(Value::Null, valid_config(), Maybe::Known("cn-sh2".into()));
+    assert_eq!(p.get("auth"), &Value::Bool(true));
+    assert_eq!(p.get("region"), &Value::string("cn-sh2"));
+    assert_eq!(p.get("project_id"), &Value::Null);
+    assert!(p.get("id").is_unknown() && p.get("status").is_unknown());
+    let (p, _) = plan(Value::Null, valid_config(), Maybe::Unknown);
+    assert!(p.get("region").is_unknown());
+    let (p, _) = plan(
+        Value::Null,
+        with(valid_config(), "region", Value::string("hk")),
+        Maybe::Unknown,
+    );
+    assert_eq!(p.get("region"), &Value::string("hk"));
+}
+
+#[test]
+fn after_import_a_matching_config_plans_its_values_in_place() {
+    let (p, replace) = plan(state_after_import(), valid_config(), Maybe::Known("cn-bj2".into()));
+    assert!(replace.is_empty(), "{replace:?}");
+    for attr in ["ufile_url", "format", "os_type"] {
+        assert_eq!(
+            p.get(attr),
+            valid_config().get(attr),
+            "{attr}: the configured value is planned"
+        );
+    }
+    for attr in ["id", "region", "tag", "status", "size"] {
+        assert_eq!(p.get(attr), state_after_import().get(attr), "{attr} keeps its state");
+    }
+    // Once recorded, the next plan is empty.
+    let (again, replace) = plan(p.clone(), valid_config(), Maybe::Known("cn-bj2".into()));
+    assert_eq!(again, p);
+    assert!(replace.is_empty());
+}
+
+#[test]
+fn after_import_a_different_name_still_replaces() {
+    let config = with(valid_config(), "name", Value::string("other"));
+    let (_, replace) = plan(state_after_import(), config, Maybe::Known("cn-bj2".into()));
+    assert_eq!(replace, ["name"]);
+}
+
+#[test]
+fn changing_each_argument_replaces_and_timeouts_do_not() {
+    for (attr, x) in [
+        ("name", Value::string("n2")),
+        ("ufile_url", Value::string("https://b.cn-bj.ufileos.com/other.qcow2")),
+        ("format", Value::string("RAW")),
+        ("os_type", Value::string("Ubuntu")),
+        ("os_name", Value::string("Ubuntu 22.04")),
+        ("description", Value::string("d")),
+        ("tag", Value::string("prod")),
+        ("region", Value::string("cn-sh2")),
+        ("project_id", Value::string("org-2")),
+    ] {
+        let (_, replace) = plan(
+            state_after_create(),
+            with(valid_config(), attr, x),
+            Maybe::Known("cn-bj2".into()),
+        );
+        assert_eq!(replace, [attr], "{attr}");
+    }
+    let timeouts = Value::object([("create", Value::string("5m")), ("delete", Value::Null)]);
+    let (p, replace) = plan(
+        state_after_create(),
+        with(valid_config(), "timeouts", timeouts),
+        Maybe::Known("cn-bj2".into()),
+    );
+    assert!(replace.is_empty());
+    assert!(
+        p.is_wholly_known(),
+        "an in-place change keeps every computed value: {p:?}"
+    );
+}
+
+#[test]
+fn a_letter_case_change_of_format_does_not_replace() {
+    let (p, replace) = plan(
+        state_after_create(),
+        with(valid_config(), "format", Value::string("QCOW2")),
+        Maybe::Known("cn-bj2".into()),
+    );
+    assert!(replace.is_empty());
+    assert_eq!(p.get("format"), &Value::string("QCOW2"));
+}
+
+#[test]
+fn a_new_or_unknown_provider_region_does_not_move_existing_images() {
+    for provider_region in [Maybe::Known("cn-sh2".to_string()), Maybe::Unknown] {
+        let (p, replace) = plan(state_after_create(), valid_config(), provider_region);
+        assert!(replace.is_empty());
+        assert_eq!(p.get("region"), &Value::string("cn-bj2"));
+        assert_eq!(p.get("project_id"), &Value::Null, "null: the default project");
+    }
+}
+
+fn image(state: &str) -> Image {
+    Image {
+        image_id: "uimage-1".into(),
+        image_name: "centos-7-golden".into(),
+        image_description: String::new(),
+        image_type: "Custom".into(),
+        os_type: "Linux".into(),
+        os_name: "CentOS 7.6 64位".into(),
+        state: state.into(),
+        image_size: 20,
+        create_time: 1_700_000_000,
+        tag: "Default".into(),
+        features: vec!["CloudInit".into()],
+        ..Image::default()
+    }
+}
+
+#[test]
+fn read_refreshes_remote_values_and_never_the_import_only_ones() {
+    let mut m = CustomImageModel::from_value(&state_after_import()).expect("model");
+    m.os_name = Maybe::Null;
+    m.refresh(&image("Available"), Refresh::Read);
+    assert_eq!(m.os_name, Maybe::Known("CentOS 7.6 64位".into()));
+    assert_eq!(
+        m.os_type,
+        Maybe::Null,
+        "DescribeImage's OsType (Linux) is another vocabulary"
+    );
+    assert_eq!(m.format, Maybe::Null);
+    assert_eq!(m.ufile_url, Maybe::Null);
+    assert_eq!(m.size, Maybe::Known(20));
+    assert_eq!(m.create_time, Maybe::Known("2023-11-14T22:13:20Z".into()));
+    assert_eq!(m.features, Maybe::Known(vec!["CloudInit".to_string()]));
+    assert_eq!(m.description, Maybe::Null);
+
+    let mut created = CustomImageModel::from_value(&state_after_create()).expect("model");
+    created.os_name = Maybe::Known("CentOS 7.6".into());
+    created.refresh(&image("Available"), Refresh::Read);
+    assert_eq!(created.os_type, Maybe::Known("CentOS".into()));
+    assert_eq!(
+        created.os_name,
+        Maybe::Known("CentOS 7.6".into()),
+        "the user's spelling stays"
+    );
+}
+
+#[test]
+fn after_create_known_planned_values_stay_and_unknowns_are_filled() {
+    let mut m = CustomImageModel::from_value(&with(valid_config(), "tag", Value::Unknown)).expect("model");
+    m.status = Maybe::Unknown;
+    m.refresh(&image("Available"), Refresh::AfterCreate);
+    assert_eq!(m.tag, Maybe::Known("Default".into()));
+    assert_eq!(m.status, Maybe::Known("Available".into()));
+    assert_eq!(m.format, Maybe::Known("qcow2".into()));
+}
+
+#[test]
+fn every_argument_has_a_replacement_rule_and_auth_a_default() {
+    let s = custom_image_schema();
+    for a in &s.block.attributes {
+        let argument = a.required || a.optional;
+        assert_eq!(!a.replace.is_never(), argument, "{}", a.name);
+    }
+    assert_eq!(
+        s.block.get("auth").and_then(|a| a.default.clone()),
+        Some(Value::Bool(true))
+    );
+    assert_eq!(s.block.blocks.len(), 1);
+    assert_eq!(s.block.blocks[0].type_name, "timeouts");
+}
+
+#[tokio::test]
+async fn states_with_an_empty_or_malformed_id_are_refused_without_an_api_call() {
+    // Data without a client: any API call would fail with "Provider not configured".
+    let data = data(Maybe::Known("cn-bj2".into()));
+    for bad in ["", "uimage-", "not-an-image", " uimage-1"] {
+        let state = CustomImageModel::from_value(&with(state_after_create(), "id", Value::string(bad))).expect("model");
+        let read = CustomImageResource
+            .read(&Context::default(), &data, state.clone())
+            .await;
+        let text = read.diagnostics.to_string();
+        assert!(text.contains("Invalid image id in state"), "{bad:?}: {text}");
+        assert_eq!(read.state.as_ref(), Some(&state), "the state is kept as it is");
+        let deleted = CustomImageResource.delete(&Context::default(), &data, state).await;
+        assert!(
+            deleted.to_string().contains("No API call was made"),
+            "{bad:?}: {deleted}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn import_names_only_where_the_image_lives() {
+    let data = data(Maybe::Known("cn-bj2".into()));
+    let m = CustomImageResource
+        .import(&Context::default(), &data, "org-1/hk/uimage-abc")
+        .await
+        .expect("imported");
+    assert_eq!(m.id, Maybe::Known("uimage-abc".into()));
+    assert_eq!(m.region, Maybe::Known("hk".into()));
+    assert_eq!(m.project_id, Maybe::Known("org-1".into()));
+    assert_eq!(m.ufile_url, Maybe::Null);
+    let short = CustomImageResource
+        .import(&Context::default(), &data, "uimage-abc")
+        .await
+        .expect("imported");
+    assert_eq!(short.region, Maybe::Known("cn-bj2".into()), "the provider's region");
+    let bad = CustomImageResource.import(&Context::default(), &data, "uimage-").await;
+    assert!(bad.is_err());
+}
