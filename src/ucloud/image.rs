@@ -240,7 +240,9 @@ pub struct Image {
     pub integrated_software: String,
 }
 
-/// The lifecycle state of an image.
+/// The lifecycle state of an image. Only the four states UCloud documents
+/// are named; anything else is kept by name as [`ImageState::Unknown`] so a
+/// waiter can report it instead of taking it for progress or success.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ImageState {
     Available,
@@ -248,20 +250,53 @@ pub enum ImageState {
     Making,
     /// After an import: the import failed.
     Unavailable,
+    /// Being copied (the target of a CopyCustomImage).
     Copying,
-    /// A state this client does not know yet.
-    Other(String),
+    /// A state UCloud does not document, as it was sent. Neither pending nor
+    /// settled: a waiter should give it a bounded grace, then fail naming it.
+    Unknown(String),
 }
 
 impl ImageState {
+    /// The state UCloud named `s`. Exact spelling: the API sends these names
+    /// as documented, and guessing at variants could mistake one for another.
     pub fn parse(s: &str) -> Self {
         match s {
             "Available" => ImageState::Available,
             "Making" => ImageState::Making,
             "Unavailable" => ImageState::Unavailable,
             "Copying" => ImageState::Copying,
-            other => ImageState::Other(other.to_owned()),
+            other => ImageState::Unknown(other.to_owned()),
         }
+    }
+
+    /// The name as UCloud sends it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ImageState::Available => "Available",
+            ImageState::Making => "Making",
+            ImageState::Unavailable => "Unavailable",
+            ImageState::Copying => "Copying",
+            ImageState::Unknown(name) => name,
+        }
+    }
+
+    /// A documented state that will change by itself (Making, Copying): worth
+    /// waiting for until the operation's own timeout.
+    pub fn is_pending(&self) -> bool {
+        matches!(self, ImageState::Making | ImageState::Copying)
+    }
+
+    /// A state this client does not know: not to be waited on until the
+    /// timeout, and never to be taken as success.
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, ImageState::Unknown(_))
+    }
+}
+
+impl fmt::Display for ImageState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -371,6 +406,22 @@ mod tests {
         assert_eq!(img.minimal_cpu, "Broadwell");
         assert_eq!(img.state_kind(), ImageState::Making);
         assert!(r.find("uimage-other").is_none());
+    }
+
+    #[test]
+    fn undocumented_states_are_unknown_by_name() {
+        for (name, pending) in [("Making", true), ("Copying", true), ("Available", false), ("Unavailable", false)] {
+            let state = ImageState::parse(name);
+            assert!(!state.is_unknown(), "{name}");
+            assert_eq!(state.is_pending(), pending, "{name}");
+            assert_eq!(state.to_string(), name);
+        }
+        for name in ["Frozen", "available", "", "Making "] {
+            let state = ImageState::parse(name);
+            assert_eq!(state, ImageState::Unknown(name.to_owned()));
+            assert!(state.is_unknown() && !state.is_pending(), "{name:?}");
+            assert_eq!(state.as_str(), name);
+        }
     }
 
     #[test]
