@@ -11,7 +11,7 @@ mod retry;
 mod secret;
 pub mod sign;
 
-pub use action::{Action, Params};
+pub use action::{Action, Answer, Params};
 pub use client::{Client, ClientConfig, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT};
 pub use credentials::*;
 pub use error::{Error, RET_CODE_NOT_FOUND};
