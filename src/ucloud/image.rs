@@ -522,7 +522,12 @@ mod tests {
 
     #[test]
     fn undocumented_states_are_unknown_by_name() {
-        for (name, pending) in [("Making", true), ("Copying", true), ("Available", false), ("Unavailable", false)] {
+        for (name, pending) in [
+            ("Making", true),
+            ("Copying", true),
+            ("Available", false),
+            ("Unavailable", false),
+        ] {
             let state = ImageState::parse(name);
             assert!(!state.is_unknown(), "{name}");
             assert_eq!(state.is_pending(), pending, "{name}");
@@ -548,7 +553,12 @@ mod tests {
     fn answers_name_the_first_required_field_that_is_missing_or_blank() {
         let import = |json: &str| serde_json::from_str::<ImportCustomImageResponse>(json).map(|r| r.missing_field());
         assert_eq!(import(r#"{"ImageId":"uimage-1"}"#).ok(), Some(None));
-        for json in [r#"{}"#, r#"{"ImageId":null}"#, r#"{"ImageId":""}"#, r#"{"ImageId":"  "}"#] {
+        for json in [
+            r#"{}"#,
+            r#"{"ImageId":null}"#,
+            r#"{"ImageId":""}"#,
+            r#"{"ImageId":"  "}"#,
+        ] {
             assert_eq!(import(json).ok(), Some(Some("ImageId".to_owned())), "{json}");
         }
         let copy: Result<CopyCustomImageResponse, _> = serde_json::from_str(r#"{"TaskId":"t-1"}"#);
@@ -572,7 +582,10 @@ mod tests {
 
     #[test]
     fn requests_refuse_an_empty_id_instead_of_dropping_it() {
-        assert_eq!(DescribeImage::by_id("cn-bj2", None, "").missing_param().as_deref(), Some("ImageId"));
+        assert_eq!(
+            DescribeImage::by_id("cn-bj2", None, "").missing_param().as_deref(),
+            Some("ImageId")
+        );
         assert_eq!(DescribeImage::by_id("cn-bj2", None, "uimage-1").missing_param(), None);
         let list = DescribeImage {
             image_ids: vec!["uimage-1".into(), " ".into()],
@@ -604,7 +617,14 @@ mod tests {
         let keys: Vec<String> = c.params().into_iter().map(|(k, _)| k).collect();
         assert_eq!(
             keys,
-            ["Region", "ProjectId", "SourceImageId", "TargetProjectId", "TargetRegion", "TargetImageName"]
+            [
+                "Region",
+                "ProjectId",
+                "SourceImageId",
+                "TargetProjectId",
+                "TargetRegion",
+                "TargetImageName"
+            ]
         );
         const { assert!(!CopyCustomImage::IDEMPOTENT) };
     }
