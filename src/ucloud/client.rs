@@ -404,16 +404,20 @@ async fn read_bounded(
             Err(_) => return Err(BodyError::Elapsed),
         };
         let room = cap - body.len();
-        if chunk.len() > room {
+        let take = chunk.len().min(room);
+        // Doubling as Vec does, but never past the limit: amortised growth
+        // alone could reserve nearly twice the limit.
+        if body.capacity() - body.len() < take {
+            let want = body.capacity().saturating_mul(2).max(body.len() + take).min(cap);
+            body.reserve_exact(want - body.len());
+        }
+        body.extend_from_slice(&chunk[..take]);
+        if take < chunk.len() {
             return match overflow {
                 Overflow::Fail => Err(BodyError::TooLarge { declared }),
-                Overflow::Truncate => {
-                    body.extend_from_slice(&chunk[..room]);
-                    Ok(body)
-                }
+                Overflow::Truncate => Ok(body),
             };
         }
-        body.extend_from_slice(&chunk);
     }
 }
 
