@@ -27,7 +27,8 @@ use super::sign;
 pub const DEFAULT_BASE_URL: &str = "https://api.ucloud.cn";
 /// How often a failed call is repeated when nothing else is configured.
 pub const DEFAULT_MAX_RETRIES: u32 = 3;
-/// Per-request timeout: the API itself gives up after 60 s (RetCode 110).
+/// Per-request timeout, connect to last body byte: the API itself gives up
+/// after 60 s (RetCode 110).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The most of a successful answer the client reads. The largest real
 /// answer, a DescribeImage page (at most 100 images of ~2 KiB), is far
@@ -222,7 +223,7 @@ impl Client {
             .send();
         let mut response = match tokio::time::timeout_at(deadline, sent).await {
             Ok(Ok(r)) => r,
-            Ok(Err(e)) => return Err(self.network_failure(action, &e, None)),
+            Ok(Err(e)) => return Err(self.network_failure(action, &e, Awaited::Headers, None)),
             Err(_) => return Err(self.timed_out(action, Awaited::Headers, None)),
         };
         let status = response.status().as_u16();
@@ -242,7 +243,7 @@ impl Client {
         let bytes = match read_bounded(&mut response, limit, overflow, deadline).await {
             Ok(b) => b,
             Err(BodyError::Elapsed) => return Err(self.timed_out(action, Awaited::Body, request_id)),
-            Err(BodyError::Transport(e)) => return Err(self.network_failure(action, &e, request_id)),
+            Err(BodyError::Transport(e)) => return Err(self.network_failure(action, &e, Awaited::Body, request_id)),
             Err(BodyError::TooLarge { declared }) => {
                 let error = Error::TooLarge {
                     action,
@@ -328,18 +329,19 @@ impl Client {
     }
 
     /// A transport error: certainly unsent if the connection never came up,
-    /// otherwise of unknown fate. `request_id` is set once headers arrived.
+    /// otherwise of unknown fate. `awaited` is what was being read.
     fn network_failure(
         &self,
         action: &'static str,
         e: &reqwest::Error,
+        awaited: Awaited,
         request_id: Option<String>,
     ) -> (Failure, Error) {
         let (failure, detail) = if e.is_connect() {
             (Failure::NotProcessed, format!("cannot connect: {}", error_chain(e)))
         } else if e.is_builder() {
             (Failure::Final, format!("cannot build the request: {}", error_chain(e)))
-        } else if request_id.is_some() || e.is_body() || e.is_decode() {
+        } else if awaited == Awaited::Body {
             (
                 Failure::Uncertain,
                 format!(

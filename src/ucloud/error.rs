@@ -373,10 +373,7 @@ impl fmt::Display for Error {
                 write!(f, "UCloud {action} returned an unusable answer: {}", self.cause())?;
                 write_request_id(f, request_id)
             }
-            Error::MissingParameter { action, .. } => {
-                write!(f, "UCloud {action} was not sent: {}", self.cause())?;
-                write!(f, ". This is a bug in the provider; please report it")
-            }
+            Error::MissingParameter { action, .. } => write!(f, "UCloud {action} was not sent: {}", self.cause()),
             Error::OutcomeUnknown { action, cause } => {
                 write!(
                     f,
