@@ -654,8 +654,8 @@ async fn call(client: &Client, call: Call, cancel: &CancellationToken) -> Result
     }
 }
 
-/// Runs one row; the error lists every way it differed from the table.
-async fn run(row: &Row) -> Result<(), String> {
+/// Runs one row: what the caller saw, or every way it differed from the table.
+async fn run(row: &Row) -> Result<String, String> {
     let server = HostileServer::start(row.script.clone())
         .await
         .map_err(|e| format!("cannot start the server: {e}"))?;
@@ -675,6 +675,14 @@ async fn run(row: &Row) -> Result<(), String> {
         .map_err(|_| format!("no result within {HUNG:?}"))?;
 
     let mut wrong = Vec::new();
+    let seen = match &got {
+        Ok(got) => format!("{} requests, ok: {got:?}", server.requests()),
+        Err(e) => format!(
+            "{} requests, outcome unknown: {}, {e}",
+            server.requests(),
+            e.is_outcome_unknown()
+        ),
+    };
     if server.requests() != row.requests {
         wrong.push(format!(
             "the server read {} requests, the table says {}",
@@ -706,7 +714,7 @@ async fn run(row: &Row) -> Result<(), String> {
         }
     }
     if wrong.is_empty() {
-        Ok(())
+        Ok(seen)
     } else {
         Err(wrong.join("\n    "))
     }
@@ -728,9 +736,9 @@ async fn every_broken_answer_gives_the_tabled_outcome() {
     while let Some(joined) = rows_run.join_next().await {
         let (name, took, result) = joined.expect("a row panicked");
         count += 1;
-        eprintln!("{took:>10.1?}  {name}");
-        if let Err(why) = result {
-            failures.push(format!("{name}:\n    {why}"));
+        match result {
+            Ok(seen) => eprintln!("{took:>10.1?}  {name}\n            {seen}"),
+            Err(why) => failures.push(format!("{name}:\n    {why}")),
         }
     }
     eprintln!("{count} rows in {:.1?}", started.elapsed());
@@ -766,8 +774,9 @@ async fn fifty_mb_answers_are_refused_with_bounded_memory() {
             heap_growth / 1024,
             rss_growth.map_or("?".to_owned(), |k| k.to_string())
         );
-        if let Err(why) = result {
-            failures.push(format!("{}:\n    {why}", row.name));
+        match result {
+            Ok(seen) => eprintln!("            {seen}"),
+            Err(why) => failures.push(format!("{}:\n    {why}", row.name)),
         }
         if heap_growth > HEAP_GROWTH_LIMIT {
             failures.push(format!(
