@@ -27,8 +27,8 @@ pub trait Action {
     fn params(&self) -> Vec<(String, String)>;
 
     /// A required parameter that is empty, checked before anything is sent.
-    /// Empty values are dropped from the request, so an empty id would not
-    /// be rejected by UCloud but silently widen the request (a DescribeImage
+    /// Empty values are dropped from the request, so an empty id is at best
+    /// rejected as missing and at worst widens the request (a DescribeImage
     /// without ImageId lists every image).
     fn missing_param(&self) -> Option<String> {
         None
