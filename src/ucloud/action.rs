@@ -1,7 +1,9 @@
-//! The [`Action`] trait, one implementation per UCloud API action, and
-//! [`Params`], the builder that renders parameter values the way UCloud signs
-//! them. Whether an action may be retried after an uncertain failure is a
-//! property of its type (`IDEMPOTENT`), never a flag chosen at a call site.
+//! The [`Action`] trait, one implementation per UCloud API action; [`Answer`],
+//! which every response type implements to say which of its fields callers
+//! rely on; and [`Params`], the builder that renders parameter values the way
+//! UCloud signs them. Whether an action may be retried after an uncertain
+//! failure is a property of its type (`IDEMPOTENT`), never a flag chosen at a
+//! call site.
 
 use serde::de::DeserializeOwned;
 
@@ -18,11 +20,40 @@ pub trait Action {
     const IDEMPOTENT: bool;
     /// The action's own response fields (the envelope, `RetCode`/`Message`,
     /// is handled by the client).
-    type Response: DeserializeOwned;
+    type Response: Answer;
 
     /// The parameters, without `Action`, `PublicKey` and `Signature`.
     /// Parameters with empty values are dropped by the client.
     fn params(&self) -> Vec<(String, String)>;
+
+    /// A required parameter that is empty, checked before anything is sent.
+    /// Empty values are dropped from the request, so an empty id is at best
+    /// rejected as missing and at worst widens the request (a DescribeImage
+    /// without ImageId lists every image).
+    fn missing_param(&self) -> Option<String> {
+        None
+    }
+}
+
+/// A decoded answer. The client rejects one that lacks a field callers rely
+/// on, so an empty id never reaches them: for a non-idempotent action that
+/// answer counts as one whose outcome is unknown.
+pub trait Answer: DeserializeOwned {
+    /// The first required field that is missing, null or blank, as a path
+    /// into the answer (`ImageId`, `ImageSet[3].State`).
+    fn missing_field(&self) -> Option<String>;
+}
+
+/// An untyped answer (tests, exploratory calls) has no required fields.
+impl Answer for serde_json::Value {
+    fn missing_field(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Whether a required text value counts as absent.
+pub(crate) fn blank(value: &str) -> bool {
+    value.trim().is_empty()
 }
 
 /// Collects parameters rendered the way UCloud signs them: booleans as

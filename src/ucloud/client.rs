@@ -2,6 +2,14 @@
 //! sends it, reads UCloud's envelope (`RetCode`, `Message`, request id) and
 //! applies the retry policy of [`retry`](super::retry) according to the
 //! action's idempotence. It honours cancellation at every wait.
+//!
+//! What it reads is bounded, because the answer comes from outside the
+//! process (proxies, outages and API changes included): at most
+//! [`MAX_ANSWER_BYTES`], streamed and counted as it arrives, within one
+//! deadline per attempt ([`ClientConfig::timeout`]) that covers the headers
+//! and the whole body. An answer is decoded straight into the action's typed
+//! response (no intermediate JSON tree) and then checked for the fields
+//! callers rely on ([`Answer`](super::action::Answer)).
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -9,8 +17,8 @@ use reqwest::header::{CONTENT_TYPE, HeaderValue, USER_AGENT};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use super::action::Action;
-use super::error::Error;
+use super::action::{Action, Answer};
+use super::error::{Awaited, Error};
 use super::retry::{Backoff, Failure, classify_ret_code, classify_status};
 use super::secret::Secret;
 use super::sign;
@@ -19,8 +27,19 @@ use super::sign;
 pub const DEFAULT_BASE_URL: &str = "https://api.ucloud.cn";
 /// How often a failed call is repeated when nothing else is configured.
 pub const DEFAULT_MAX_RETRIES: u32 = 3;
-/// Per-request timeout: the API itself gives up after 60 s (RetCode 110).
+/// Per-request timeout, connect to last body byte: the API itself gives up
+/// after 60 s (RetCode 110).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// The most of a successful answer the client reads. The largest real
+/// answer, a DescribeImage page (at most 100 images of ~2 KiB), is far
+/// below 1 MiB; 8 MiB leaves room for bigger pages and verbose fields while
+/// keeping a misbehaving server from making the provider hold tens of MiB
+/// (decoded, an answer takes a few times its size). A larger answer is
+/// [`Error::TooLarge`], read no further than the limit.
+pub const MAX_ANSWER_BYTES: u64 = 8 * 1024 * 1024;
+/// The most of a non-2xx answer (an error page) that is read: enough for a
+/// UCloud envelope or a snippet; the rest is not needed to classify it.
+const ERROR_PAGE_BYTES: u64 = 64 * 1024;
 
 /// The header carrying UCloud's request id.
 const REQUEST_ID_HEADER: &str = "X-UCLOUD-REQUEST-UUID";
@@ -28,6 +47,8 @@ const REQUEST_ID_HEADER: &str = "X-UCLOUD-REQUEST-UUID";
 const NEVER_LOGGED: [&str; 3] = ["Signature", "PrivateKey", "SecurityToken"];
 /// How much of an unexpected body an error quotes.
 const BODY_SNIPPET_CHARS: usize = 200;
+/// How much of a body is looked at for that quote.
+const SNIPPET_SCAN_BYTES: usize = 4096;
 
 /// Everything a [`Client`] needs. `Debug` never shows the private key.
 #[derive(Clone, Debug)]
@@ -36,6 +57,9 @@ pub struct ClientConfig {
     pub public_key: String,
     pub private_key: Secret,
     pub max_retries: u32,
+    /// One deadline per attempt, from connecting until the last byte of the
+    /// answer, so a server that trickles its body is cut off too. Default
+    /// [`DEFAULT_TIMEOUT`].
     pub timeout: Duration,
     /// Appended to the User-Agent, e.g. `terraform/1.11.4`.
     pub user_agent_extra: String,
@@ -118,6 +142,9 @@ impl Client {
     /// response fields. Returns [`Error::Cancelled`] promptly once `cancel`
     /// fires, also while waiting between attempts.
     pub async fn call<A: Action>(&self, req: &A, cancel: &CancellationToken) -> Result<A::Response, Error> {
+        if let Some(param) = req.missing_param() {
+            return Err(Error::MissingParameter { action: A::NAME, param });
+        }
         let form = signed_form(A::NAME, req.params(), &self.public_key, &self.private_key);
         tracing::trace!(target: "tpu::ucloud", action = A::NAME, params = ?loggable(&form), "request parameters");
         let body = encode_form(&form);
@@ -163,21 +190,14 @@ impl Client {
                 continue;
             }
             log_attempt(A::NAME, attempt, duration_ms, &exchange, "error", Some(&error));
+            let error = error.after_attempts(attempt);
             if !A::IDEMPOTENT && failure.leaves_outcome_unknown() {
                 return Err(Error::OutcomeUnknown {
                     action: A::NAME,
-                    detail: error.cause(),
-                    request_id: exchange.request_id,
+                    cause: Box::new(error),
                 });
             }
-            return Err(match error {
-                Error::Network { action, detail, .. } => Error::Network {
-                    action,
-                    detail,
-                    attempts: attempt,
-                },
-                other => other,
-            });
+            return Err(error);
         }
     }
 
@@ -189,6 +209,7 @@ impl Client {
         exchange: &mut Exchange,
     ) -> Result<A::Response, (Failure, Error)> {
         let action = A::NAME;
+        let deadline = tokio::time::Instant::now() + self.timeout;
         let sent = self
             .http
             .post(url.clone())
@@ -198,15 +219,15 @@ impl Client {
             )
             .header(USER_AGENT, self.user_agent.clone())
             .header("U-Timestamp-Ms", now_ms().to_string())
-            .timeout(self.timeout)
             .body(body.to_owned())
-            .send()
-            .await;
-        let response = match sent {
-            Ok(r) => r,
-            Err(e) => return Err(self.network_failure(action, &e)),
+            .send();
+        let mut response = match tokio::time::timeout_at(deadline, sent).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return Err(self.network_failure(action, &e, Awaited::Headers, None)),
+            Err(_) => return Err(self.timed_out(action, Awaited::Headers, None)),
         };
         let status = response.status().as_u16();
+        let success = response.status().is_success();
         exchange.http_status = Some(status);
         exchange.request_id = response
             .headers()
@@ -214,65 +235,27 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let request_id = exchange.request_id.clone();
-        let bytes = match response.bytes().await {
+        let (limit, overflow) = if success {
+            (MAX_ANSWER_BYTES, Overflow::Fail)
+        } else {
+            (ERROR_PAGE_BYTES, Overflow::Truncate)
+        };
+        let bytes = match read_bounded(&mut response, limit, overflow, deadline).await {
             Ok(b) => b,
-            Err(e) => return Err(self.network_failure(action, &e)),
-        };
-
-        let Some((ret_code, envelope)) = read_envelope(&bytes) else {
-            if (200..300).contains(&status) {
-                let detail = format!(
-                    "HTTP {status} with a body that is not a UCloud answer: {}",
-                    snippet(&bytes)
-                );
-                return Err((
-                    Failure::Garbled,
-                    Error::Decode {
-                        action,
-                        detail,
-                        request_id,
-                    },
-                ));
-            }
-            let error = Error::Http {
-                action,
-                status,
-                request_id,
-                body: snippet(&bytes),
-            };
-            return Err((classify_status(status), error));
-        };
-        let ret_code = match ret_code {
-            Ok(code) => code,
-            Err(detail) => {
-                return Err((
-                    Failure::Garbled,
-                    Error::Decode {
-                        action,
-                        detail,
-                        request_id,
-                    },
-                ));
+            Err(BodyError::Elapsed) => return Err(self.timed_out(action, Awaited::Body, request_id)),
+            Err(BodyError::Transport(e)) => return Err(self.network_failure(action, &e, Awaited::Body, request_id)),
+            Err(BodyError::TooLarge { declared }) => {
+                let error = Error::TooLarge {
+                    action,
+                    limit,
+                    declared,
+                    request_id,
+                };
+                return Err((Failure::Garbled, error));
             }
         };
-        exchange.ret_code = Some(ret_code);
-        if ret_code != 0 {
-            let message = envelope
-                .get("Message")
-                .and_then(|m| m.as_str())
-                .unwrap_or_default()
-                .to_owned();
-            let error = Error::Api {
-                action,
-                ret_code,
-                message,
-                http_status: status,
-                request_id,
-            };
-            return Err((classify_ret_code(ret_code), error));
-        }
-        serde_json::from_value(envelope).map_err(|e| {
-            let detail = format!("unexpected response fields: {e}");
+        drop(response);
+        let garbled = |detail: String, request_id: Option<String>| {
             (
                 Failure::Garbled,
                 Error::Decode {
@@ -281,35 +264,162 @@ impl Client {
                     request_id,
                 },
             )
-        })
+        };
+
+        let envelope = match read_envelope(&bytes) {
+            Ok(envelope) => envelope,
+            Err(why) if success => {
+                let detail = format!("HTTP {status} with a body that is not a UCloud answer ({why})");
+                let detail = match snippet(&bytes) {
+                    s if s.is_empty() => detail,
+                    s => format!("{detail}: {s}"),
+                };
+                return Err(garbled(detail, request_id));
+            }
+            Err(_) => {
+                let error = Error::Http {
+                    action,
+                    status,
+                    request_id,
+                    body: snippet(&bytes),
+                };
+                return Err((classify_status(status), error));
+            }
+        };
+        let ret_code = match envelope.ret_code {
+            Ok(code) => code,
+            Err(detail) => return Err(garbled(detail, request_id)),
+        };
+        exchange.ret_code = Some(ret_code);
+        if ret_code != 0 {
+            let error = Error::Api {
+                action,
+                ret_code,
+                message: envelope.message,
+                http_status: status,
+                request_id,
+            };
+            return Err((classify_ret_code(ret_code), error));
+        }
+        let answer: A::Response = match decode(&bytes) {
+            Ok(answer) => answer,
+            Err(detail) => return Err(garbled(format!("unexpected response fields: {detail}"), request_id)),
+        };
+        if let Some(field) = answer.missing_field() {
+            let error = Error::MissingField {
+                action,
+                field,
+                request_id,
+            };
+            return Err((Failure::Garbled, error));
+        }
+        Ok(answer)
+    }
+
+    /// The deadline passed: nobody knows whether the request was processed.
+    fn timed_out(&self, action: &'static str, awaited: Awaited, request_id: Option<String>) -> (Failure, Error) {
+        let error = Error::Timeout {
+            action,
+            limit: self.timeout,
+            awaited,
+            attempts: 1,
+            request_id,
+        };
+        (Failure::Uncertain, error)
     }
 
     /// A transport error: certainly unsent if the connection never came up,
-    /// otherwise of unknown fate.
-    fn network_failure(&self, action: &'static str, e: &reqwest::Error) -> (Failure, Error) {
+    /// otherwise of unknown fate. `awaited` is what was being read.
+    fn network_failure(
+        &self,
+        action: &'static str,
+        e: &reqwest::Error,
+        awaited: Awaited,
+        request_id: Option<String>,
+    ) -> (Failure, Error) {
         let (failure, detail) = if e.is_connect() {
             (Failure::NotProcessed, format!("cannot connect: {}", error_chain(e)))
-        } else if e.is_timeout() {
-            (
-                Failure::Uncertain,
-                format!("no answer within {}", humantime::format_duration(self.timeout)),
-            )
         } else if e.is_builder() {
             (Failure::Final, format!("cannot build the request: {}", error_chain(e)))
+        } else if awaited == Awaited::Body {
+            (
+                Failure::Uncertain,
+                format!(
+                    "the connection broke off while the answer was arriving: {}",
+                    error_chain(e)
+                ),
+            )
         } else {
             (
                 Failure::Uncertain,
                 format!("the connection broke off: {}", error_chain(e)),
             )
         };
-        (
-            failure,
-            Error::Network {
-                action,
-                detail,
-                attempts: 1,
-            },
-        )
+        let error = Error::Network {
+            action,
+            detail,
+            attempts: 1,
+            request_id,
+        };
+        (failure, error)
+    }
+}
+
+/// What to do with the part of a body beyond the limit.
+#[derive(Clone, Copy)]
+enum Overflow {
+    /// It makes the answer unusable (a success answer must be read whole).
+    Fail,
+    /// It is not needed (an error page: its start classifies it).
+    Truncate,
+}
+
+/// Why a body could not be read.
+enum BodyError {
+    Elapsed,
+    TooLarge { declared: Option<u64> },
+    Transport(reqwest::Error),
+}
+
+/// Reads the body chunk by chunk, never holding more than `limit` bytes and
+/// giving up at `deadline`. A declared Content-Length above the limit is
+/// refused before reading anything.
+async fn read_bounded(
+    response: &mut reqwest::Response,
+    limit: u64,
+    overflow: Overflow,
+    deadline: tokio::time::Instant,
+) -> Result<Vec<u8>, BodyError> {
+    let declared = response.content_length();
+    if let (Some(n), Overflow::Fail) = (declared, overflow)
+        && n > limit
+    {
+        return Err(BodyError::TooLarge { declared });
+    }
+    let cap = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut body = Vec::with_capacity(declared.map_or(0, |n| usize::try_from(n).unwrap_or(cap).min(cap)));
+    loop {
+        let chunk = match tokio::time::timeout_at(deadline, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => chunk,
+            Ok(Ok(None)) => return Ok(body),
+            Ok(Err(e)) => return Err(BodyError::Transport(e)),
+            Err(_) => return Err(BodyError::Elapsed),
+        };
+        let room = cap - body.len();
+        let take = chunk.len().min(room);
+        // Doubling as Vec does, but never past the limit: amortised growth
+        // alone could reserve nearly twice the limit.
+        if body.capacity() - body.len() < take {
+            let want = body.capacity().saturating_mul(2).max(body.len() + take).min(cap);
+            body.reserve_exact(want - body.len());
+        }
+        body.extend_from_slice(&chunk[..take]);
+        if take < chunk.len() {
+            return match overflow {
+                Overflow::Fail => Err(BodyError::TooLarge { declared }),
+                Overflow::Truncate => Ok(body),
+            };
+        }
     }
 }
 
@@ -372,30 +482,73 @@ fn endpoint_for(base: &Url, action: &str) -> Url {
     url
 }
 
-/// `(RetCode, whole answer)` when the body is a UCloud envelope. RetCode may
-/// come as a number or as a string.
-fn read_envelope(bytes: &[u8]) -> Option<(Result<i64, String>, serde_json::Value)> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    let code = value.as_object()?.get("RetCode")?;
-    let parsed = match code {
+/// The envelope fields every UCloud answer has.
+struct Envelope {
+    /// RetCode may come as a number or as a string (some services send
+    /// `"RetCode": "0"`): both are accepted when they hold an integer.
+    ret_code: Result<i64, String>,
+    message: String,
+}
+
+/// The envelope of `bytes`, or why it is not a UCloud answer. Reads only
+/// `RetCode` and `Message`: the rest is skipped without being held.
+fn read_envelope(bytes: &[u8]) -> Result<Envelope, String> {
+    #[derive(serde::Deserialize)]
+    struct Raw {
+        #[serde(rename = "RetCode", default)]
+        ret_code: Option<serde_json::Value>,
+        #[serde(rename = "Message", default)]
+        message: Option<serde_json::Value>,
+    }
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Err("empty body".to_owned()),
+        // Not an object: a struct would also accept a JSON array, by position.
+        Some(b) if *b != b'{' => {
+            return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Ok(_) => "JSON that is not an object".to_owned(),
+                Err(e) => format!("not JSON: {e}"),
+            });
+        }
+        Some(_) => {}
+    }
+    let raw: Raw = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+    let code = raw.ret_code.ok_or_else(|| "JSON without RetCode".to_owned())?;
+    let ret_code = match &code {
         serde_json::Value::Number(n) => n.as_i64().ok_or_else(|| format!("RetCode {n} is not an integer")),
         serde_json::Value::String(s) => s.trim().parse().map_err(|_| format!("RetCode {s:?} is not an integer")),
         other => Err(format!("RetCode {other} is not an integer")),
     };
-    Some((parsed, value))
+    let message = match raw.message {
+        Some(serde_json::Value::String(s)) => s,
+        Some(serde_json::Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    };
+    Ok(Envelope { ret_code, message })
 }
 
-/// The start of a body, on one line, for error messages.
+/// Decodes the typed answer straight from the bytes; a failure names the
+/// field (`ImageSet[2].ImageSize: expected an integer`).
+fn decode<R: Answer>(bytes: &[u8]) -> Result<R, String> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            inner.to_string()
+        } else {
+            format!("{path}: {inner}")
+        }
+    })
+}
+
+/// The start of a body, on one line, for error messages. Looks only at the
+/// first few KiB, however large the body.
 fn snippet(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let mut out: String = text
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .take(BODY_SNIPPET_CHARS)
-        .collect();
-    if text.chars().count() > BODY_SNIPPET_CHARS {
+    let head = &bytes[..bytes.len().min(SNIPPET_SCAN_BYTES)];
+    let text = String::from_utf8_lossy(head);
+    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out: String = collapsed.chars().take(BODY_SNIPPET_CHARS).collect();
+    if collapsed.chars().count() > BODY_SNIPPET_CHARS || head.len() < bytes.len() {
         out.push_str("...");
     }
     out
@@ -462,7 +615,7 @@ mod tests {
     use sha1::{Digest, Sha1};
 
     use super::*;
-    use crate::ucloud::image::{DescribeImage, ImageFormat, ImportCustomImage};
+    use crate::ucloud::image::{DescribeImage, DescribeImageResponse, ImageFormat, ImportCustomImage};
 
     const PUB: &str = "ucloudsomeone@example.com1296235120854146120";
     const PRIV: &str = "46f09bb9fab4f12dfc160dae12273d5332b5debe";
@@ -598,14 +751,46 @@ mod tests {
 
     #[test]
     fn envelope_accepts_ret_code_as_number_or_string() {
-        assert_eq!(read_envelope(br#"{"RetCode":0}"#).map(|(c, _)| c), Some(Ok(0)));
+        let code = |b: &[u8]| read_envelope(b).map(|e| e.ret_code);
+        assert_eq!(code(br#"{"RetCode":0}"#), Ok(Ok(0)));
+        assert_eq!(code(br#"{"RetCode":"8956","Message":"x"}"#), Ok(Ok(8956)));
+        assert_eq!(code(br#"{"RetCode":" 0 "}"#), Ok(Ok(0)));
+        for bad in [
+            &br#"{"RetCode":"abc"}"#[..],
+            br#"{"RetCode":1.5}"#,
+            br#"{"RetCode":[0]}"#,
+        ] {
+            assert!(matches!(code(bad), Ok(Err(_))), "{}", String::from_utf8_lossy(bad));
+        }
         assert_eq!(
-            read_envelope(br#"{"RetCode":"8956","Message":"x"}"#).map(|(c, _)| c),
-            Some(Ok(8956))
+            read_envelope(br#"{"RetCode":230,"Message":"Params [ImageId] not available"}"#).map(|e| e.message),
+            Ok("Params [ImageId] not available".to_owned())
         );
-        assert!(matches!(read_envelope(br#"{"RetCode":"abc"}"#), Some((Err(_), _))));
-        assert!(read_envelope(b"<html>502 Bad Gateway</html>").is_none());
-        assert!(read_envelope(br#"{"message":"no envelope"}"#).is_none());
+        let why = |b: &[u8]| read_envelope(b).err().unwrap_or_default();
+        assert!(why(b"<html>502 Bad Gateway</html>").starts_with("not JSON"));
+        assert!(why(br#"{"RetCode":0,"ImageSet":[{"Ima"#).contains("EOF while parsing"));
+        assert_eq!(why(br#"{"message":"no envelope"}"#), "JSON without RetCode");
+        assert_eq!(why(b" \r\n"), "empty body");
+        assert_eq!(why(br#"[0,"x"]"#), "JSON that is not an object");
+    }
+
+    #[test]
+    fn decode_errors_name_the_field() {
+        let err = decode::<DescribeImageResponse>(br#"{"RetCode":0,"ImageSet":[{"ImageId":"u","ImageSize":"big"}]}"#);
+        let err = err.err().unwrap_or_default();
+        assert!(err.starts_with("ImageSet[0].ImageSize: expected an integer"), "{err}");
+        let err = decode::<DescribeImageResponse>(br#"{"RetCode":0,"ImageSet":{"ImageId":"u"}}"#);
+        assert!(err.err().unwrap_or_default().starts_with("ImageSet: invalid type: map"));
+    }
+
+    #[test]
+    fn snippets_are_short_and_look_only_at_the_start() {
+        assert_eq!(snippet(b"<html>\n  <b>down</b>\n</html>"), "<html> <b>down</b> </html>");
+        assert_eq!(snippet(b""), "");
+        let huge = vec![b'x'; 1 << 20];
+        let s = snippet(&huge);
+        assert_eq!(s.len(), BODY_SNIPPET_CHARS + 3);
+        assert!(s.ends_with("..."));
     }
 
     #[test]

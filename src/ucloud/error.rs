@@ -3,10 +3,20 @@
 //! RetCodes users actually hit. No variant carries credentials.
 
 use std::fmt;
+use std::time::Duration;
 
 /// RetCode UCloud answers for an image that does not exist or is not a
 /// custom image.
 pub const RET_CODE_NOT_FOUND: i64 = 8956;
+
+/// What had not arrived when an attempt's deadline passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Awaited {
+    /// The status line and headers: the server never answered.
+    Headers,
+    /// The rest of the body: the server answered, but sent it too slowly.
+    Body,
+}
 
 /// A failed [`Client::call`](super::Client::call).
 #[derive(Debug)]
@@ -33,15 +43,41 @@ pub enum Error {
         action: &'static str,
         detail: String,
         attempts: u32,
-    },
-    /// A non-idempotent request was sent but its outcome is unknown (timeout,
-    /// connection dropped after sending, gateway error): it may or may not
-    /// have been carried out. The caller must look before repeating it.
-    OutcomeUnknown {
-        action: &'static str,
-        detail: String,
+        /// Set when the connection broke after the headers had arrived.
         request_id: Option<String>,
     },
+    /// An attempt did not complete within the per-request timeout, which
+    /// bounds the whole exchange (connect, headers and body), and retrying
+    /// did not help.
+    Timeout {
+        action: &'static str,
+        limit: Duration,
+        awaited: Awaited,
+        attempts: u32,
+        request_id: Option<String>,
+    },
+    /// The answer was larger than the client reads
+    /// ([`MAX_ANSWER_BYTES`](super::MAX_ANSWER_BYTES)); the rest was not read.
+    TooLarge {
+        action: &'static str,
+        limit: u64,
+        /// The Content-Length, when the server declared one.
+        declared: Option<u64>,
+        request_id: Option<String>,
+    },
+    /// RetCode 0, but a field callers rely on is missing, null or blank.
+    MissingField {
+        action: &'static str,
+        /// A path into the answer, e.g. `ImageId` or `ImageSet[3].State`.
+        field: String,
+        request_id: Option<String>,
+    },
+    /// A non-idempotent request was sent but its outcome is unknown (timeout,
+    /// connection dropped after sending, gateway error, an answer that could
+    /// not be read or lacked a required field): it may or may not have been
+    /// carried out. The caller must look before repeating it. `cause` is the
+    /// failure that left it unknown.
+    OutcomeUnknown { action: &'static str, cause: Box<Error> },
     /// The caller cancelled the call. `outcome_unknown` is set when a
     /// non-idempotent request was in flight at that moment.
     Cancelled {
@@ -54,14 +90,25 @@ pub enum Error {
         detail: String,
         request_id: Option<String>,
     },
+    /// A required parameter of the request is empty: nothing was sent.
+    MissingParameter { action: &'static str, param: String },
     /// The client could not be built from its configuration.
     Config { detail: String },
 }
 
 impl Error {
+    /// The error itself, or for an outcome-unknown one the failure behind it:
+    /// what the classifying accessors look at.
+    fn root(&self) -> &Error {
+        match self {
+            Error::OutcomeUnknown { cause, .. } => cause.root(),
+            other => other,
+        }
+    }
+
     /// The UCloud RetCode, when the API answered with one.
     pub fn ret_code(&self) -> Option<i64> {
-        match self {
+        match self.root() {
             Error::Api { ret_code, .. } => Some(*ret_code),
             _ => None,
         }
@@ -69,10 +116,13 @@ impl Error {
 
     /// The `X-UCLOUD-REQUEST-UUID` of the answer, when there was one.
     pub fn request_id(&self) -> Option<&str> {
-        match self {
+        match self.root() {
             Error::Api { request_id, .. }
             | Error::Http { request_id, .. }
-            | Error::OutcomeUnknown { request_id, .. }
+            | Error::Network { request_id, .. }
+            | Error::Timeout { request_id, .. }
+            | Error::TooLarge { request_id, .. }
+            | Error::MissingField { request_id, .. }
             | Error::Decode { request_id, .. } => request_id.as_deref(),
             _ => None,
         }
@@ -80,7 +130,7 @@ impl Error {
 
     /// The HTTP status of the answer, when there was one.
     pub fn http_status(&self) -> Option<u16> {
-        match self {
+        match self.root() {
             Error::Api { http_status, .. } => Some(*http_status),
             Error::Http { status, .. } => Some(*status),
             _ => None,
@@ -93,9 +143,13 @@ impl Error {
             Error::Api { action, .. }
             | Error::Http { action, .. }
             | Error::Network { action, .. }
+            | Error::Timeout { action, .. }
+            | Error::TooLarge { action, .. }
+            | Error::MissingField { action, .. }
             | Error::OutcomeUnknown { action, .. }
             | Error::Cancelled { action, .. }
-            | Error::Decode { action, .. } => Some(action),
+            | Error::Decode { action, .. }
+            | Error::MissingParameter { action, .. } => Some(action),
             Error::Config { .. } => None,
         }
     }
@@ -121,18 +175,111 @@ impl Error {
         matches!(self, Error::Cancelled { .. })
     }
 
+    /// The per-request timeout passed (also behind an outcome-unknown error).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.root(), Error::Timeout { .. })
+    }
+
+    /// The answer exceeded the size limit (also behind an outcome-unknown error).
+    pub fn is_too_large(&self) -> bool {
+        matches!(self.root(), Error::TooLarge { .. })
+    }
+
+    /// The required answer field that was missing or empty (also behind an
+    /// outcome-unknown error).
+    pub fn missing_field(&self) -> Option<&str> {
+        match self.root() {
+            Error::MissingField { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// The same error, counting `attempts` tries where it says how many.
+    pub(crate) fn after_attempts(self, attempts: u32) -> Error {
+        match self {
+            Error::Network {
+                action,
+                detail,
+                request_id,
+                ..
+            } => Error::Network {
+                action,
+                detail,
+                attempts,
+                request_id,
+            },
+            Error::Timeout {
+                action,
+                limit,
+                awaited,
+                request_id,
+                ..
+            } => Error::Timeout {
+                action,
+                limit,
+                awaited,
+                attempts,
+                request_id,
+            },
+            other => other,
+        }
+    }
+
     /// What went wrong, without the action name: used inside other messages.
     pub(crate) fn cause(&self) -> String {
         match self {
             Error::Api { ret_code, message, .. } => format!("RetCode {ret_code}: {message}"),
             Error::Http { status, body, .. } if body.is_empty() => format!("HTTP {status}"),
             Error::Http { status, body, .. } => format!("HTTP {status}: {body}"),
-            Error::Network { detail, .. }
-            | Error::OutcomeUnknown { detail, .. }
-            | Error::Decode { detail, .. }
-            | Error::Config { detail } => detail.clone(),
+            Error::Timeout {
+                limit,
+                awaited: Awaited::Headers,
+                ..
+            } => format!("no answer within {}", humantime::format_duration(*limit)),
+            Error::Timeout {
+                limit,
+                awaited: Awaited::Body,
+                ..
+            } => format!(
+                "the answer was not complete within {}: the server sent its body too slowly",
+                humantime::format_duration(*limit)
+            ),
+            Error::TooLarge { limit, declared, .. } => {
+                let declared = declared
+                    .map(|n| format!(" (it declared {n} bytes)"))
+                    .unwrap_or_default();
+                format!(
+                    "the answer is larger than the {} the client reads{declared}; no UCloud answer is that \
+                     large, so a proxy or gateway may be sending it",
+                    size(*limit)
+                )
+            }
+            Error::MissingField { field, .. } => {
+                format!("RetCode 0, but the answer's required field {field} is missing or empty")
+            }
+            Error::MissingParameter { param, .. } => format!("the required parameter {param} is empty"),
+            Error::OutcomeUnknown { cause, .. } => cause.cause(),
+            Error::Network { detail, .. } | Error::Decode { detail, .. } | Error::Config { detail } => detail.clone(),
             Error::Cancelled { .. } => "cancelled".to_owned(),
         }
+    }
+}
+
+/// `8 MiB` for whole mebibytes, else bytes.
+fn size(bytes: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+fn attempts(n: u32) -> String {
+    if n == 1 {
+        "1 attempt".to_owned()
+    } else {
+        format!("{n} attempts")
     }
 }
 
@@ -194,29 +341,48 @@ impl fmt::Display for Error {
             Error::Network {
                 action,
                 detail,
-                attempts,
-            } => {
-                let tries = if *attempts == 1 {
-                    "1 attempt".to_owned()
-                } else {
-                    format!("{attempts} attempts")
-                };
-                write!(
-                    f,
-                    "UCloud {action} failed after {tries}: {detail}. Check network access to the API endpoint \
-                     (base_url) and any proxy settings"
-                )
-            }
-            Error::OutcomeUnknown {
-                action,
-                detail,
+                attempts: n,
                 request_id,
             } => {
+                write!(f, "UCloud {action} failed after {}: {detail}", attempts(*n))?;
+                write_request_id(f, request_id)?;
                 write!(
                     f,
-                    "UCloud {action}: the request may or may not have been carried out ({detail})"
-                )?;
+                    ". Check network access to the API endpoint (base_url) and any proxy settings"
+                )
+            }
+            Error::Timeout {
+                action,
+                attempts: n,
+                request_id,
+                ..
+            } => {
+                write!(f, "UCloud {action} failed after {}: {}", attempts(*n), self.cause())?;
                 write_request_id(f, request_id)?;
+                write!(
+                    f,
+                    ". The timeout covers the whole exchange; check network access to the API endpoint (base_url) \
+                     and any proxy"
+                )
+            }
+            Error::TooLarge { action, request_id, .. } => {
+                write!(f, "UCloud {action} failed: {}", self.cause())?;
+                write_request_id(f, request_id)
+            }
+            Error::MissingField { action, request_id, .. } => {
+                write!(f, "UCloud {action} returned an unusable answer: {}", self.cause())?;
+                write_request_id(f, request_id)
+            }
+            Error::MissingParameter { action, .. } => write!(f, "UCloud {action} was not sent: {}", self.cause()),
+            Error::OutcomeUnknown { action, cause } => {
+                write!(
+                    f,
+                    "UCloud {action}: the request may or may not have been carried out ({})",
+                    cause.cause()
+                )?;
+                if let Some(id) = cause.request_id() {
+                    write!(f, " (request id {id})")?;
+                }
                 write!(
                     f,
                     ". It was not repeated because doing it twice could create a duplicate; check UCloud before \
@@ -248,7 +414,14 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::OutcomeUnknown { cause, .. } => Some(cause.as_ref()),
+            _ => None,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -292,14 +465,20 @@ mod tests {
         assert!(api(RET_CODE_NOT_FOUND).is_not_found());
         let unknown = Error::OutcomeUnknown {
             action: "ImportCustomImage",
-            detail: "timed out".into(),
-            request_id: None,
+            cause: Box::new(Error::Timeout {
+                action: "ImportCustomImage",
+                limit: Duration::from_secs(60),
+                awaited: Awaited::Headers,
+                attempts: 1,
+                request_id: None,
+            }),
         };
-        assert!(unknown.is_outcome_unknown());
+        assert!(unknown.is_outcome_unknown() && unknown.is_timeout());
         assert!(
             unknown
                 .to_string()
-                .contains("may or may not have been carried out (timed out)")
+                .contains("may or may not have been carried out (no answer within 1m)"),
+            "{unknown}"
         );
         let in_flight = Error::Cancelled {
             action: "ImportCustomImage",
@@ -311,5 +490,72 @@ mod tests {
             outcome_unknown: false,
         };
         assert!(idle.is_cancelled() && !idle.is_outcome_unknown());
+    }
+
+    #[test]
+    fn bounded_reads_and_validation_name_action_limit_field_and_request_id() {
+        let big = Error::TooLarge {
+            action: "DescribeImage",
+            limit: 8 * 1024 * 1024,
+            declared: Some(52_428_800),
+            request_id: Some("req-9".into()),
+        };
+        assert_eq!(
+            big.to_string(),
+            "UCloud DescribeImage failed: the answer is larger than the 8 MiB the client reads (it declared \
+             52428800 bytes); no UCloud answer is that large, so a proxy or gateway may be sending it (request id \
+             req-9)"
+        );
+        assert!(big.is_too_large() && !big.is_timeout());
+
+        let slow = Error::Timeout {
+            action: "DescribeImage",
+            limit: Duration::from_millis(1500),
+            awaited: Awaited::Body,
+            attempts: 2,
+            request_id: Some("req-8".into()),
+        };
+        let shown = slow.to_string();
+        assert!(
+            shown.starts_with(
+                "UCloud DescribeImage failed after 2 attempts: the answer was not complete within 1s 500ms"
+            ),
+            "{shown}"
+        );
+        assert!(shown.contains("(request id req-8)"), "{shown}");
+
+        let missing = Error::MissingField {
+            action: "ImportCustomImage",
+            field: "ImageId".into(),
+            request_id: Some("req-7".into()),
+        };
+        let unknown = Error::OutcomeUnknown {
+            action: "ImportCustomImage",
+            cause: Box::new(missing),
+        };
+        assert!(unknown.is_outcome_unknown());
+        assert_eq!(unknown.missing_field(), Some("ImageId"));
+        assert_eq!(unknown.request_id(), Some("req-7"));
+        let shown = unknown.to_string();
+        assert!(
+            shown.contains(
+                "may or may not have been carried out (RetCode 0, but the answer's required field ImageId \
+                            is missing or empty) (request id req-7)"
+            ),
+            "{shown}"
+        );
+        assert!(std::error::Error::source(&unknown).is_some());
+
+        let refused = Error::MissingParameter {
+            action: "TerminateCustomImage",
+            param: "ImageId".into(),
+        };
+        assert!(
+            refused
+                .to_string()
+                .starts_with("UCloud TerminateCustomImage was not sent: the required parameter ImageId is empty"),
+            "{refused}"
+        );
+        assert_eq!(size(1000), "1000 bytes");
     }
 }

@@ -1,12 +1,14 @@
-//! UHost image actions: import a disk image from UFile, describe images,
-//! delete a custom image; the image object DescribeImage returns; and
-//! [`ImageFormat`], the one list of import formats.
+//! UHost image actions: import a disk image from UFile, copy a custom image,
+//! describe images, delete a custom image; the image object DescribeImage
+//! returns; and [`ImageFormat`], the one list of import formats. Each answer
+//! names the fields callers rely on ([`Answer`]), so an answer without them is
+//! an error where it is decoded, never an empty id further on.
 
 use std::fmt;
 
 use serde::{Deserialize, Deserializer};
 
-use super::action::{Action, Params};
+use super::action::{Action, Answer, Params, blank};
 
 /// A disk image format ImportCustomImage accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -70,8 +72,15 @@ pub struct ImportCustomImage {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ImportCustomImageResponse {
+    /// Never empty in an answer the client returns.
     #[serde(default, deserialize_with = "lenient::string")]
     pub image_id: String,
+}
+
+impl Answer for ImportCustomImageResponse {
+    fn missing_field(&self) -> Option<String> {
+        blank(&self.image_id).then(|| "ImageId".to_owned())
+    }
 }
 
 impl Action for ImportCustomImage {
@@ -91,6 +100,71 @@ impl Action for ImportCustomImage {
             .bool("Auth", self.auth)
             .opt_str("ImageDescription", self.image_description.as_deref())
             .opt_str("Tag", self.tag.as_deref())
+            .build()
+    }
+}
+
+/// CopyCustomImage: copy a custom image into another project and/or region
+/// (one target; the batch form `TargetRegionList.N` answers differently and
+/// is not modelled). Not idempotent: every call creates a copy, and there is
+/// no client token. The copy appears at once in the target, in state
+/// `Copying`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CopyCustomImage {
+    /// The source image's region.
+    pub region: String,
+    /// The source image's project.
+    pub project_id: Option<String>,
+    pub source_image_id: String,
+    pub target_project_id: String,
+    /// Empty: the source's region.
+    pub target_region: Option<String>,
+    pub target_image_name: Option<String>,
+    pub target_image_description: Option<String>,
+    pub target_image_tag: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CopyCustomImageResponse {
+    /// The copy's id in the target. Never empty in an answer the client returns.
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub target_image_id: String,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub task_id: String,
+}
+
+impl Answer for CopyCustomImageResponse {
+    fn missing_field(&self) -> Option<String> {
+        blank(&self.target_image_id).then(|| "TargetImageId".to_owned())
+    }
+}
+
+impl Action for CopyCustomImage {
+    const NAME: &'static str = "CopyCustomImage";
+    const IDEMPOTENT: bool = false;
+    type Response = CopyCustomImageResponse;
+
+    fn missing_param(&self) -> Option<String> {
+        if blank(&self.source_image_id) {
+            Some("SourceImageId".to_owned())
+        } else if blank(&self.target_project_id) {
+            Some("TargetProjectId".to_owned())
+        } else {
+            None
+        }
+    }
+
+    fn params(&self) -> Vec<(String, String)> {
+        Params::new()
+            .str("Region", &self.region)
+            .opt_str("ProjectId", self.project_id.as_deref())
+            .str("SourceImageId", &self.source_image_id)
+            .str("TargetProjectId", &self.target_project_id)
+            .opt_str("TargetRegion", self.target_region.as_deref())
+            .opt_str("TargetImageName", self.target_image_name.as_deref())
+            .opt_str("TargetImageDescription", self.target_image_description.as_deref())
+            .opt_str("TargetImageTag", self.target_image_tag.as_deref())
             .build()
     }
 }
@@ -141,10 +215,34 @@ impl DescribeImageResponse {
     }
 }
 
+impl Answer for DescribeImageResponse {
+    /// Every entry needs its id (to be found) and its state (to be waited on).
+    fn missing_field(&self) -> Option<String> {
+        self.image_set.iter().enumerate().find_map(|(i, img)| {
+            if blank(&img.image_id) {
+                Some(format!("ImageSet[{i}].ImageId"))
+            } else if blank(&img.state) {
+                Some(format!("ImageSet[{i}].State"))
+            } else {
+                None
+            }
+        })
+    }
+}
+
 impl Action for DescribeImage {
     const NAME: &'static str = "DescribeImage";
     const IDEMPOTENT: bool = true;
     type Response = DescribeImageResponse;
+
+    /// An id given but empty would be dropped, turning a lookup into a list.
+    fn missing_param(&self) -> Option<String> {
+        if self.image_id.as_deref().is_some_and(blank) {
+            return Some("ImageId".to_owned());
+        }
+        let empty = self.image_ids.iter().position(|id| blank(id));
+        empty.map(|i| format!("ImageIds.{i}"))
+    }
 
     fn params(&self) -> Vec<(String, String)> {
         Params::new()
@@ -174,14 +272,28 @@ pub struct TerminateCustomImage {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TerminateCustomImageResponse {
+    /// The echo of the request's id; may be empty (see the [`Answer`] impl).
     #[serde(default, deserialize_with = "lenient::string")]
     pub image_id: String,
+}
+
+/// Nothing required: RetCode 0 is the answer, and the echoed ImageId is not
+/// confirmed to be sent by every region, so demanding it could fail deletes
+/// that worked.
+impl Answer for TerminateCustomImageResponse {
+    fn missing_field(&self) -> Option<String> {
+        None
+    }
 }
 
 impl Action for TerminateCustomImage {
     const NAME: &'static str = "TerminateCustomImage";
     const IDEMPOTENT: bool = true;
     type Response = TerminateCustomImageResponse;
+
+    fn missing_param(&self) -> Option<String> {
+        blank(&self.image_id).then(|| "ImageId".to_owned())
+    }
 
     fn params(&self) -> Vec<(String, String)> {
         Params::new()
@@ -240,7 +352,9 @@ pub struct Image {
     pub integrated_software: String,
 }
 
-/// The lifecycle state of an image.
+/// The lifecycle state of an image. Only the four states UCloud documents
+/// are named; anything else is kept by name as [`ImageState::Unknown`] so a
+/// waiter can report it instead of taking it for progress or success.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ImageState {
     Available,
@@ -248,20 +362,53 @@ pub enum ImageState {
     Making,
     /// After an import: the import failed.
     Unavailable,
+    /// Being copied (the target of a CopyCustomImage).
     Copying,
-    /// A state this client does not know yet.
-    Other(String),
+    /// A state UCloud does not document, as it was sent. Neither pending nor
+    /// settled: a waiter should give it a bounded grace, then fail naming it.
+    Unknown(String),
 }
 
 impl ImageState {
+    /// The state UCloud named `s`. Exact spelling: the API sends these names
+    /// as documented, and guessing at variants could mistake one for another.
     pub fn parse(s: &str) -> Self {
         match s {
             "Available" => ImageState::Available,
             "Making" => ImageState::Making,
             "Unavailable" => ImageState::Unavailable,
             "Copying" => ImageState::Copying,
-            other => ImageState::Other(other.to_owned()),
+            other => ImageState::Unknown(other.to_owned()),
         }
+    }
+
+    /// The name as UCloud sends it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ImageState::Available => "Available",
+            ImageState::Making => "Making",
+            ImageState::Unavailable => "Unavailable",
+            ImageState::Copying => "Copying",
+            ImageState::Unknown(name) => name,
+        }
+    }
+
+    /// A documented state that will change by itself (Making, Copying): worth
+    /// waiting for until the operation's own timeout.
+    pub fn is_pending(&self) -> bool {
+        matches!(self, ImageState::Making | ImageState::Copying)
+    }
+
+    /// A state this client does not know: not to be waited on until the
+    /// timeout, and never to be taken as success.
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, ImageState::Unknown(_))
+    }
+}
+
+impl fmt::Display for ImageState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -374,11 +521,112 @@ mod tests {
     }
 
     #[test]
+    fn undocumented_states_are_unknown_by_name() {
+        for (name, pending) in [
+            ("Making", true),
+            ("Copying", true),
+            ("Available", false),
+            ("Unavailable", false),
+        ] {
+            let state = ImageState::parse(name);
+            assert!(!state.is_unknown(), "{name}");
+            assert_eq!(state.is_pending(), pending, "{name}");
+            assert_eq!(state.to_string(), name);
+        }
+        for name in ["Frozen", "available", "", "Making "] {
+            let state = ImageState::parse(name);
+            assert_eq!(state, ImageState::Unknown(name.to_owned()));
+            assert!(state.is_unknown() && !state.is_pending(), "{name:?}");
+            assert_eq!(state.as_str(), name);
+        }
+    }
+
+    #[test]
     fn empty_or_null_image_set_is_an_empty_list() {
         for json in [r#"{"TotalCount":0,"ImageSet":null}"#, r#"{"TotalCount":0}"#] {
             let r: Result<DescribeImageResponse, _> = serde_json::from_str(json);
             assert_eq!(r.map(|r| r.image_set.len()).map_err(|e| e.to_string()), Ok(0), "{json}");
         }
+    }
+
+    #[test]
+    fn answers_name_the_first_required_field_that_is_missing_or_blank() {
+        let import = |json: &str| serde_json::from_str::<ImportCustomImageResponse>(json).map(|r| r.missing_field());
+        assert_eq!(import(r#"{"ImageId":"uimage-1"}"#).ok(), Some(None));
+        for json in [
+            r#"{}"#,
+            r#"{"ImageId":null}"#,
+            r#"{"ImageId":""}"#,
+            r#"{"ImageId":"  "}"#,
+        ] {
+            assert_eq!(import(json).ok(), Some(Some("ImageId".to_owned())), "{json}");
+        }
+        let copy: Result<CopyCustomImageResponse, _> = serde_json::from_str(r#"{"TaskId":"t-1"}"#);
+        assert_eq!(
+            copy.map(|r| r.missing_field()).ok(),
+            Some(Some("TargetImageId".to_owned()))
+        );
+        let describe = |json: &str| serde_json::from_str::<DescribeImageResponse>(json).map(|r| r.missing_field());
+        assert_eq!(describe(r#"{"ImageSet":[]}"#).ok(), Some(None));
+        assert_eq!(
+            describe(r#"{"ImageSet":[{"ImageId":"a","State":"Available"},{"State":"Making"}]}"#).ok(),
+            Some(Some("ImageSet[1].ImageId".to_owned()))
+        );
+        assert_eq!(
+            describe(r#"{"ImageSet":[{"ImageId":"a","State":null}]}"#).ok(),
+            Some(Some("ImageSet[0].State".to_owned()))
+        );
+        let terminate: Result<TerminateCustomImageResponse, _> = serde_json::from_str("{}");
+        assert_eq!(terminate.map(|r| r.missing_field()).ok(), Some(None));
+    }
+
+    #[test]
+    fn requests_refuse_an_empty_id_instead_of_dropping_it() {
+        assert_eq!(
+            DescribeImage::by_id("cn-bj2", None, "").missing_param().as_deref(),
+            Some("ImageId")
+        );
+        assert_eq!(DescribeImage::by_id("cn-bj2", None, "uimage-1").missing_param(), None);
+        let list = DescribeImage {
+            image_ids: vec!["uimage-1".into(), " ".into()],
+            ..Default::default()
+        };
+        assert_eq!(list.missing_param().as_deref(), Some("ImageIds.1"));
+        assert_eq!(DescribeImage::default().missing_param(), None, "listing needs no id");
+        let terminate = TerminateCustomImage::default();
+        assert_eq!(terminate.missing_param().as_deref(), Some("ImageId"));
+        let copy = CopyCustomImage {
+            source_image_id: "uimage-1".into(),
+            ..Default::default()
+        };
+        assert_eq!(copy.missing_param().as_deref(), Some("TargetProjectId"));
+    }
+
+    #[test]
+    fn copy_params() {
+        let c = CopyCustomImage {
+            region: "cn-bj2".into(),
+            project_id: Some("org-a".into()),
+            source_image_id: "uimage-1".into(),
+            target_project_id: "org-b".into(),
+            target_region: Some("cn-sh2".into()),
+            target_image_name: Some("web".into()),
+            target_image_description: None,
+            target_image_tag: Some(String::new()),
+        };
+        let keys: Vec<String> = c.params().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            [
+                "Region",
+                "ProjectId",
+                "SourceImageId",
+                "TargetProjectId",
+                "TargetRegion",
+                "TargetImageName"
+            ]
+        );
+        const { assert!(!CopyCustomImage::IDEMPOTENT) };
     }
 
     #[test]

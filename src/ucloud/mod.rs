@@ -11,10 +11,10 @@ mod retry;
 mod secret;
 pub mod sign;
 
-pub use action::{Action, Params};
-pub use client::{Client, ClientConfig, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT};
+pub use action::{Action, Answer, Params};
+pub use client::{Client, ClientConfig, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, MAX_ANSWER_BYTES};
 pub use credentials::*;
-pub use error::{Error, RET_CODE_NOT_FOUND};
+pub use error::{Awaited, Error, RET_CODE_NOT_FOUND};
 pub use image::*;
 pub use retry::Backoff;
 pub use secret::Secret;

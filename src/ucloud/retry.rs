@@ -2,6 +2,20 @@
 //! and how long to wait in between. A request that certainly was not
 //! processed may always be repeated; one whose fate is unknown only when the
 //! action is idempotent, because repeating an import creates a second image.
+//!
+//! | failure | idempotent action | non-idempotent action |
+//! |---|---|---|
+//! | connect error, HTTP 429, RetCode 150/153 | retried | retried |
+//! | per-request timeout (no headers, or a body that trickles) | retried | outcome unknown |
+//! | connection reset or dropped, also after the headers | retried | outcome unknown |
+//! | HTTP 502/503/504 without an envelope, RetCode 110 | retried | outcome unknown |
+//! | RetCode >= 2000 | retried | reported |
+//! | answer larger than the limit, not JSON, HTML with 200, empty, wrongly typed fields, a required field missing | reported | outcome unknown |
+//! | any other RetCode or HTTP status | reported | reported |
+//!
+//! An unreadable answer is not retried even for idempotent actions: it came
+//! from something that handled the request (UCloud after an API change, a
+//! proxy, a captive portal), and asking again gets the same answer.
 
 use std::time::Duration;
 
@@ -11,14 +25,16 @@ pub(crate) enum Failure {
     /// The request certainly was not processed (connect error, HTTP 429,
     /// RetCode 150/153): safe to repeat for any action.
     NotProcessed,
-    /// Nobody knows whether it was processed (timeout, connection dropped
-    /// after sending, HTTP 502/503/504, RetCode 110): repeat only idempotent
+    /// Nobody knows whether it was processed (timeout waiting for the headers
+    /// or the body, connection dropped after sending or while the answer was
+    /// arriving, HTTP 502/503/504, RetCode 110): repeat only idempotent
     /// actions; for the others the outcome is unknown.
     Uncertain,
     /// The service answered with an internal error (RetCode >= 2000): repeat
     /// idempotent actions, report the error for the others.
     ServerError,
-    /// The service handled the request but its answer could not be read:
+    /// The service handled the request but its answer could not be used (too
+    /// large, not a UCloud envelope, wrongly typed, a required field missing):
     /// idempotent actions report it; for the others the outcome is unknown.
     Garbled,
     /// A definite answer that repeating will not change.

@@ -2,6 +2,7 @@
 //! them, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod hostile;
 pub mod plugin_client;
 pub mod sim;
 pub mod terraform;
