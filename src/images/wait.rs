@@ -194,7 +194,7 @@ impl Waiter {
                         ImageState::Available => return Settled::Available(img),
                         ImageState::Unavailable => return Settled::Unavailable(img),
                         ImageState::Making | ImageState::Copying => unexpected = 0,
-                        ImageState::Other(_) => {
+                        ImageState::Unknown(_) => {
                             unexpected += 1;
                             if unexpected >= MAX_UNEXPECTED_POLLS {
                                 return Settled::Unexpected(img);
@@ -256,7 +256,7 @@ impl Waiter {
             // Terminate refused: retry only while the image is busy.
             match bounded(cancel, deadline, api.get(image_id, cancel)).await {
                 Ok(None) => return Ok(()),
-                Ok(Some(img)) if matches!(img.state_kind(), ImageState::Making | ImageState::Copying) => {
+                Ok(Some(img)) if img.state_kind().is_pending() => {
                     tracing::info!(image_id, state = %img.state, "image busy, deleting it once it is ready");
                     errors = 0;
                 }
