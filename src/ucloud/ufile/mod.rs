@@ -1,9 +1,18 @@
 //! UFile, UCloud's object storage, as far as importing an image needs it:
-//! mapping a `ufile_url` to its bucket and key ([`ObjectUrl`]) and UFile's
-//! request signature and presigned URLs ([`sign`]).
+//! mapping a `ufile_url` to its bucket and key ([`ObjectUrl`]), UFile's
+//! request signature and presigned URLs ([`sign`]), and judging from an
+//! object's first and last bytes whether the file can be imported as the
+//! declared format ([`check`], built on the pure detector [`detect`]).
 
+pub mod format;
 pub mod sign;
 mod url;
+mod verdict;
 
+#[cfg(test)]
+mod tests;
+
+pub use format::{Detected, HEAD_LEN, TAIL_LEN, detect};
 pub use sign::{Credentials, CredentialsError, StringToSign};
 pub use url::{ObjectUrl, Presigned, SIGNATURE_PARAMS, SignedUrl, UrlError, parse_base_url, presign, redact};
+pub use verdict::{Attribute, Finding, FindingKind, Severity, Verdict, check};
