@@ -176,6 +176,15 @@ impl Wrapper {
         }
     }
 
+    /// `gzip-compressed data`, `a tar archive`: what the file is, in words.
+    pub fn describe(self) -> String {
+        match self {
+            Wrapper::Zip => "a zip archive".to_owned(),
+            Wrapper::Tar => "a tar archive".to_owned(),
+            other => format!("{}-compressed data", other.name()),
+        }
+    }
+
     /// The magic that gave it away, for the evidence.
     pub fn evidence(self) -> &'static str {
         match self {
@@ -315,7 +324,7 @@ impl fmt::Display for Detected {
                 };
                 write!(f, "{what}, virtual size {}", human_size(v.current_size))
             }
-            Detected::Wrapped(w) => write!(f, "a {} file ({})", w.name(), w.evidence()),
+            Detected::Wrapped(w) => write!(f, "{} ({})", w.describe(), w.evidence()),
             Detected::Other(o) => match o {
                 OtherFormat::Qcow { .. } => write!(f, "a {o} image (\"QFI\\xfb\" at offset 0)"),
                 OtherFormat::Vdi => write!(f, "a {o} image (7F 10 DA BE at offset 64)"),

@@ -123,13 +123,11 @@ pub fn check(declared: ImageFormat, size: u64, head: &[u8], tail: &[u8]) -> Verd
         Detected::Wrapped(w) => out.error(
             Attribute::UfileUrl,
             FindingKind::Compressed,
-            format!("the image file is {} compressed or archived, not a disk image", w.name()),
+            format!("the image file is {}, not a disk image", w.describe()),
             format!(
-                "{} ({}); UCloud imports disk images as they are: decompress it first ({}) and upload the {} file",
-                detected,
+                "found {detected}, {}; UCloud imports disk images as they are: decompress it first ({}) and upload the {declared} file",
                 human_size(size),
                 w.unpack_hint(),
-                declared
             ),
         ),
         Detected::Other(o) => out.error(
@@ -137,7 +135,7 @@ pub fn check(declared: ImageFormat, size: u64, head: &[u8], tail: &[u8]) -> Verd
             FindingKind::UnsupportedFormat,
             format!("the image file is {o}, which UCloud cannot import"),
             format!(
-                "the file is {detected}; UCloud imports RAW, VHD, VMDK and qcow2: convert it first, e.g. `qemu-img convert -O {} in out`",
+                "found {detected}; UCloud imports RAW, VHD, VMDK and qcow2: convert it first, e.g. `qemu-img convert -O {} in out`",
                 qemu_name(declared)
             ),
         ),
@@ -149,8 +147,9 @@ pub fn check(declared: ImageFormat, size: u64, head: &[u8], tail: &[u8]) -> Verd
     {
         let hint = if found == ImageFormat::Raw {
             format!(
-                "it has no {declared} header ({}); if it really is a {declared} image the upload is damaged",
-                missing_magic(declared)
+                "it has no {declared} header ({}) and starts with {}; if it really is a {declared} image the upload is damaged",
+                missing_magic(declared),
+                first_bytes(head, size)
             )
         } else {
             format!("set format = \"{found}\" or convert the file to {declared}")
@@ -159,7 +158,7 @@ pub fn check(declared: ImageFormat, size: u64, head: &[u8], tail: &[u8]) -> Verd
             Attribute::Format,
             FindingKind::FormatMismatch,
             format!("format is \"{declared}\" but the file is {}", article_name(found)),
-            format!("the file is {detected}; {hint}"),
+            format!("found {detected}; {hint}"),
         );
     }
 
@@ -347,6 +346,27 @@ impl Findings {
     fn warning(&mut self, attribute: Attribute, kind: FindingKind, summary: impl Into<String>, detail: String) {
         self.push(Severity::Warning, attribute, kind, summary.into(), detail);
     }
+}
+
+/// The first bytes as hex and text, e.g. `3C 68 74 6D 6C 3E 0A 20 ("<html>. ")`.
+fn first_bytes(head: &[u8], size: u64) -> String {
+    let n = head.len().min(usize::try_from(size).unwrap_or(usize::MAX)).min(8);
+    let bytes = &head[..n];
+    if bytes.is_empty() {
+        return "nothing readable".to_owned();
+    }
+    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02X}")).collect();
+    let text: String = bytes
+        .iter()
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '.'
+            }
+        })
+        .collect();
+    format!("{} (\"{text}\")", hex.join(" "))
 }
 
 fn article_name(f: ImageFormat) -> String {
