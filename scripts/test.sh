@@ -11,6 +11,13 @@ if ! command -v "$terraform" >/dev/null; then
   exit 1
 fi
 
+# The image-format tests make real files with qemu-img. CI runs as root on
+# Debian/Ubuntu: install it there; elsewhere the tests say what to install.
+if ! command -v qemu-img >/dev/null && [ -n "${CI:-}" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "==> apt-get install -y qemu-utils (for qemu-img)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-utils >/dev/null
+fi
+
 echo "==> cargo fmt --check"
 cargo fmt --check
 echo "==> cargo clippy --all-targets -- -D warnings"

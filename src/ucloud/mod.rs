@@ -10,6 +10,7 @@ pub mod image;
 mod retry;
 mod secret;
 pub mod sign;
+pub mod ufile;
 
 pub use action::{Action, Answer, Params};
 pub use client::{Client, ClientConfig, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, MAX_ANSWER_BYTES};
