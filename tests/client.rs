@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tpu::images::{ImageApi, Location};
 use tpu::ucloud::{
     Action, Backoff, Client, ClientConfig, DescribeImage, Error, ImageFormat, ImportCustomImage, Secret, Settings,
     TerminateCustomImage, resolve, sign,
@@ -215,6 +216,68 @@ async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(60), f)
         .await
         .expect("the call did not return")
+}
+
+/// A DescribeImage answer holding `ids`, out of `total`.
+fn images_answer(ids: impl Iterator<Item = String>, total: usize) -> Reply {
+    let set: Vec<String> = ids
+        .map(|id| format!(r#"{{"ImageId":"{id}","State":"Making"}}"#))
+        .collect();
+    json(&format!(
+        r#"{{"RetCode":0,"TotalCount":{total},"ImageSet":[{}]}}"#,
+        set.join(",")
+    ))
+}
+
+/// The form parameters of a recorded request.
+fn form(r: &Recorded) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(r.body.as_bytes()).into_owned().collect()
+}
+
+fn param<'a>(form: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+#[tokio::test]
+async fn many_images_by_id_take_one_call_per_hundred_ids_and_follow_short_pages() {
+    let ids: Vec<String> = (0..130).map(|i| format!("uimage-{i:03}")).collect();
+    // The first batch of 100 comes back in two short pages (the server caps
+    // Limit at 60), the second batch of 30 in one, missing one id.
+    let server = Server::start(vec![
+        images_answer(ids[..60].iter().cloned(), 100),
+        images_answer(ids[60..100].iter().cloned(), 100),
+        images_answer(ids[100..129].iter().cloned(), 29),
+    ])
+    .await;
+    let client = client(&server);
+    let api = ImageApi::new(&client, Location::new("cn-bj2", Some("org-test".into())));
+    let found = bounded(api.get_many(&ids, &CancellationToken::new()))
+        .await
+        .expect("described");
+    let found: Vec<&str> = found.iter().map(|i| i.image_id.as_str()).collect();
+    assert_eq!(found, ids[..129].iter().map(String::as_str).collect::<Vec<_>>());
+
+    let forms: Vec<Vec<(String, String)>> = server.requests().iter().map(form).collect();
+    assert_eq!(forms.len(), 3);
+    let count = |f: &[(String, String)]| f.iter().filter(|(k, _)| k.starts_with("ImageIds.")).count();
+    let shape: Vec<(usize, Option<&str>, Option<&str>)> = forms
+        .iter()
+        .map(|f| (count(f), param(f, "Offset"), param(f, "Limit")))
+        .collect();
+    assert_eq!(
+        shape,
+        vec![
+            (100, Some("0"), Some("100")),
+            (100, Some("60"), Some("100")),
+            (30, Some("0"), Some("100"))
+        ]
+    );
+    assert_eq!(param(&forms[2], "ImageIds.0"), Some("uimage-100"));
+    assert!(
+        forms
+            .iter()
+            .all(|f| param(f, "ImageId").is_none() && param(f, "ProjectId") == Some("org-test"))
+    );
 }
 
 #[tokio::test]

@@ -18,8 +18,9 @@ pub enum Awaited {
     Body,
 }
 
-/// A failed [`Client::call`](super::Client::call).
-#[derive(Debug)]
+/// A failed [`Client::call`](super::Client::call). `Clone` so that one
+/// failed call shared by several waits can be reported to each.
+#[derive(Clone, Debug)]
 pub enum Error {
     /// UCloud answered with a non-zero RetCode.
     Api {
@@ -157,6 +158,26 @@ impl Error {
     /// The resource does not exist (RetCode 8956).
     pub fn is_not_found(&self) -> bool {
         self.ret_code() == Some(RET_CODE_NOT_FOUND)
+    }
+
+    /// UCloud asked the client to slow down: RetCode 153 (throttled) or 150
+    /// (service unavailable, retry later), or HTTP 429.
+    pub fn is_throttled(&self) -> bool {
+        matches!(self.ret_code(), Some(150 | 153)) || self.http_status() == Some(429)
+    }
+
+    /// The service failed on its side: RetCode 110 (API timeout) or >= 2000
+    /// as the retry policy reads them (not 8956, "does not exist"), or an
+    /// HTTP 5xx without a UCloud answer.
+    pub fn is_server_error(&self) -> bool {
+        use super::retry::{Failure, classify_ret_code};
+        match self.root() {
+            Error::Api { ret_code, .. } => {
+                matches!(classify_ret_code(*ret_code), Failure::ServerError | Failure::Uncertain)
+            }
+            Error::Http { status, .. } => (500..600).contains(status),
+            _ => false,
+        }
     }
 
     /// A non-idempotent request may or may not have been carried out.
@@ -490,6 +511,25 @@ mod tests {
             outcome_unknown: false,
         };
         assert!(idle.is_cancelled() && !idle.is_outcome_unknown());
+    }
+
+    #[test]
+    fn throttling_and_server_errors_are_told_apart_from_final_ones() {
+        let http = |status| Error::Http {
+            action: "DescribeImage",
+            status,
+            request_id: None,
+            body: String::new(),
+        };
+        for throttled in [api(153), api(150), http(429)] {
+            assert!(throttled.is_throttled() && !throttled.is_server_error(), "{throttled}");
+        }
+        for server in [api(110), api(2000), api(5000), http(502), http(503)] {
+            assert!(server.is_server_error() && !server.is_throttled(), "{server}");
+        }
+        for other in [api(171), api(230), api(RET_CODE_NOT_FOUND), http(404)] {
+            assert!(!other.is_throttled() && !other.is_server_error(), "{other}");
+        }
     }
 
     #[test]

@@ -197,6 +197,17 @@ impl DescribeImage {
             ..Default::default()
         }
     }
+
+    /// The request for several images by id (`ImageIds.N`): one answer
+    /// holds every one of them that exists.
+    pub fn by_ids(region: impl Into<String>, project_id: Option<String>, image_ids: Vec<String>) -> Self {
+        DescribeImage {
+            region: region.into(),
+            project_id,
+            image_ids,
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
