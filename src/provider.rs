@@ -254,6 +254,7 @@ pub fn configure_from(
         region = %resolved.region,
         base_url = %resolved.base_url,
         profile = %resolved.profile,
+        poll_tick = ?poll.tick,
         "provider configured"
     );
     Ok(ProviderData::configured(
@@ -404,7 +405,7 @@ mod tests {
         let data = configure_from(&model(&block(&[])), "1.11.4", &env, None).expect("configured");
         assert_eq!(data.region, Maybe::Known("hk".into()));
         assert_eq!(data.project_id, Maybe::Known("org-env".into()));
-        assert_eq!(data.waiter.schedule().initial, Duration::from_millis(20));
+        assert_eq!(data.waiter.schedule().tick, Duration::from_millis(20));
     }
 
     #[test]

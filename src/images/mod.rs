@@ -1,17 +1,21 @@
 //! What every image resource and data source shares: where an image lives,
 //! the UCloud image calls in one place ([`ImageApi`]), waiting for an image
-//! to settle or to go ([`Waiter`]), and creating an image exactly once even
-//! when the answer to a non-idempotent call is lost ([`create_once`]).
+//! to settle or to go ([`Waiter`], which polls every image in flight of a
+//! location with one DescribeImage per tick), and creating an image exactly
+//! once even when the answer to a non-idempotent call is lost
+//! ([`create_once`]).
 //!
 //! Below the resources and above the client: it knows UCloud's image states
 //! and nothing of Terraform (errors are plain messages the resources turn
 //! into diagnostics).
 
 mod api;
+mod batch;
 mod reconcile;
 mod wait;
 
 pub use api::{ImageApi, Location};
+pub use batch::DescribeIds;
 pub use reconcile::{CreateFailure, create_once};
 pub use wait::{Halt, POLL_INTERVAL_ENV, PollSchedule, Settled, Waiter};
 

@@ -1,21 +1,35 @@
-//! Waiting on images: until an import or copy settles, or until a deleted
-//! image is gone. Every wait stops on Ctrl-C and at its deadline, and rides
-//! out a few failed polls (the client has already retried each one).
+//! Waiting on images: until an import or copy settles, until a deleted
+//! image is gone, or for one look at an image. Every wait stops on Ctrl-C
+//! and at its deadline, and rides out a few failed polls (the client has
+//! already retried each one).
 //!
-//! [`Waiter`] is the one interface resources wait through; today each wait
-//! polls its own image on its own schedule, and a poller that batches all
-//! images in flight can replace it behind the same methods.
+//! [`Waiter`] is the one interface resources wait through. Behind it, every
+//! wait of the process in one location shares one DescribeImage per tick
+//! (see [`batch`](super::batch)). The pace, [`PollSchedule`]:
+//!
+//! | | default | why |
+//! |---|---|---|
+//! | tick | 1 s | a settled image is noticed within a second; one call per second per location whatever the number of images, a tenth of the client's default rate limit |
+//! | first look | 400 ms | an import that fails at once (a bad URL) is reported at once, and the waits Terraform starts together share that first call |
+//! | gather | 20 ms | a refresh of many images (Terraform reads them in parallel) shares calls, at the cost of 20 ms per read |
+//! | backoff | 2-4 s, then 4-8 s, 8-16 s, ... at most 30 s (random within each range) | after a throttled or failed tick the whole location slows down, not each image on its own |
+//! | retry pace | 2 s growing to 12 s | what retries one image on its own: a delete UCloud refused while the image is busy, the search after a lost answer |
+//!
+//! `UCLOUD_POLL_INTERVAL_MS` ([`POLL_INTERVAL_ENV`]) is the testing knob:
+//! it sets the tick, and every other figure scales down with it.
 
 use super::api::ImageApi;
+use super::batch::{Batches, DescribeIds, Look, Membership, Pace};
 use super::human;
 use crate::ucloud::{Error as ApiError, Image, ImageState};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// Testing knob: the first delay, in milliseconds, between two polls of an
-/// image that is being imported, copied or deleted. Unset in production (2 s).
+/// Testing knob: the tick, in milliseconds, of the batched polls of images
+/// being imported, copied or deleted. Unset in production (1 s).
 pub const POLL_INTERVAL_ENV: &str = "UCLOUD_POLL_INTERVAL_MS";
 
 /// Consecutive failed polls tolerated before a wait gives up.
@@ -30,17 +44,35 @@ const MAX_MISSING_POLLS: u32 = 3;
 /// shorter than a create timeout.
 const MAX_UNEXPECTED_POLLS: u32 = 5;
 
-/// How often a long-running operation asks UCloud for news: the delay starts
-/// at `initial` and grows up to `max`, like UCloud's own Packer plugin (2 s to 12 s).
+/// How often waits ask UCloud for news (see the module doc for the why of
+/// each default).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PollSchedule {
+    /// The steady interval between two batched DescribeImage calls of a
+    /// location while anything waits there.
+    pub tick: Duration,
+    /// How soon a new wait (an import just accepted, a delete) is first
+    /// looked at; never later than one tick.
+    pub first_look: Duration,
+    /// How long a single look (a refresh) waits for others to share its call.
+    pub gather: Duration,
+    /// The longest shared pause after throttled or failed ticks.
+    pub max_backoff: Duration,
+    /// The first delay of operations retried one image at a time (a delete
+    /// refused while the image is busy, the search after a lost answer)...
     pub initial: Duration,
+    /// ...growing by half each time up to this, like UCloud's own Packer
+    /// plugin (2 s to 12 s).
     pub max: Duration,
 }
 
 impl Default for PollSchedule {
     fn default() -> Self {
         PollSchedule {
+            tick: Duration::from_secs(1),
+            first_look: Duration::from_millis(400),
+            gather: Duration::from_millis(20),
+            max_backoff: Duration::from_secs(30),
             initial: Duration::from_secs(2),
             max: Duration::from_secs(12),
         }
@@ -48,24 +80,30 @@ impl Default for PollSchedule {
 }
 
 impl PollSchedule {
-    /// The schedule for a `UCLOUD_POLL_INTERVAL_MS` value: the production one
-    /// when unset or unparsable, otherwise starting there and growing to six
-    /// times that (the production ratio), never beyond 12 s.
+    /// The schedule for a `UCLOUD_POLL_INTERVAL_MS` value: the production
+    /// one when unset or unparsable, otherwise that tick (at most 12 s) with
+    /// the other figures no longer than the production ones and scaled to
+    /// it: first look and gather within one tick, backoff up to 30 ticks,
+    /// the retry pace starting at one tick and growing to six.
     pub fn from_env_value(value: Option<&str>) -> Self {
         let production = PollSchedule::default();
         match value.and_then(|v| v.trim().parse::<u64>().ok()) {
             Some(ms) if ms > 0 => {
-                let initial = Duration::from_millis(ms).min(production.max);
+                let tick = Duration::from_millis(ms).min(production.max);
                 PollSchedule {
-                    initial,
-                    max: (initial * 6).min(production.max),
+                    tick,
+                    first_look: production.first_look.min(tick),
+                    gather: production.gather.min(tick),
+                    max_backoff: production.max_backoff.min(tick * 30),
+                    initial: tick,
+                    max: (tick * 6).min(production.max),
                 }
             }
             _ => production,
         }
     }
 
-    /// The delay that follows `current`: half as long again, capped at `max`.
+    /// The retry delay that follows `current`: half as long again, capped at `max`.
     pub fn next(&self, current: Duration) -> Duration {
         (current + current / 2).min(self.max).max(self.initial)
     }
@@ -104,7 +142,7 @@ async fn bounded<T>(
     }
 }
 
-/// The growing delay between polls, bounded by a deadline.
+/// The growing delay between retries of one image, bounded by a deadline.
 struct Poller {
     schedule: PollSchedule,
     delay: Duration,
@@ -120,7 +158,7 @@ impl Poller {
         }
     }
 
-    /// Sleeps until the next poll; stops early on Ctrl-C, or at the deadline.
+    /// Sleeps until the next retry; stops early on Ctrl-C, or at the deadline.
     async fn pause(&mut self, cancel: &CancellationToken) -> Result<(), Halt> {
         let now = Instant::now();
         if now >= self.deadline {
@@ -156,20 +194,129 @@ pub enum Settled {
     Failed(ApiError, String),
 }
 
-/// Waits on images for the resources of one provider process.
-#[derive(Clone, Debug, Default)]
+/// Waits on images for the resources of one provider process. Cheap to
+/// clone: every clone shares the same groups of waits, so build one per
+/// provider configuration.
+#[derive(Clone)]
 pub struct Waiter {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     schedule: PollSchedule,
+    batches: Arc<Batches>,
+    /// Where ticks describe images; `None`: through the client of the
+    /// [`ImageApi`] of the wait that starts a location's group.
+    source: Option<Arc<dyn DescribeIds>>,
+}
+
+impl std::fmt::Debug for Waiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waiter")
+            .field("schedule", &self.inner.schedule)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Waiter {
+    fn default() -> Self {
+        Waiter::new(PollSchedule::default())
+    }
+}
+
+/// How a wait learns that its group's task stopped: as a failed poll.
+fn poller_stopped() -> ApiError {
+    ApiError::Network {
+        action: "DescribeImage",
+        detail: "the shared poller of this location stopped unexpectedly".to_string(),
+        attempts: 0,
+        request_id: None,
+    }
 }
 
 impl Waiter {
     pub fn new(schedule: PollSchedule) -> Self {
-        Waiter { schedule }
+        Waiter::build(schedule, None)
+    }
+
+    /// A waiter whose ticks ask `source` instead of UCloud (tests).
+    pub fn with_source(schedule: PollSchedule, source: Arc<dyn DescribeIds>) -> Self {
+        Waiter::build(schedule, Some(source))
+    }
+
+    fn build(schedule: PollSchedule, source: Option<Arc<dyn DescribeIds>>) -> Self {
+        let pace = Pace {
+            tick: schedule.tick,
+            max_backoff: schedule.max_backoff,
+        };
+        Waiter {
+            inner: Arc::new(Inner {
+                schedule,
+                batches: Arc::new(Batches::new(pace)),
+                source,
+            }),
+        }
     }
 
     /// The poll schedule, also the pace of lost-answer reconciliation.
     pub fn schedule(&self) -> PollSchedule {
-        self.schedule
+        self.inner.schedule
+    }
+
+    /// Joins the group of `api`'s location for `image_id`, first look after `first_look`.
+    fn join(&self, api: &ImageApi<'_>, image_id: &str, first_look: Duration) -> Membership {
+        let source = || match &self.inner.source {
+            Some(s) => s.clone(),
+            None => Arc::new(api.client.clone()) as Arc<dyn DescribeIds>,
+        };
+        self.inner.batches.join(&api.loc, image_id, first_look, source)
+    }
+
+    /// The next look of a membership, or why the wait stops: Ctrl-C or the
+    /// deadline. A group whose task stopped is joined again, and that
+    /// counts as a failed poll.
+    async fn next_look(
+        &self,
+        api: &ImageApi<'_>,
+        membership: &mut Membership,
+        image_id: &str,
+        cancel: &CancellationToken,
+        deadline: Instant,
+    ) -> Result<Look, Halt> {
+        let look = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Err(Halt::Cancelled),
+            _ = tokio::time::sleep_until(deadline) => return Err(Halt::TimedOut),
+            look = membership.next() => look,
+        };
+        Ok(look.unwrap_or_else(|| {
+            *membership = self.join(api, image_id, self.inner.schedule.first_look);
+            Err(poller_stopped())
+        }))
+    }
+
+    /// The image as UCloud has it now, or `None` when it no longer exists:
+    /// one look, asked together with every other wait and look of its
+    /// location that is due within [`PollSchedule::gather`].
+    pub async fn look(
+        &self,
+        api: &ImageApi<'_>,
+        cancel: &CancellationToken,
+        image_id: &str,
+    ) -> Result<Option<Image>, ApiError> {
+        let mut membership = self.join(api, image_id, self.inner.schedule.gather);
+        for _ in 0..2 {
+            let look = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return Err(ApiError::Cancelled { action: "DescribeImage", outcome_unknown: false }),
+                look = membership.next() => look,
+            };
+            match look {
+                Some(look) => return look,
+                None => membership = self.join(api, image_id, self.inner.schedule.gather),
+            }
+        }
+        Err(poller_stopped())
     }
 
     /// Polls a new image until it leaves the in-progress states (`Making`,
@@ -182,11 +329,15 @@ impl Waiter {
         deadline: Instant,
         first_state: &str,
     ) -> Settled {
-        let mut poller = Poller::new(self.schedule, deadline);
         let mut last_state = first_state.to_string();
         let (mut errors, mut missing, mut unexpected) = (0, 0, 0);
+        let mut membership = self.join(api, image_id, self.inner.schedule.first_look);
         loop {
-            match bounded(cancel, deadline, api.get(image_id, cancel)).await {
+            let look = match self.next_look(api, &mut membership, image_id, cancel, deadline).await {
+                Ok(look) => look,
+                Err(h) => return Settled::Halted(h, last_state),
+            };
+            match look {
                 Ok(Some(img)) => {
                     errors = 0;
                     missing = 0;
@@ -210,17 +361,13 @@ impl Waiter {
                         return Settled::Gone;
                     }
                 }
-                Err(CallError::Halt(h)) => return Settled::Halted(h, last_state),
-                Err(CallError::Api(e)) => {
+                Err(e) => {
                     errors += 1;
                     tracing::warn!(image_id, error = %e, "polling the image failed");
                     if errors >= MAX_POLL_ERRORS {
                         return Settled::Failed(e, last_state);
                     }
                 }
-            }
-            if let Err(h) = poller.pause(cancel).await {
-                return Settled::Halted(h, last_state);
             }
         }
     }
@@ -244,7 +391,7 @@ impl Waiter {
                  destroy` again."
             ),
         };
-        let mut poller = Poller::new(self.schedule, deadline);
+        let mut poller = Poller::new(self.inner.schedule, deadline);
         let timeout = human(deadline.saturating_duration_since(Instant::now()));
         let mut errors = 0;
         loop {
@@ -254,7 +401,7 @@ impl Waiter {
                 Err(CallError::Api(e)) => e,
             };
             // Terminate refused: retry only while the image is busy.
-            match bounded(cancel, deadline, api.get(image_id, cancel)).await {
+            match bounded(cancel, deadline, self.look(api, cancel, image_id)).await {
                 Ok(None) => return Ok(()),
                 Ok(Some(img)) if img.state_kind().is_pending() => {
                     tracing::info!(image_id, state = %img.state, "image busy, deleting it once it is ready");
@@ -273,68 +420,28 @@ impl Waiter {
             }
         }
         let mut errors = 0;
+        let mut membership = self.join(api, image_id, self.inner.schedule.first_look);
         loop {
-            match bounded(cancel, deadline, api.get(image_id, cancel)).await {
+            let look = match self.next_look(api, &mut membership, image_id, cancel, deadline).await {
+                Ok(look) => look,
+                Err(h) => return Err(halted(h, "after UCloud accepted the deletion", &timeout)),
+            };
+            match look {
                 Ok(None) => return Ok(()),
                 Ok(Some(img)) => {
                     errors = 0;
                     tracing::debug!(image_id, state = %img.state, "waiting for the image to be deleted");
                 }
-                Err(CallError::Api(e)) => {
+                Err(e) => {
                     errors += 1;
                     if errors >= MAX_POLL_ERRORS {
                         return Err(format!("Could not confirm that image {image_id} is deleted: {e}"));
                     }
                 }
-                Err(CallError::Halt(h)) => return Err(halted(h, "after UCloud accepted the deletion", &timeout)),
-            }
-            if let Err(h) = poller.pause(cancel).await {
-                return Err(halted(h, "after UCloud accepted the deletion", &timeout));
             }
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn poll_schedule_grows_to_twelve_seconds_in_production() {
-        let p = PollSchedule::from_env_value(None);
-        let mut d = p.initial;
-        let mut seen = vec![d];
-        while d < p.max {
-            d = p.next(d);
-            seen.push(d);
-        }
-        assert_eq!(seen.first(), Some(&Duration::from_secs(2)));
-        assert_eq!(seen.last(), Some(&Duration::from_secs(12)));
-        assert!(seen.windows(2).all(|w| w[0] < w[1]));
-    }
-
-    #[test]
-    fn poll_schedule_from_env_is_fast_for_tests_and_ignores_garbage() {
-        let p = PollSchedule::from_env_value(Some("100"));
-        assert_eq!(p.initial, Duration::from_millis(100));
-        assert_eq!(p.max, Duration::from_millis(600));
-        assert_eq!(PollSchedule::from_env_value(Some("soon")), PollSchedule::default());
-        assert_eq!(PollSchedule::from_env_value(Some("0")), PollSchedule::default());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_wait_stops_on_ctrl_c_and_at_its_deadline() {
-        let schedule = PollSchedule {
-            initial: Duration::from_millis(1),
-            max: Duration::from_millis(2),
-        };
-        let cancel = CancellationToken::new();
-        let mut open = Poller::new(schedule, Instant::now() + Duration::from_secs(3600));
-        assert_eq!(open.pause(&cancel).await, Ok(()));
-        cancel.cancel();
-        assert_eq!(open.pause(&cancel).await, Err(Halt::Cancelled));
-
-        let mut expired = Poller::new(schedule, Instant::now());
-        assert_eq!(expired.pause(&CancellationToken::new()).await, Err(Halt::TimedOut));
-    }
-}
+mod tests;

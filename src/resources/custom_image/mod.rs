@@ -355,7 +355,7 @@ impl Resource<ProviderData> for CustomImageResource {
             Err(d) => return keep(model, d.into()),
         };
         let api = ImageApi::new(client, loc);
-        match api.get(&image_id, &ctx.cancel).await {
+        match data.waiter.look(&api, &ctx.cancel, &image_id).await {
             Ok(None) => {
                 tracing::info!(image_id, "custom image no longer exists");
                 ReadResult::gone()
