@@ -13,13 +13,22 @@ use crate::framework::{
 use crate::images::{PollSchedule, Waiter};
 use crate::provider_data::ProviderData;
 use crate::ucloud::credentials::{self, ConfigError, Resolved, Settings};
-use crate::ucloud::{Client, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, Secret};
+use crate::ucloud::{
+    Client, DEFAULT_BASE_URL, DEFAULT_MAX_REQUESTS_PER_SECOND, DEFAULT_MAX_RETRIES, RateLimit, Secret,
+};
 use crate::{attr_name, attr_path, data_sources, model, resources};
 use async_trait::async_trait;
 use std::path::Path;
 use std::sync::Arc;
 
 pub use crate::images::POLL_INTERVAL_ENV;
+
+/// The environment variable of `max_requests_per_second`.
+pub const ENV_MAX_REQUESTS_PER_SECOND: &str = "UCLOUD_MAX_REQUESTS_PER_SECOND";
+
+/// The highest `max_requests_per_second` accepted: beyond it the limit
+/// would be no protection at all (use 0 to turn it off).
+const MAX_REQUESTS_PER_SECOND_CEILING: i64 = 10_000;
 
 /// The provider's type name, as in `provider "ucloud" {}`.
 pub const TYPE_NAME: &str = "ucloud";
@@ -71,6 +80,16 @@ model! {
              unavailable, network errors). Imports are never repeated blindly. Default: `{DEFAULT_MAX_RETRIES}`."
         ))
         .shown_default(DEFAULT_MAX_RETRIES.to_string()),
+        pub max_requests_per_second: Maybe<i64> = attr::optional(format!(
+            "The most UCloud API requests this provider sends per second, retries included, in bursts of at most \
+             as many; `0` turns the limit off. UCloud throttles each account (RetCode 153) without publishing \
+             the figure, and everything using the account shares it, so the default is modest: waits on images \
+             share one request per second per region and project, and the limit only spreads out bursts (50 \
+             imports started together leave within 4 s). Can also be set with \
+             `{ENV_MAX_REQUESTS_PER_SECOND}`. Default: `{DEFAULT_MAX_REQUESTS_PER_SECOND}`."
+        ))
+        .env(ENV_MAX_REQUESTS_PER_SECOND)
+        .shown_default(DEFAULT_MAX_REQUESTS_PER_SECOND.to_string()),
     }
 }
 
@@ -137,6 +156,17 @@ pub fn validate_provider_config(config: &ProviderModel) -> Diagnostics {
             .at(attr_path!(ProviderModel, max_retries)),
         );
     }
+    if let Maybe::Known(n) = &config.max_requests_per_second
+        && let Err(why) = check_max_requests_per_second(*n)
+    {
+        diags.push(
+            Diagnostic::error(
+                format!("Invalid {}", attr_name!(ProviderModel, max_requests_per_second)),
+                why,
+            )
+            .at(attr_path!(ProviderModel, max_requests_per_second)),
+        );
+    }
     if let Maybe::Known(raw) = &config.base_url
         && let Err(why) = check_base_url(raw)
     {
@@ -152,6 +182,38 @@ pub fn validate_provider_config(config: &ProviderModel) -> Diagnostics {
         );
     }
     diags
+}
+
+fn check_max_requests_per_second(n: i64) -> Result<u32, String> {
+    match u32::try_from(n) {
+        Ok(n) if i64::from(n) <= MAX_REQUESTS_PER_SECOND_CEILING => Ok(n),
+        _ => Err(format!(
+            "{} must be a whole number of requests per second from 0 (no limit) to \
+             {MAX_REQUESTS_PER_SECOND_CEILING} (default {DEFAULT_MAX_REQUESTS_PER_SECOND}); got {n}.",
+            attr_name!(ProviderModel, max_requests_per_second)
+        )),
+    }
+}
+
+/// The client's rate limit: the provider block's value, else the
+/// environment's, else the default.
+fn rate_limit(args: &ProviderModel, env: &dyn Fn(&str) -> Option<String>) -> Result<RateLimit, Diagnostic> {
+    let per_second = match (args.max_requests_per_second.known(), env(ENV_MAX_REQUESTS_PER_SECOND)) {
+        (Some(n), _) => check_max_requests_per_second(*n),
+        (None, Some(raw)) => raw
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| format!("{ENV_MAX_REQUESTS_PER_SECOND}={raw:?} is not a whole number."))
+            .and_then(check_max_requests_per_second),
+        (None, None) => Ok(DEFAULT_MAX_REQUESTS_PER_SECOND),
+    };
+    per_second.map(RateLimit::per_second).map_err(|why| {
+        Diagnostic::error(
+            format!("Invalid {}", attr_name!(ProviderModel, max_requests_per_second)),
+            why,
+        )
+        .at(attr_path!(ProviderModel, max_requests_per_second))
+    })
 }
 
 fn check_base_url(raw: &str) -> Result<(), String> {
@@ -240,7 +302,9 @@ pub fn configure_from(
     } else {
         terraform_version
     };
-    let client = Client::new(resolved.client_config(format!("terraform/{version}"))).map_err(|e| {
+    let mut client_config = resolved.client_config(format!("terraform/{version}"));
+    client_config.rate_limit = rate_limit(args, &env_set).map_err(Diagnostics::from)?;
+    let client = Client::new(client_config).map_err(|e| {
         Diagnostics::from(
             Diagnostic::error(
                 "Cannot create the UCloud API client",
@@ -348,6 +412,18 @@ mod tests {
         assert!(validate_provider_config(&model(&fine)).is_empty());
         let unknown = block(&[("max_retries", Value::Unknown), ("base_url", Value::Unknown)]);
         assert!(validate_provider_config(&model(&unknown)).is_empty());
+
+        for bad in [-1, 10_001] {
+            let config = block(&[("max_requests_per_second", Value::Number(Number::Int(bad)))]);
+            let diags = validate_provider_config(&model(&config));
+            let d = diags.iter().next().expect("a diagnostic");
+            assert_eq!(d.attribute, Some(AttrPath::attr("max_requests_per_second")), "{bad}");
+            assert!(d.detail.contains("0 (no limit)"), "{}", d.detail);
+        }
+        for fine in [0, 1, 10_000] {
+            let config = block(&[("max_requests_per_second", Value::Number(Number::Int(fine)))]);
+            assert!(validate_provider_config(&model(&config)).is_empty(), "{fine}");
+        }
     }
 
     fn block(values: &[(&str, Value)]) -> Value {
@@ -361,6 +437,7 @@ mod tests {
                 "shared_credentials_file",
                 "base_url",
                 "max_retries",
+                "max_requests_per_second",
             ]
             .map(|name| (name, Value::Null)),
         );
@@ -390,6 +467,38 @@ mod tests {
         assert_eq!(data.region, Maybe::Known("cn-bj2".into()));
         assert_eq!(data.project_id, Maybe::Null);
         assert_eq!(data.waiter.schedule(), PollSchedule::default());
+        let client = data.client().expect("a client");
+        assert_eq!(
+            client.rate_limit(),
+            RateLimit::per_second(DEFAULT_MAX_REQUESTS_PER_SECOND)
+        );
+    }
+
+    #[test]
+    fn the_rate_limit_comes_from_the_block_then_the_environment() {
+        let env = |name: &str| (name == ENV_MAX_REQUESTS_PER_SECOND).then(|| "25".to_string());
+        let data = configure_from(&model(&known_block()), "1.11.4", &env, None).expect("configured");
+        assert_eq!(
+            data.client().map(Client::rate_limit).ok(),
+            Some(RateLimit::per_second(25))
+        );
+
+        let mut config = known_block();
+        config.set("max_requests_per_second", Value::Number(Number::Int(0)));
+        let data = configure_from(&model(&config), "1.11.4", &env, None).expect("configured");
+        assert_eq!(data.client().map(Client::rate_limit).ok(), Some(RateLimit::unlimited()));
+
+        let garbage = |name: &str| (name == ENV_MAX_REQUESTS_PER_SECOND).then(|| "fast".to_string());
+        let diags = configure_from(&model(&known_block()), "1.11.4", &garbage, None)
+            .err()
+            .unwrap_or_default();
+        let d = diags.iter().next().expect("a diagnostic");
+        assert_eq!(d.attribute, Some(AttrPath::attr("max_requests_per_second")));
+        assert!(
+            d.detail.contains("UCLOUD_MAX_REQUESTS_PER_SECOND=\"fast\""),
+            "{}",
+            d.detail
+        );
     }
 
     #[test]

@@ -13,8 +13,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tpu::images::{ImageApi, Location};
 use tpu::ucloud::{
-    Action, Backoff, Client, ClientConfig, DescribeImage, Error, ImageFormat, ImportCustomImage, Secret, Settings,
-    TerminateCustomImage, resolve, sign,
+    Action, Backoff, Client, ClientConfig, DescribeImage, Error, ImageFormat, ImportCustomImage, RateLimit, Secret,
+    Settings, TerminateCustomImage, resolve, sign,
 };
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -178,6 +178,7 @@ fn config(base_url: &str) -> ClientConfig {
         max_retries: 3,
         timeout: Duration::from_secs(30),
         user_agent_extra: "terraform/1.11.4".to_owned(),
+        rate_limit: RateLimit::unlimited(),
     }
 }
 

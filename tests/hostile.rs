@@ -13,8 +13,8 @@ use common::hostile::{CountingAlloc, HostileServer, Length, Reply, reset_vm_hwm,
 use tokio_util::sync::CancellationToken;
 use tpu::ucloud::{
     Backoff, Client, ClientConfig, CopyCustomImage, CopyCustomImageResponse, DescribeImage, DescribeImageResponse,
-    Error, ImageFormat, ImageState, ImportCustomImage, ImportCustomImageResponse, Secret, TerminateCustomImage,
-    TerminateCustomImageResponse,
+    Error, ImageFormat, ImageState, ImportCustomImage, ImportCustomImageResponse, RateLimit, Secret,
+    TerminateCustomImage, TerminateCustomImageResponse,
 };
 
 #[global_allocator]
@@ -666,6 +666,7 @@ async fn run(row: &Row) -> Result<String, String> {
         max_retries: row.max_retries,
         timeout: row.timeout,
         user_agent_extra: String::new(),
+        rate_limit: RateLimit::unlimited(),
     };
     let client = Client::new(config)
         .map_err(|e| e.to_string())?

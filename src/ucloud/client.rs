@@ -1,7 +1,9 @@
 //! The signed HTTP client: builds the form body of an [`Action`], signs it,
 //! sends it, reads UCloud's envelope (`RetCode`, `Message`, request id) and
 //! applies the retry policy of [`retry`](super::retry) according to the
-//! action's idempotence. It honours cancellation at every wait.
+//! action's idempotence. Every attempt, retries included, first takes a slot
+//! of the client's rate limit ([`rate`](super::rate)), shared by its clones.
+//! It honours cancellation at every wait.
 //!
 //! What it reads is bounded, because the answer comes from outside the
 //! process (proxies, outages and API changes included): at most
@@ -11,6 +13,7 @@
 //! response (no intermediate JSON tree) and then checked for the fields
 //! callers rely on ([`Answer`](super::action::Answer)).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::{CONTENT_TYPE, HeaderValue, USER_AGENT};
@@ -19,6 +22,7 @@ use url::Url;
 
 use super::action::{Action, Answer};
 use super::error::{Awaited, Error};
+use super::rate::{RateLimit, RateLimiter};
 use super::retry::{Backoff, Failure, classify_ret_code, classify_status};
 use super::secret::Secret;
 use super::sign;
@@ -63,6 +67,8 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// Appended to the User-Agent, e.g. `terraform/1.11.4`.
     pub user_agent_extra: String,
+    /// How fast requests may leave, over the client and all its clones.
+    pub rate_limit: RateLimit,
 }
 
 impl Default for ClientConfig {
@@ -74,11 +80,13 @@ impl Default for ClientConfig {
             max_retries: DEFAULT_MAX_RETRIES,
             timeout: DEFAULT_TIMEOUT,
             user_agent_extra: String::new(),
+            rate_limit: RateLimit::default(),
         }
     }
 }
 
 /// A UCloud API client. Cheap to clone; one per provider configuration.
+/// Clones share one rate limit.
 #[derive(Clone, Debug)]
 pub struct Client {
     http: reqwest::Client,
@@ -89,6 +97,9 @@ pub struct Client {
     timeout: Duration,
     user_agent: HeaderValue,
     backoff: Backoff,
+    rate_limit: RateLimit,
+    /// `None` when the limit is off.
+    limiter: Option<Arc<RateLimiter>>,
 }
 
 /// What one attempt learned, for the log line and the error.
@@ -129,7 +140,14 @@ impl Client {
             timeout: cfg.timeout,
             user_agent,
             backoff: Backoff::default(),
+            rate_limit: cfg.rate_limit,
+            limiter: RateLimiter::new(cfg.rate_limit).map(Arc::new),
         })
+    }
+
+    /// How fast this client (with its clones) sends.
+    pub fn rate_limit(&self) -> RateLimit {
+        self.rate_limit
     }
 
     /// This client with another wait between retries.
@@ -158,6 +176,17 @@ impl Client {
                     action: A::NAME,
                     outcome_unknown: false,
                 });
+            }
+            if let Some(limiter) = &self.limiter {
+                let at = limiter.reserve();
+                if at > tokio::time::Instant::now() {
+                    tracing::trace!(target: "tpu::ucloud", action = A::NAME, attempt, "waiting for the rate limit");
+                    tokio::select! {
+                        biased;
+                        _ = cancel.cancelled() => return Err(Error::Cancelled { action: A::NAME, outcome_unknown: false }),
+                        _ = tokio::time::sleep_until(at) => {}
+                    }
+                }
             }
             let started = Instant::now();
             let mut exchange = Exchange::default();

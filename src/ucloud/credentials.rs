@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use super::client::{ClientConfig, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, parse_base_url};
+use super::rate::RateLimit;
 use super::secret::Secret;
 
 pub const ENV_PUBLIC_KEY: &str = "UCLOUD_PUBLIC_KEY";
@@ -56,7 +57,7 @@ pub struct Resolved {
 
 impl Resolved {
     /// The client configuration for these credentials, with the default
-    /// per-request timeout.
+    /// per-request timeout and rate limit.
     pub fn client_config(&self, user_agent_extra: impl Into<String>) -> ClientConfig {
         ClientConfig {
             base_url: self.base_url.clone(),
@@ -65,6 +66,7 @@ impl Resolved {
             max_retries: self.max_retries,
             timeout: DEFAULT_TIMEOUT,
             user_agent_extra: user_agent_extra.into(),
+            rate_limit: RateLimit::default(),
         }
     }
 }

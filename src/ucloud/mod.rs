@@ -1,5 +1,5 @@
 //! The UCloud API client: signed requests, retries that never create twice,
-//! typed image actions, and the credential chain. It knows nothing of
+//! a client-side rate limit, typed image actions, and the credential chain. It knows nothing of
 //! Terraform, so another program could use it.
 
 mod action;
@@ -7,6 +7,7 @@ mod client;
 pub mod credentials;
 mod error;
 pub mod image;
+mod rate;
 mod retry;
 mod secret;
 pub mod sign;
@@ -17,5 +18,6 @@ pub use client::{Client, ClientConfig, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DE
 pub use credentials::*;
 pub use error::{Awaited, Error, RET_CODE_NOT_FOUND};
 pub use image::*;
+pub use rate::{DEFAULT_MAX_REQUESTS_PER_SECOND, RateLimit};
 pub use retry::Backoff;
 pub use secret::Secret;
