@@ -1,0 +1,279 @@
+//! The batched waiter as users meet it: the real `terraform` against
+//! `ucloud-sim`, many images at once. Every wait of a provider process in
+//! one region and project shares one DescribeImage per tick (`ImageIds.N`);
+//! these tests check that from the simulator's request journal, and that
+//! the guarantees of a single wait (nothing orphaned, Ctrl-C keeps the ids,
+//! a missing image is reported) hold for each image of a batch.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use common::sim::Sim;
+use common::terraform::{Output, Terraform, signal_group};
+use common::ucloud;
+use serde_json::Value;
+
+/// The provider's tick (`UCLOUD_POLL_INTERVAL_MS`): short, yet leaving
+/// most of the default rate limit (10 requests per second) to the imports.
+const POLL_MS: u64 = 200;
+
+/// A workspace talking to `sim`; `max_requests_per_second` as given (`None`:
+/// the provider's default).
+fn workspace(sim: &Sim, max_retries: u32, max_requests_per_second: Option<u32>) -> Terraform {
+    let mut tf = ucloud::workspace(sim, Some(max_retries), POLL_MS);
+    if let Some(n) = max_requests_per_second {
+        tf.env(tpu::provider::ENV_MAX_REQUESTS_PER_SECOND, &n.to_string());
+    }
+    tf
+}
+
+/// `count` images named `{prefix}-N` in one resource block.
+fn fleet(prefix: &str, count: usize) -> String {
+    format!(
+        r#"resource "ucloud_custom_image" "{prefix}" {{
+  count     = {count}
+  name      = "{prefix}-${{count.index}}"
+  ufile_url = "https://bucket.cn-bj.ufileos.com/images/{prefix}-${{count.index}}.qcow2"
+  format    = "qcow2"
+  os_type   = "CentOS"
+  os_name   = "CentOS 7.6 64位"
+}}
+"#
+    )
+}
+
+fn state_resources(tf: &Terraform) -> Vec<Value> {
+    tf.show_json()["values"]["root_module"]["resources"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn ids_in_state(tf: &Terraform) -> BTreeSet<String> {
+    state_resources(tf)
+        .iter()
+        .filter_map(|r| r["values"]["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn live_ids(sim: &Sim) -> BTreeSet<String> {
+    sim.live_images()
+        .iter()
+        .filter_map(|i| i["ImageId"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The journal's DescribeImage requests that look images up by id.
+fn describes(journal: &[Value]) -> Vec<&Value> {
+    journal.iter().filter(|e| e["Action"] == "DescribeImage").collect()
+}
+
+/// The ids one DescribeImage asked for (`ImageIds.N`, or `ImageId`).
+fn asked_ids(entry: &Value) -> BTreeSet<String> {
+    entry["Params"]
+        .as_object()
+        .map(|params| {
+            params
+                .iter()
+                .filter(|(k, _)| k.starts_with("ImageIds.") || k.as_str() == "ImageId")
+                .filter_map(|(_, v)| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Polls the journal until a DescribeImage asks for `n` ids at once.
+fn wait_for_batch_of(sim: &Sim, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let journal = sim.journal();
+        if describes(&journal).iter().any(|e| asked_ids(e).len() >= n) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no DescribeImage ever asked for {n} images: {journal:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `args` until it succeeds, at most `tries` times; every run's output.
+fn until_success(tf: &Terraform, args: &[&str], tries: usize) -> Vec<Output> {
+    let mut runs = Vec::new();
+    for _ in 0..tries {
+        let out = tf.run(args);
+        let ok = out.code == 0;
+        runs.push(out);
+        if ok {
+            break;
+        }
+    }
+    runs
+}
+
+/// Twenty images created together are waited on in DescribeImage calls that
+/// each carry many of them: the id count only grows while imports are
+/// accepted and only shrinks as images settle, and no call asks for one
+/// image alone while others are still in flight.
+#[test]
+fn twenty_images_created_together_share_their_describe_calls() {
+    let sim = Sim::start(&["--making-time", "2s", "--quiet"]);
+    // No client-side limit: all twenty imports leave at once.
+    let tf = workspace(&sim, 3, Some(0));
+    tf.write("main.tf", &fleet("batch", 20));
+    tf.run(&["apply", "-auto-approve", "-parallelism=20"]).expect_success();
+    assert_eq!(ids_in_state(&tf).len(), 20);
+
+    let journal = sim.journal();
+    let calls = describes(&journal);
+    let counts: Vec<usize> = calls.iter().map(|e| asked_ids(e).len()).collect();
+    assert!(
+        calls.iter().all(|e| e["Params"].get("ImageId").is_none()),
+        "every wait asks through ImageIds.N: {calls:#?}"
+    );
+    let peak = counts.iter().copied().max().unwrap_or(0);
+    assert_eq!(peak, 20, "all twenty were asked for in one call: {counts:?}");
+    let at_peak = counts.iter().position(|&n| n == peak).unwrap_or(0);
+    assert!(
+        counts[at_peak..].windows(2).all(|w| w[1] <= w[0]),
+        "after the last import only settled images leave the batch: {counts:?}"
+    );
+    let total: usize = counts.iter().sum();
+    assert!(
+        total >= 10 * counts.len(),
+        "on average a call carries at least ten ids: {counts:?}"
+    );
+    // Before batching each image was polled on its own, 6 times.
+    assert!(calls.len() < 6 * 20, "{} DescribeImage calls: {counts:?}", calls.len());
+}
+
+/// Ctrl-C while ten images are waited on in one batch: every image stays
+/// in the state (tainted), and destroy removes them all.
+#[test]
+fn ctrl_c_during_a_batched_wait_keeps_every_image_tainted_and_destroy_removes_all() {
+    let sim = Sim::start(&["--making-time", "10m", "--quiet"]);
+    let tf = workspace(&sim, 3, None);
+    tf.write("main.tf", &fleet("held", 10));
+    let child = tf.spawn(&["apply", "-auto-approve", "-parallelism=10"]);
+    wait_for_batch_of(&sim, 10);
+    signal_group(&child, "INT");
+    let out = child.wait_with_output().expect("terraform exits after Ctrl-C");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert_eq!(
+        stderr.matches("Custom image import interrupted").count(),
+        10,
+        "each image reports the interruption: {stderr}"
+    );
+
+    let resources = state_resources(&tf);
+    assert_eq!(resources.len(), 10, "{resources:#?}");
+    assert!(resources.iter().all(|r| r["tainted"] == true), "{resources:#?}");
+    assert_eq!(ids_in_state(&tf), live_ids(&sim), "every live image is in the state");
+
+    tf.run(&["destroy", "-auto-approve"]).expect_success();
+    assert!(live_ids(&sim).is_empty(), "{:#?}", sim.live_images());
+    assert!(state_resources(&tf).is_empty());
+}
+
+/// One image of a batch deleted behind Terraform's back: that resource
+/// reports it, the others finish as if nothing happened.
+#[test]
+fn an_image_deleted_during_a_batched_wait_is_reported_for_its_resource_only() {
+    let sim = Sim::start(&["--making-time", "3s", "--quiet"]);
+    let tf = workspace(&sim, 3, None);
+    tf.write("main.tf", &fleet("trio", 3));
+    let child = tf.spawn(&["apply", "-auto-approve"]);
+    wait_for_batch_of(&sim, 3);
+    let victim = sim
+        .live_images()
+        .iter()
+        .find(|i| i["ImageName"] == "trio-1")
+        .and_then(|i| i["ImageId"].as_str().map(str::to_string))
+        .expect("trio-1 was imported");
+    sim.delete_out_of_band(&victim);
+    let out = child.wait_with_output().expect("terraform finishes");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert_eq!(
+        stderr.matches("Custom image disappeared during import").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains(&victim), "names the image: {stderr}");
+
+    for r in state_resources(&tf) {
+        let name = r["values"]["name"].as_str().unwrap_or_default().to_string();
+        if r["values"]["id"] == victim.as_str() {
+            assert_eq!(r["tainted"], true, "{r:#}");
+        } else {
+            assert_eq!(
+                (name.as_str(), &r["values"]["status"]),
+                (name.as_str(), &Value::from("Available"))
+            );
+            assert_ne!(r["tainted"], true, "{r:#}");
+        }
+    }
+    assert_eq!(live_ids(&sim).len(), 2);
+}
+
+/// Twenty images against 30 % throttling (RetCode 153 and HTTP 429) and
+/// unavailable gateways: the batched waits back off together, and at most
+/// three applies end with exactly twenty images, all in the state, and no
+/// duplicate; destroy leaves none.
+#[test]
+fn twenty_images_under_throttling_converge_without_duplicates_or_orphans() {
+    let sim = Sim::start(&[
+        "--making-time",
+        "3s",
+        "--fault-rate",
+        "0.3",
+        "--fault-kinds",
+        "153,429,150,503",
+        "--lost-response-rate",
+        "0.05",
+        "--seed",
+        "12",
+        "--quiet",
+    ]);
+    let tf = workspace(&sim, 3, None);
+    tf.write("main.tf", &fleet("storm", 20));
+    let runs = until_success(&tf, &["apply", "-auto-approve", "-parallelism=20"], 3);
+    assert!(
+        runs.last().is_some_and(|o| o.code == 0),
+        "apply did not succeed in 3 runs:\n{}",
+        runs.iter().map(|o| o.to_string()).collect::<Vec<_>>().join("\n=====\n")
+    );
+    eprintln!("apply succeeded on run {} of at most 3", runs.len());
+
+    let live = live_ids(&sim);
+    assert_eq!(live.len(), 20, "exactly twenty live images: {:#?}", sim.live_images());
+    assert_eq!(ids_in_state(&tf), live, "every live image is in the state");
+    let names: BTreeSet<String> = sim
+        .live_images()
+        .iter()
+        .filter_map(|i| i["ImageName"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(names.len(), 20, "one image per name");
+    let journal = sim.journal();
+    assert!(
+        describes(&journal)
+            .iter()
+            .any(|e| (e["Fault"] == "153" || e["Fault"] == "429") && asked_ids(e).len() > 1),
+        "the run did throttle a batched DescribeImage: {:#?}",
+        describes(&journal)
+            .iter()
+            .map(|e| (e["Fault"].clone(), asked_ids(e).len()))
+            .collect::<Vec<_>>()
+    );
+
+    let destroyed = until_success(&tf, &["destroy", "-auto-approve"], 3);
+    assert!(
+        destroyed.last().is_some_and(|o| o.code == 0),
+        "destroy did not succeed in 3 runs"
+    );
+    assert!(live_ids(&sim).is_empty(), "{:#?}", sim.live_images());
+}
