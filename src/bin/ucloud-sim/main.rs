@@ -14,6 +14,7 @@ mod conn;
 mod faults;
 mod params;
 mod server;
+mod sign;
 mod store;
 
 use std::io::Write;
