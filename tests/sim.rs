@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::sim::{Sim, signed_params};
 use serde_json::{Value, json};
 
@@ -440,8 +438,7 @@ fn the_state_file_keeps_images_across_restarts() {
     assert_eq!(second.image(&gone).unwrap()["Deleted"], true);
     let added = import(&second, &[]);
     assert_ne!(added, kept);
-    let status = second.terminate();
-    assert!(status.success(), "SIGTERM is a clean exit: {status:?}");
+    second.terminate().expect("a graceful stop is clean");
 
     let third = Sim::start(&["--making-time", "0s", "--state-file", state_arg]);
     assert_eq!(ids(&describe(&third, &[("Region", "cn-bj2")])), [kept, added]);
@@ -500,31 +497,4 @@ fn every_answer_has_a_fresh_request_id() {
         b.header("X-UCLOUD-REQUEST-UUID").unwrap(),
     );
     assert_ne!(a, b);
-}
-
-#[test]
-fn help_documents_the_flags_and_bad_flags_exit_2() {
-    let help = Command::new(env!("CARGO_BIN_EXE_ucloud-sim"))
-        .arg("--help")
-        .output()
-        .unwrap();
-    assert!(help.status.success());
-    let text = String::from_utf8_lossy(&help.stdout);
-    for flag in [
-        "--listen",
-        "--key",
-        "--making-time",
-        "--fault-rate",
-        "--lost-response-rate",
-        "--state-file",
-        "corrupt",
-    ] {
-        assert!(text.contains(flag), "--help lacks {flag}");
-    }
-    let bad = Command::new(env!("CARGO_BIN_EXE_ucloud-sim"))
-        .arg("--fault-rate=2")
-        .output()
-        .unwrap();
-    assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("--fault-rate"));
 }
