@@ -78,11 +78,8 @@ impl Sim {
             .chain(extra.iter().copied())
             .map(str::to_string);
         // The environment is not consulted: `--key` is always given.
-        let config = match ucloud_sim::cli::parse(args, None) {
-            Ok(ucloud_sim::cli::Command::Run(config)) => config,
-            Ok(ucloud_sim::cli::Command::Help) => panic!("ucloud-sim arguments {extra:?} ask for --help"),
-            Err(e) => panic!("ucloud-sim arguments {extra:?}: {e}"),
-        };
+        let config =
+            ucloud_sim::cli::parse(args, None).unwrap_or_else(|e| panic!("ucloud-sim arguments {extra:?}: {e}"));
         let background = Background::start(config).unwrap_or_else(|e| panic!("ucloud-sim did not start: {e}"));
         Sim {
             url: background.url(),

@@ -5,20 +5,17 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use ucloud_sim::cli::{self, Command};
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
+use ucloud_sim::cli::{self, Args};
 use ucloud_sim::{Log, Simulator};
 
 fn main() -> ExitCode {
-    let config = match cli::parse(std::env::args().skip(1), std::env::var(cli::KEYS_ENV).ok()) {
-        Ok(Command::Run(config)) => config,
-        Ok(Command::Help) => {
-            print!("{}", cli::HELP);
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("ucloud-sim: {e}");
-            return ExitCode::from(2);
-        }
+    // `--help` prints and exits 0; a bad argument is explained and exits 2.
+    let args = Args::parse();
+    let config = match args.into_config(std::env::var(cli::KEYS_ENV).ok().as_deref()) {
+        Ok(config) => config,
+        Err(e) => Args::command().error(ErrorKind::ValueValidation, e).exit(),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
