@@ -4,16 +4,14 @@
 //! no dev override, for a configuration that pins the version; `terraform
 //! plan` against `ucloud-sim` then runs the installed binary.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use common::sim::Sim;
-use common::terraform::Terraform;
-use common::ucloud::{self, ProviderSettings};
 use serde_json::Value;
+use test_support::sim::Sim;
+use test_support::terraform::Terraform;
+use test_support::ucloud::{self, ProviderSettings};
 
 const NAME: &str = "terraform-provider-ucloud";
 const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -252,8 +252,9 @@ impl Drop for Sim {
     }
 }
 
-/// `Action` + `params` + `PublicKey` + `Signature`, signed with
-/// `tpu::ucloud::sign` as the provider's client does (empty values dropped).
+/// `Action` + `params` + `PublicKey` + `Signature`, signed by UCloud's rule
+/// (the simulator's own signer, pinned by UCloud's vectors; empty values dropped
+/// as clients drop them).
 pub fn signed_params(action: &str, params: &[(&str, &str)], public: &str, private: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = vec![("Action".to_string(), action.to_string())];
     out.extend(
@@ -263,7 +264,7 @@ pub fn signed_params(action: &str, params: &[(&str, &str)], public: &str, privat
             .map(|(k, v)| (k.to_string(), v.to_string())),
     );
     out.push(("PublicKey".to_string(), public.to_string()));
-    let signature = tpu::ucloud::sign::signature(out.iter().map(|(k, v)| (k.as_str(), v.as_str())), private);
+    let signature = ucloud_sim::sign::signature(out.iter().map(|(k, v)| (k.as_str(), v.as_str())), private);
     out.push(("Signature".to_string(), signature));
     out
 }

@@ -1,11 +1,10 @@
-//! `ucloud-sim` over the wire: the behaviour the provider's client and the
-//! acceptance tests rely on (signatures, RetCodes, the image life cycle,
-//! scoping, faults, lost answers, the state file, the three encodings).
+//! `ucloud-sim` over the wire, started in-process: the behaviour the
+//! provider's client and the acceptance tests rely on (signatures, RetCodes,
+//! the image life cycle, scoping, faults, lost answers, the state file, the
+//! three encodings).
 
-mod common;
-
-use common::sim::{Sim, signed_params};
 use serde_json::{Value, json};
+use test_support::sim::{Sim, signed_params};
 
 const URL: &str = "https://bucket.cn-bj.ufileos.com/images/disk.raw";
 
@@ -175,7 +174,7 @@ fn missing_and_unknown_actions_are_160_and_161() {
 
     let mut no_action = vec![("Region".to_string(), "cn-bj2".to_string())];
     no_action.push(("PublicKey".to_string(), Sim::KEY_PUBLIC.to_string()));
-    let signature = tpu::ucloud::sign::signature(
+    let signature = ucloud_sim::sign::signature(
         no_action.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         Sim::KEY_PRIVATE,
     );
