@@ -57,6 +57,15 @@ fn release_archive_installs_from_a_filesystem_mirror_and_plans() {
     let binary = format!("{NAME}_v{VERSION}");
     let entries = zip_entries(&zip);
     assert!(entries.contains(&binary), "{zip_name} lacks {binary}: {entries:?}");
+    // Only the provider ships: no simulator or other workspace binary.
+    let expected: BTreeSet<String> = [binary.as_str(), "README.md", "LICENSE-MIT", "LICENSE-APACHE"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        entries, expected,
+        "{zip_name} holds exactly the provider and its documents"
+    );
 
     // The manifest tells the registry which protocol the binary speaks.
     let manifest_name = format!("{NAME}_{VERSION}_manifest.json");
