@@ -64,9 +64,9 @@ impl Reply {
 }
 
 impl Sim {
-    /// The demo key pair every simulator started here accepts.
-    pub const KEY_PUBLIC: &'static str = "sim-public-key";
-    pub const KEY_PRIVATE: &'static str = "sim-private-key";
+    /// The demo key pair every simulator started here accepts (the binary's default pair).
+    pub const KEY_PUBLIC: &'static str = ucloud_sim::cli::DEMO_PUBLIC_KEY;
+    pub const KEY_PRIVATE: &'static str = ucloud_sim::cli::DEMO_PRIVATE_KEY;
 
     /// Starts the simulator on a free local port with the demo key pair
     /// plus `extra` arguments (e.g. `["--making-time", "0s"]`), parsed as
@@ -75,8 +75,7 @@ impl Sim {
         let key = format!("{}:{}", Self::KEY_PUBLIC, Self::KEY_PRIVATE);
         let args = ["--listen", "127.0.0.1:0", "--key", &key]
             .into_iter()
-            .chain(extra.iter().copied())
-            .map(str::to_string);
+            .chain(extra.iter().copied());
         // The environment is not consulted: `--key` is always given.
         let config =
             ucloud_sim::cli::parse(args, None).unwrap_or_else(|e| panic!("ucloud-sim arguments {extra:?}: {e}"));
