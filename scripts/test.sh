@@ -15,7 +15,6 @@
 # binary; tests record version skips in the file named by TF_ACC_SKIP_LOG.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root="$PWD"
 
 # The tests that run the Terraform CLI: whole test binaries, plus plugin.rs's
 # CLI tests. A test missing here that runs Terraform fails in the first pass
@@ -25,7 +24,11 @@ terraform_tests='binary(acceptance) | binary(examples) | binary(logging) | binar
                        | test(=terraform_sees_the_provider_schema)
                        | test(=terraform_validates_and_plans_a_custom_image)))'
 
-results="$root/target/terraform-matrix/results"
+# Where cargo builds (CARGO_TARGET_DIR or configuration may move it): nextest
+# writes its JUnit report there.
+target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+junit="$target_dir/nextest/terraform-matrix/junit.xml"
+results="$target_dir/terraform-matrix/results"
 
 die() { echo "test: $*" >&2; exit 1; }
 
@@ -108,11 +111,11 @@ for i in "${!versions[@]}"; do
   echo "==> Terraform $version ($path): quick start"
   TF_ACC_TERRAFORM_PATH="$path" scripts/quickstart.sh || status=failed
   echo "==> Terraform $version ($path): Terraform-driven tests"
-  rm -f "$root/target/nextest/terraform-matrix/junit.xml"
+  rm -f "$junit"
   TF_ACC_TERRAFORM_PATH="$path" TF_ACC_SKIP_LOG="$results/$version.skipped" \
     cargo nextest run --profile terraform-matrix --no-fail-fast -E "$terraform_tests" || status=failed
-  if [ -f "$root/target/nextest/terraform-matrix/junit.xml" ]; then
-    cp "$root/target/nextest/terraform-matrix/junit.xml" "$results/$version.junit.xml"
+  if [ -f "$junit" ]; then
+    cp "$junit" "$results/$version.junit.xml"
   fi
   printf '%s\t%s\t%s\t%s\n' "$version" "$path" "$((SECONDS - start))" "$status" >>"$results/passes"
   [ "$status" = ok ] || failed=1
