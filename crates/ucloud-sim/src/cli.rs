@@ -80,6 +80,11 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "0ms", value_parser = parse_duration)]
     pub latency: Duration,
 
+    /// Throttle like UCloud: at most N requests per second per API key (bursts of N); the rest are answered RetCode
+    /// 153 and not performed [default: no limit]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit: Option<u32>,
+
     /// Seed for faults and generated ids (printed at start when not given)
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub seed: Option<u64>,
@@ -142,6 +147,8 @@ pub struct Config {
     pub fault_kinds: Vec<FaultKind>,
     pub lost_response_rate: f64,
     pub latency: Duration,
+    /// Requests per second per API key before RetCode 153; `None`: no limit.
+    pub rate_limit: Option<u32>,
     pub seed: Option<u64>,
     pub state_file: Option<PathBuf>,
     pub quiet: bool,
@@ -178,6 +185,7 @@ impl Args {
             fault_kinds: self.fault_kinds,
             lost_response_rate: self.lost_response_rate,
             latency: self.latency,
+            rate_limit: self.rate_limit,
             seed: self.seed,
             state_file: self.state_file,
             quiet: self.quiet,
@@ -288,6 +296,7 @@ mod tests {
         assert_eq!(c.fault_kinds, FaultKind::ALL.to_vec());
         assert_eq!(c.lost_response_rate, 0.0);
         assert_eq!(c.latency, Duration::ZERO);
+        assert_eq!(c.rate_limit, None);
         assert_eq!((c.seed, c.state_file, c.quiet), (None, None, false));
     }
 

@@ -24,6 +24,7 @@ mod server;
 pub mod sign;
 mod simulator;
 mod store;
+mod throttle;
 
 pub use background::Background;
 pub use faults::FaultKind;

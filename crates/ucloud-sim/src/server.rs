@@ -1,7 +1,13 @@
 //! HTTP surface of the simulator: the UCloud API at `/` (form, JSON or query
-//! parameters; JSON envelope; request id header), fault injection in front of
-//! it, the request journal, and the `/_sim/` test hooks, which are never
-//! faulted or delayed.
+//! parameters; JSON envelope; request id header), UCloud's throttling and
+//! fault injection in front of it, the request journal, and the `/_sim/`
+//! test hooks, which are never throttled, faulted or delayed.
+//!
+//! The journal has one entry per API request: its action and parameters
+//! (never the signature), the answer (RetCode, HTTP status, injected fault,
+//! throttled, lost), `AtMs` (milliseconds since the simulator started) and,
+//! for DescribeImage, `IdCount`: how many images it asked for by id
+//! (`ImageIds.N` and `ImageId`; 0 for a listing).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -21,6 +27,7 @@ use crate::faults::{FaultKind, FaultPlan, Verdict};
 use crate::log::Log;
 use crate::params::Params;
 use crate::store::Store;
+use crate::throttle::Throttle;
 
 /// Header carrying the id of every API answer, as UCloud sends it.
 pub const REQUEST_ID_HEADER: &str = "x-ucloud-request-uuid";
@@ -33,12 +40,16 @@ pub struct Sim {
     latency: Duration,
     quiet: bool,
     log: Log,
+    /// What `AtMs` in the journal counts from.
+    started: Instant,
     inner: Mutex<Inner>,
 }
 
 struct Inner {
     store: Store,
     journal: Vec<Value>,
+    /// `--rate-limit`, when given.
+    throttle: Option<Throttle>,
     faults: FaultPlan,
     rng: fastrand::Rng,
 }
@@ -58,9 +69,11 @@ impl Sim {
             latency: config.latency,
             quiet: config.quiet,
             log,
+            started: Instant::now(),
             inner: Mutex::new(Inner {
                 store,
                 journal: Vec::new(),
+                throttle: config.rate_limit.map(Throttle::new),
                 faults,
                 rng: fastrand::Rng::with_seed(seed ^ 0x5eed),
             }),
@@ -171,12 +184,21 @@ async fn api_request(
     let action_name = params.get("Action").map(str::to_string);
     let signature = params.verify(&sim.keys);
 
-    let (request_id, verdict, outcome) = {
+    let (request_id, verdict, outcome, throttled) = {
         let mut inner = sim.lock();
         let inner = &mut *inner;
         let request_id = request_id(&mut inner.rng);
-        let verdict = inner.faults.next();
+        let account = params.get("PublicKey").unwrap_or_default();
+        let throttled = inner.throttle.as_mut().is_some_and(|t| !t.admit(account, started));
+        // A throttled request never reaches the fault plan, which keeps
+        // drawing the same faults for the requests that do.
+        let verdict = if throttled {
+            Verdict::Normal
+        } else {
+            inner.faults.next()
+        };
         let outcome = match verdict {
+            _ if throttled => Outcome::Err(ApiError::new(153, "Request throttled")),
             Verdict::Fault(FaultKind::Http429) => Outcome::Http(StatusCode::TOO_MANY_REQUESTS),
             Verdict::Fault(FaultKind::Http503) => Outcome::Http(StatusCode::SERVICE_UNAVAILABLE),
             Verdict::Fault(FaultKind::Throttled153) => Outcome::Err(ApiError::new(153, "Request throttled")),
@@ -207,20 +229,29 @@ async fn api_request(
             .unsigned()
             .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
             .collect();
+        let id_count = (action_name.as_deref() == Some("DescribeImage")).then(|| {
+            shown
+                .keys()
+                .filter(|k| k.starts_with("ImageIds.") || *k == "ImageId")
+                .count()
+        });
         let seq = inner.journal.len();
         inner.journal.push(json!({
             "Seq": seq,
+            "AtMs": u64::try_from(started.duration_since(sim.started).as_millis()).unwrap_or(u64::MAX),
             "Method": method.as_str(),
             "Action": action_name,
+            "IdCount": id_count,
             "Params": shown,
             "SignatureValid": signature.is_ok(),
             "RetCode": ret_code,
             "HttpStatus": if verdict == Verdict::Lost { None } else { Some(status) },
             "Fault": match verdict { Verdict::Fault(k) => Some(k.label()), _ => None },
             "Lost": verdict == Verdict::Lost,
+            "Throttled": throttled,
             "RequestId": request_id,
         }));
-        (request_id, verdict, outcome)
+        (request_id, verdict, outcome, throttled)
     };
 
     if !sim.latency.is_zero() {
@@ -233,6 +264,7 @@ async fn api_request(
             Outcome::Http(s) => format!("http={}", s.as_u16()),
         };
         let extra = match verdict {
+            _ if throttled => " throttled".to_string(),
             Verdict::Fault(k) => format!(" fault={k}"),
             Verdict::Lost => " lost".to_string(),
             Verdict::Normal => String::new(),

@@ -24,6 +24,7 @@ fn help_documents_the_flags_and_bad_flags_exit_2() {
         "--fault-kinds",
         "--lost-response-rate",
         "--latency",
+        "--rate-limit",
         "--seed",
         "--state-file",
         "--quiet",

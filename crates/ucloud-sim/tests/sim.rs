@@ -341,6 +341,50 @@ fn terminate_while_making_can_be_rejected_with_8957() {
 }
 
 #[test]
+fn the_journal_counts_the_ids_each_describe_asks_for_and_when_it_came() {
+    let sim = Sim::start(&["--making-time", "0s"]);
+    let a = import(&sim, &[]);
+    let b = import(&sim, &[("ImageName", "other")]);
+    describe(
+        &sim,
+        &[
+            ("Region", "cn-bj2"),
+            ("ImageIds.0", &a),
+            ("ImageIds.1", &b),
+            ("ImageIds.2", "uimage-none"),
+        ],
+    );
+    describe(&sim, &[("Region", "cn-bj2"), ("ImageId", &a)]);
+    describe(&sim, &[("Region", "cn-bj2"), ("Limit", "10")]);
+    let journal = sim.journal();
+    let counts: Vec<Value> = journal.iter().map(|e| e["IdCount"].clone()).collect();
+    assert_eq!(counts, [Value::Null, Value::Null, json!(3), json!(1), json!(0)]);
+    let at: Vec<u64> = journal.iter().map(|e| e["AtMs"].as_u64().expect("AtMs")).collect();
+    assert!(at.windows(2).all(|w| w[0] <= w[1]), "{at:?}");
+    assert!(journal.iter().all(|e| e["Throttled"] == false));
+}
+
+#[test]
+fn a_rate_limit_throttles_each_key_like_ucloud_with_153() {
+    let sim = Sim::start(&["--making-time", "0s", "--rate-limit", "3"]);
+    let answers: Vec<Value> = (0..5)
+        .map(|_| sim.sign_and_post("DescribeImage", &[("Region", "cn-bj2")])["RetCode"].clone())
+        .collect();
+    // Five requests within far less than a second: a burst of three passes.
+    assert_eq!(answers, [json!(0), json!(0), json!(0), json!(153), json!(153)]);
+    let journal = sim.journal();
+    let throttled: Vec<bool> = journal.iter().map(|e| e["Throttled"] == true).collect();
+    assert_eq!(throttled, [false, false, false, true, true]);
+    assert!(
+        journal.iter().all(|e| e["Fault"].is_null()),
+        "throttling is not an injected fault"
+    );
+    let refused = sim.try_sign_and_post("ImportCustomImage", &import_params(&[])).unwrap();
+    assert_eq!(refused.ret_code(), 153);
+    assert!(sim.images().is_empty(), "a throttled import is not performed");
+}
+
+#[test]
 fn injected_faults_are_answered_instead_of_the_action() {
     for (kind, status, ret_code) in [
         ("429", 429, None),
