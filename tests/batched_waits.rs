@@ -5,15 +5,16 @@
 //! the guarantees of a single wait (nothing orphaned, Ctrl-C keeps the ids,
 //! a missing image is reported) hold for each image of a batch.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::sim::Sim;
-use common::terraform::{Output, Terraform, signal_group};
-use common::ucloud;
 use serde_json::Value;
+use test_support::sim::Sim;
+use test_support::terraform::{Output, Terraform, signal_group};
+use test_support::ucloud;
+
+/// The provider binary Cargo built for these tests.
+const PROVIDER: &str = env!("CARGO_BIN_EXE_terraform-provider-ucloud");
 
 /// The provider's tick (`UCLOUD_POLL_INTERVAL_MS`): short, yet leaving
 /// most of the default rate limit (10 requests per second) to the imports.
@@ -22,7 +23,7 @@ const POLL_MS: u64 = 200;
 /// A workspace talking to `sim`; `max_requests_per_second` as given (`None`:
 /// the provider's default).
 fn workspace(sim: &Sim, max_retries: u32, max_requests_per_second: Option<u32>) -> Terraform {
-    let mut tf = ucloud::workspace(sim, Some(max_retries), POLL_MS);
+    let mut tf = ucloud::workspace(PROVIDER, sim, Some(max_retries), POLL_MS);
     if let Some(n) = max_requests_per_second {
         tf.env(tpu::provider::ENV_MAX_REQUESTS_PER_SECOND, &n.to_string());
     }
@@ -70,6 +71,14 @@ fn describes(journal: &[Value]) -> Vec<&Value> {
     journal.iter().filter(|e| e["Action"] == "DescribeImage").collect()
 }
 
+/// How many ids one DescribeImage asked for, as the simulator counted them.
+fn id_count(entry: &Value) -> usize {
+    entry["IdCount"]
+        .as_u64()
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or_else(|| panic!("a DescribeImage without IdCount: {entry}"))
+}
+
 /// The ids one DescribeImage asked for (`ImageIds.N`, or `ImageId`).
 fn asked_ids(entry: &Value) -> BTreeSet<String> {
     entry["Params"]
@@ -89,7 +98,7 @@ fn wait_for_batch_of(sim: &Sim, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let journal = sim.journal();
-        if describes(&journal).iter().any(|e| asked_ids(e).len() >= n) {
+        if describes(&journal).iter().any(|e| id_count(e) >= n) {
             return;
         }
         assert!(
@@ -129,7 +138,8 @@ fn twenty_images_created_together_share_their_describe_calls() {
 
     let journal = sim.journal();
     let calls = describes(&journal);
-    let counts: Vec<usize> = calls.iter().map(|e| asked_ids(e).len()).collect();
+    let counts: Vec<usize> = calls.iter().map(|e| id_count(e)).collect();
+    assert!(calls.iter().all(|e| asked_ids(e).len() == id_count(e)));
     assert!(
         calls.iter().all(|e| e["Params"].get("ImageId").is_none()),
         "every wait asks through ImageIds.N: {calls:#?}"
@@ -262,11 +272,11 @@ fn twenty_images_under_throttling_converge_without_duplicates_or_orphans() {
     assert!(
         describes(&journal)
             .iter()
-            .any(|e| (e["Fault"] == "153" || e["Fault"] == "429") && asked_ids(e).len() > 1),
+            .any(|e| (e["Fault"] == "153" || e["Fault"] == "429") && id_count(e) > 1),
         "the run did throttle a batched DescribeImage: {:#?}",
         describes(&journal)
             .iter()
-            .map(|e| (e["Fault"].clone(), asked_ids(e).len()))
+            .map(|e| (e["Fault"].clone(), id_count(e)))
             .collect::<Vec<_>>()
     );
 
@@ -276,4 +286,47 @@ fn twenty_images_under_throttling_converge_without_duplicates_or_orphans() {
         "destroy did not succeed in 3 runs"
     );
     assert!(live_ids(&sim).is_empty(), "{:#?}", sim.live_images());
+}
+
+/// The most requests the journal shows within any `window` of time.
+fn busiest(journal: &[Value], window: Duration) -> usize {
+    let at: Vec<u64> = journal.iter().filter_map(|e| e["AtMs"].as_u64()).collect();
+    let window = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+    (0..at.len())
+        .map(|i| at[i..].iter().take_while(|t| **t < at[i] + window).count())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Fifty imports started together (`-parallelism=50`) against a UCloud that
+/// throttles at 12 requests per second: the provider's own limit (10 per
+/// second in bursts of 10, its default) spreads them, so not one request is
+/// throttled. Without the limit the same burst is.
+#[test]
+fn parallelism_fifty_never_starts_with_a_burst_of_throttled_calls() {
+    let sim = Sim::start(&["--making-time", "1s", "--rate-limit", "12", "--quiet"]);
+    let tf = workspace(&sim, 3, None);
+    tf.write("main.tf", &fleet("wide", 50));
+    tf.run(&["apply", "-auto-approve", "-parallelism=50"]).expect_success();
+    tf.run(&["destroy", "-auto-approve", "-parallelism=50"])
+        .expect_success();
+    let journal = sim.journal();
+    let throttled: Vec<&Value> = journal.iter().filter(|e| e["Throttled"] == true).collect();
+    assert!(
+        throttled.is_empty(),
+        "{} requests throttled: {throttled:#?}",
+        throttled.len()
+    );
+    // A burst of ten, then ten a second: 20 in any second (2 more for
+    // requests that reach the simulator late and bunched).
+    let peak = busiest(&journal, Duration::from_secs(1));
+    assert!(peak <= 22, "{peak} requests within one second");
+    assert!(live_ids(&sim).is_empty());
+
+    sim.reset();
+    let unlimited = workspace(&sim, 8, Some(0));
+    unlimited.write("main.tf", &fleet("burst", 30));
+    let _ = unlimited.run(&["apply", "-auto-approve", "-parallelism=30"]);
+    let throttled = sim.journal().iter().filter(|e| e["Throttled"] == true).count();
+    assert!(throttled > 0, "without a client-side limit the burst is throttled");
 }

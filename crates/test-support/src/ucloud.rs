@@ -7,8 +7,8 @@ use std::path::Path;
 use crate::sim::Sim;
 use crate::terraform::Terraform;
 
-/// Variables of the UCloud credential chain, blanked so a developer's own
-/// settings cannot leak into a test.
+/// Variables of the UCloud credential chain and the provider's request
+/// rate, blanked so a developer's own settings cannot leak into a test.
 pub const UCLOUD_ENV: &[&str] = &[
     "UCLOUD_PUBLIC_KEY",
     "UCLOUD_PRIVATE_KEY",
@@ -17,6 +17,7 @@ pub const UCLOUD_ENV: &[&str] = &[
     "UCLOUD_PROFILE",
     "UCLOUD_SHARED_CREDENTIAL_FILE",
     "UCLOUD_API_BASE_URL",
+    "UCLOUD_MAX_REQUESTS_PER_SECOND",
 ];
 
 /// Blanks the UCloud environment, gives `tf` an empty home (no `~/.ucloud`
