@@ -4,10 +4,13 @@
 #   startup    process start -> handshake, first mTLS RPC, RSS, shutdown
 #              (benches/startup.rs)
 #   terraform  the real terraform against ucloud-sim (run inside the bench
-#              process): providers schema -json, apply / refresh-only plan /
-#              destroy of 50 images, API calls per image (benches/terraform.rs)
+#              process): providers schema -json, then apply / refresh-only
+#              plan / destroy of 10, 50 and 200 images at -parallelism 10 and
+#              50: wall time against its floors, API calls per image by
+#              action, ids per DescribeImage (benches/terraform.rs); a few
+#              minutes in all
 # Arguments are passed to both benches; each ignores flags it does not know,
-# e.g. `scripts/bench.sh --launches 20 --runs 3 --count 50 --parallelism 10`.
+# e.g. `scripts/bench.sh --launches 20 --runs 3 --counts 50 --parallelisms 10`.
 # The Terraform CLI is measured once, by the terraform bench (the startup
 # bench's own CLI run is switched off).
 set -euo pipefail
