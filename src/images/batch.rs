@@ -19,6 +19,12 @@
 //!   cancels its call in flight and so ends its task. An id in several
 //!   waits is asked for once.
 //!
+//! A group has at most one call in flight, made through the client of the
+//! wait that started the group (one client per provider configuration), so
+//! when that client's rate limit is saturated (imports queued behind it) the
+//! ticks stretch instead of piling up: polling yields to the calls that do
+//! the work.
+//!
 //! The task owns nothing a waiter needs to finish: the channels to the
 //! waiters live in the shared map, and if the task ever stopped abnormally
 //! its guard removes the group, which closes them, so no wait hangs.
@@ -38,8 +44,8 @@ use tokio_util::sync::CancellationToken;
 /// production source is a [`Client`]; tests give a fake one.
 #[async_trait]
 pub trait DescribeIds: Send + Sync + 'static {
-    /// The images among `ids` (at most one entry per id) that exist in
-    /// `loc`; an id without an entry is gone.
+    /// The images among `ids` that exist in `loc`, in any order; an id
+    /// without an entry is gone.
     async fn describe(
         &self,
         loc: &Location,
