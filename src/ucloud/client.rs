@@ -132,6 +132,11 @@ impl Client {
         })
     }
 
+    /// The User-Agent it sends, for other clients of the same program (UFile reads).
+    pub fn user_agent(&self) -> &str {
+        self.user_agent.to_str().unwrap_or_default()
+    }
+
     /// This client with another wait between retries.
     pub fn with_backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;

@@ -241,6 +241,12 @@ impl ObjectReader {
         })
     }
 
+    /// The key pair that signs object requests (and presigned URLs), or why
+    /// there is none.
+    pub fn credentials(&self) -> Result<&Credentials, &CredentialsError> {
+        self.credentials.as_ref()
+    }
+
     /// Maps `ufile_url` to its object, honouring `ufile_base_url`.
     pub fn object(&self, ufile_url: &str) -> Result<ObjectUrl, UrlError> {
         ObjectUrl::parse(ufile_url, self.base_url.as_ref())
