@@ -1,6 +1,7 @@
 //! `ucloud_custom_image`: a disk image file in UFile imported into UHost as a
-//! custom image. The model, schema and validation are in `model.rs`; this
-//! file is the lifecycle: create / read / delete / import.
+//! custom image. The model, schema and validation are in `model.rs`; the
+//! check of the file before the import in `preflight.rs`; this file is the
+//! lifecycle: create / read / delete / import.
 //!
 //! What it guarantees: an image is never orphaned. The image id is recorded
 //! the moment ImportCustomImage answers; a failure after that returns the id
@@ -9,6 +10,7 @@
 //! importing again. A failed import (`Unavailable`) is cleaned up.
 
 pub mod model;
+pub mod preflight;
 
 use super::import_id::{is_image_id, parse_import_id};
 use super::without_query;
@@ -281,7 +283,7 @@ impl Resource<ProviderData> for CustomImageResource {
         &self,
         ctx: &Context,
         data: &ProviderData,
-        model: CustomImageModel,
+        mut model: CustomImageModel,
     ) -> ApplyResult<CustomImageModel> {
         let started = Instant::now();
         let client = match data.client() {
@@ -292,11 +294,29 @@ impl Resource<ProviderData> for CustomImageResource {
             Ok(l) => l,
             Err(d) => return ApplyResult::failed(d),
         };
-        let req = match import_request(&model, &loc) {
+        let mut req = match import_request(&model, &loc) {
             Ok(r) => r,
             Err(d) => return ApplyResult::failed(d),
         };
         let create_timeout = model.timeout(Op::Create);
+        let checked = preflight::check_source(
+            ctx,
+            data,
+            &preflight::Request {
+                ufile_url: &req.ufile_url,
+                format: req.format,
+                region: &loc.region,
+                verify: model.verify_source.known().copied().unwrap_or(true),
+                create_timeout,
+            },
+        )
+        .await;
+        let source = match checked {
+            Ok(s) => s,
+            Err(d) => return ApplyResult::failed(d),
+        };
+        req.ufile_url = source.import_url.expose().to_owned();
+        model.source_size = source.size;
         let api = ImageApi::new(client, loc);
         let never = CancellationToken::new();
         let imported = create_once(
@@ -309,17 +329,24 @@ impl Resource<ProviderData> for CustomImageResource {
             || async { client.call(&req, &never).await.map(|r| r.image_id) },
         )
         .await;
+        let mut diagnostics = source.warnings;
         let image_id = match imported {
             Ok(id) => id,
-            Err(f) => return ApplyResult::failed(Diagnostic::error(f.summary, f.detail)),
+            Err(f) => {
+                diagnostics.push(Diagnostic::error(f.summary, f.detail));
+                return ApplyResult::failed(diagnostics);
+            }
         };
-        tracing::info!(image_id, region = %api.loc.region, "custom image import started");
+        tracing::info!(image_id, region = %api.loc.region, url = %source.import_url, "custom image import started");
         let accepted = Accepted {
             image_id,
             started,
             create_timeout,
         };
-        self.finish_create(ctx, &api, data, model, accepted).await
+        let mut result = self.finish_create(ctx, &api, data, model, accepted).await;
+        diagnostics.extend(result.diagnostics);
+        result.diagnostics = diagnostics;
+        result
     }
 
     async fn read(
