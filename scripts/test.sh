@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README, `.ci/run`): formatting, lints, every test
-# (unit, simulator, acceptance against the real terraform, docs, examples,
-# release archive) and the quick start.
+# of the workspace (provider unit, acceptance against the real terraform, docs,
+# examples, release archive; crates/ucloud-sim's unit, CLI and behaviour tests)
+# and the quick start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,17 +19,19 @@ if ! command -v qemu-img >/dev/null && [ -n "${CI:-}" ] && [ "$(id -u)" = 0 ] &&
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-utils >/dev/null
 fi
 
-echo "==> cargo fmt --check"
-cargo fmt --check
-echo "==> cargo clippy --all-targets -- -D warnings"
-cargo clippy --quiet --all-targets -- -D warnings
+echo "==> cargo fmt --all --check"
+cargo fmt --all --check
+echo "==> cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --quiet --workspace --all-targets -- -D warnings
 echo "==> release build (quick start, release archive)"
-cargo build --quiet --release --bins
+# As the quick start and scripts/release.sh build them: one package at a time.
+cargo build --quiet --release -p terraform-provider-ucloud --bin terraform-provider-ucloud
+cargo build --quiet --release -p ucloud-sim --bin ucloud-sim
 echo "==> quick start"
 scripts/quickstart.sh
-echo "==> tests"
+echo "==> tests (whole workspace)"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --no-fail-fast
+  cargo nextest run --workspace --no-fail-fast
 else
-  cargo test --no-fail-fast
+  cargo test --workspace --no-fail-fast
 fi

@@ -3,15 +3,16 @@
 //! working directory and its own simulator, and asserts on `terraform show
 //! -json` and on the simulator's record of images and requests.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::sim::Sim;
-use common::terraform::{Output, Terraform, signal_group};
-use common::ucloud;
 use serde_json::Value;
+use test_support::sim::Sim;
+use test_support::terraform::{Output, Terraform, signal_group};
+use test_support::ucloud;
+
+/// The provider binary Cargo built for these tests.
+const PROVIDER: &str = env!("CARGO_BIN_EXE_terraform-provider-ucloud");
 
 /// First poll delay for the provider (`UCLOUD_POLL_INTERVAL_MS`): keeps waits short.
 const POLL_MS: u64 = 50;
@@ -23,7 +24,7 @@ const URL: &str = "https://bucket.cn-bj.ufileos.com/images/c7.qcow2";
 const CORRUPT_URL: &str = "https://bucket.cn-bj.ufileos.com/corrupt/c7.qcow2";
 /// An isolated working directory whose provider talks to `sim`.
 fn workspace(sim: &Sim, max_retries: u32) -> Terraform {
-    ucloud::workspace(sim, Some(max_retries), POLL_MS)
+    ucloud::workspace(PROVIDER, sim, Some(max_retries), POLL_MS)
 }
 
 /// A `ucloud_custom_image` block: a valid image named `name`, with `attrs`

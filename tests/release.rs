@@ -4,19 +4,28 @@
 //! no dev override, for a configuration that pins the version; `terraform
 //! plan` against `ucloud-sim` then runs the installed binary.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use common::sim::Sim;
-use common::terraform::Terraform;
-use common::ucloud::{self, ProviderSettings};
 use serde_json::Value;
+use test_support::sim::Sim;
+use test_support::terraform::Terraform;
+use test_support::ucloud::{self, ProviderSettings};
 
 const NAME: &str = "terraform-provider-ucloud";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Variables Cargo sets for a test process, besides the `CARGO_PKG_*` and
+/// `CARGO_BIN_EXE_*` families.
+const CARGO_TEST_ENV: [&str; 6] = [
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_CRATE_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "OUT_DIR",
+];
 
 /// Runs a command to completion; panics with its output unless it succeeds.
 #[track_caller]
@@ -46,7 +55,22 @@ fn zip_entries(zip: &Path) -> BTreeSet<String> {
 fn release_archive_installs_from_a_filesystem_mirror_and_plans() {
     let dist = tempfile::Builder::new().prefix("tpu-dist").tempdir().expect("temp dir");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/release.sh");
-    run(Command::new(&script).env("DIST", dist.path()));
+    let mut release = Command::new(&script);
+    release.env("DIST", dist.path());
+    // What Cargo sets for this test process must not reach the script's own
+    // cargo: build scripts track some of it (ring's tracks CARGO_MANIFEST_DIR),
+    // and a changed value rebuilds the release profile that `scripts/test.sh`
+    // and the quick start have just built.
+    for (key, _) in std::env::vars_os() {
+        let name = key.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_BIN_EXE_")
+            || CARGO_TEST_ENV.contains(&name.as_ref())
+        {
+            release.env_remove(&key);
+        }
+    }
+    run(&mut release);
 
     // The zip Terraform looks for, holding the binary under the name it runs.
     let os_arch = match std::env::consts::ARCH {
@@ -59,6 +83,15 @@ fn release_archive_installs_from_a_filesystem_mirror_and_plans() {
     let binary = format!("{NAME}_v{VERSION}");
     let entries = zip_entries(&zip);
     assert!(entries.contains(&binary), "{zip_name} lacks {binary}: {entries:?}");
+    // Only the provider ships: no simulator or other workspace binary.
+    let expected: BTreeSet<String> = [binary.as_str(), "README.md", "LICENSE-MIT", "LICENSE-APACHE"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        entries, expected,
+        "{zip_name} holds exactly the provider and its documents"
+    );
 
     // The manifest tells the registry which protocol the binary speaks.
     let manifest_name = format!("{NAME}_{VERSION}_manifest.json");

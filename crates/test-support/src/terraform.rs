@@ -1,6 +1,8 @@
-//! Runs the real `terraform` CLI against the provider binary built by this
-//! crate, in a temporary working directory, through a `dev_overrides` CLI
-//! configuration (no registry, no `terraform init`).
+//! Runs the real `terraform` CLI against a provider binary, in a temporary
+//! working directory, through a `dev_overrides` CLI configuration (no
+//! registry, no `terraform init`). The binary is the caller's: tests pass
+//! `env!("CARGO_BIN_EXE_terraform-provider-ucloud")`, which only the
+//! provider's own test and bench targets can name.
 //!
 //! The environment is hermetic: inherited `TF_*` and go-plugin variables are
 //! dropped (a developer's `TF_LOG`, plugin cache or reattach settings must not
@@ -63,11 +65,6 @@ impl std::fmt::Display for Output {
     }
 }
 
-/// Path of the provider binary Cargo built for this test run.
-pub fn provider_binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_terraform-provider-ucloud"))
-}
-
 /// Finds terraform: `$TF_ACC_TERRAFORM_PATH`, else `terraform` on `PATH`.
 pub fn terraform_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("TF_ACC_TERRAFORM_PATH").filter(|p| !p.is_empty()) {
@@ -92,31 +89,35 @@ pub fn terraform_binary() -> PathBuf {
         })
 }
 
-impl Default for Terraform {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Terraform {
     /// A fresh working directory whose CLI configuration sends the provider's
-    /// source address to the directory of the freshly built binary.
-    pub fn new() -> Self {
+    /// source address to the directory holding `provider` (the binary).
+    pub fn new(provider: impl AsRef<Path>) -> Self {
+        let provider = provider.as_ref();
+        let provider_dir = provider
+            .parent()
+            .unwrap_or_else(|| panic!("{} has no parent", provider.display()));
+        // JSON string escaping is valid HCL string escaping for paths.
+        Self::with_cli_config(&format!(
+            "disable_checkpoint = true\n\nprovider_installation {{\n  dev_overrides {{\n    {} = {}\n  }}\n  direct {{}}\n}}\n",
+            Value::from(PROVIDER_SOURCE),
+            Value::from(provider_dir.to_string_lossy().as_ref()),
+        ))
+    }
+
+    /// A fresh working directory whose CLI configuration has no dev override:
+    /// the provider must be installed by `terraform init` (e.g. from
+    /// `-plugin-dir`), as a user installs a release.
+    pub fn without_overrides() -> Self {
+        Self::with_cli_config("disable_checkpoint = true\n")
+    }
+
+    fn with_cli_config(cli_config: &str) -> Self {
         let binary = terraform_binary();
         let dir = tempfile::Builder::new()
             .prefix("tf-acc")
             .tempdir()
             .unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
-        let provider = provider_binary();
-        let provider_dir = provider
-            .parent()
-            .unwrap_or_else(|| panic!("{} has no parent", provider.display()));
-        // JSON string escaping is valid HCL string escaping for paths.
-        let cli_config = format!(
-            "disable_checkpoint = true\n\nprovider_installation {{\n  dev_overrides {{\n    {} = {}\n  }}\n  direct {{}}\n}}\n",
-            Value::from(PROVIDER_SOURCE),
-            Value::from(provider_dir.to_string_lossy().as_ref()),
-        );
         let cli_config_path = dir.path().join("terraform.rc");
         std::fs::write(&cli_config_path, cli_config).unwrap_or_else(|e| panic!("cannot write the CLI config: {e}"));
         let mut env = BTreeMap::new();
@@ -128,17 +129,6 @@ impl Terraform {
         env.insert("TF_INPUT".to_owned(), "0".to_owned());
         env.insert("CHECKPOINT_DISABLE".to_owned(), "1".to_owned());
         Self { binary, dir, env }
-    }
-
-    /// A fresh working directory whose CLI configuration has no dev override:
-    /// the provider must be installed by `terraform init` (e.g. from
-    /// `-plugin-dir`), as a user installs a release.
-    pub fn without_overrides() -> Self {
-        let tf = Self::new();
-        let cli_config_path = tf.dir.path().join("terraform.rc");
-        std::fs::write(&cli_config_path, "disable_checkpoint = true\n")
-            .unwrap_or_else(|e| panic!("cannot write the CLI config: {e}"));
-        tf
     }
 
     /// The working directory.
