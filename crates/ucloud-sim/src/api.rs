@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use crate::cli::TerminateMaking;
+use crate::cli::{Keys, TerminateMaking};
+use crate::image_file;
 use crate::params::Params;
 use crate::store::{self, DEFAULT_PROJECT, Image, State, Store};
+use crate::ufile::{self, Fetched, Objects};
 
 /// The image file formats ImportCustomImage accepts, in this exact casing.
 pub const FORMATS: [&str; 4] = ["RAW", "VHD", "VMDK", "qcow2"];
@@ -72,6 +74,10 @@ pub struct Env<'a> {
     pub making_time: Duration,
     pub terminate_making: TerminateMaking,
     pub rng: &'a mut fastrand::Rng,
+    /// `--ufile-dir`: imports of these objects are judged by their bytes.
+    pub objects: Option<&'a Objects>,
+    /// The accepted key pairs, which also sign UFile URLs.
+    pub keys: &'a Keys,
 }
 
 /// Performs `action`; on success, the answer's fields besides Action and RetCode.
@@ -126,6 +132,8 @@ fn import(params: &Params, store: &mut Store, env: Env<'_>) -> Result<Map<String
         }
     };
     let making_ms = u64::try_from(env.making_time.as_millis()).unwrap_or(u64::MAX);
+    let ready_at_ms = env.now_ms.saturating_add(making_ms);
+    let (outcome, import_error) = outcome_of(ufile_url, format, ready_at_ms / 1000, &env);
     store.insert(Image {
         image_id: image_id.clone(),
         image_name: image_name.to_string(),
@@ -138,11 +146,38 @@ fn import(params: &Params, store: &mut Store, env: Env<'_>) -> Result<Map<String
         ufile_url: ufile_url.to_string(),
         tag: params.get("Tag").unwrap_or("Default").to_string(),
         create_time: env.now_ms / 1000,
-        ready_at_ms: env.now_ms.saturating_add(making_ms),
-        outcome: Image::outcome_for(ufile_url),
+        ready_at_ms,
+        outcome,
+        import_error,
         deleted: false,
     });
     Ok(fields(json!({ "ImageId": image_id })))
+}
+
+/// The state an import reaches, and why it fails. An object under
+/// `--ufile-dir` is read as UHost reads it, through the URL's own signature,
+/// which must hold until the import ends (`done_at`, unix seconds), and its
+/// bytes decide; any other URL follows the `corrupt` convention.
+fn outcome_of(ufile_url: &str, format: &str, done_at: u64, env: &Env<'_>) -> (State, Option<String>) {
+    if let Some(objects) = env.objects {
+        match ufile::fetch_for_import(objects, env.keys, ufile_url, done_at) {
+            Fetched::Elsewhere => {}
+            Fetched::Refused(why) => return (State::Unavailable, Some(why)),
+            Fetched::Read { size, head, tail } => {
+                return match image_file::judge(format, size, &head, &tail) {
+                    Ok(()) => (State::Available, None),
+                    Err(why) => (State::Unavailable, Some(why)),
+                };
+            }
+        }
+    }
+    match Image::outcome_for(ufile_url) {
+        State::Unavailable => (
+            State::Unavailable,
+            Some("the UFileUrl path contains `corrupt`".to_owned()),
+        ),
+        other => (other, None),
+    }
 }
 
 fn alnum(rng: &mut fastrand::Rng) -> char {
@@ -238,6 +273,8 @@ mod tests {
         now_ms: u64,
         making: Duration,
         terminate_making: TerminateMaking,
+        objects: Option<Objects>,
+        keys: Keys,
     }
 
     impl World {
@@ -248,6 +285,8 @@ mod tests {
                 now_ms: 1_700_000_000_000,
                 making: Duration::from_secs(3),
                 terminate_making: TerminateMaking::Allow,
+                objects: None,
+                keys: Keys::from([("pub".to_owned(), crate::cli::PrivateKey::new("priv"))]),
             }
         }
 
@@ -257,6 +296,8 @@ mod tests {
                 making_time: self.making,
                 terminate_making: self.terminate_making,
                 rng: &mut self.rng,
+                objects: self.objects.as_ref(),
+                keys: &self.keys,
             };
             perform(action, &Params::from_pairs(pairs), &mut self.store, env)
         }
@@ -473,6 +514,69 @@ mod tests {
         w.now_ms += 3000;
         w.call(Action::TerminateCustomImage, &[("Region", "cn-bj2"), ("ImageId", &id)])
             .unwrap();
+    }
+
+    #[test]
+    fn an_object_under_the_ufile_dir_is_imported_by_its_bytes_through_its_signature() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("images")).unwrap();
+        let mut qcow2 = b"QFI\xfb\0\0\0\x03".to_vec();
+        qcow2.resize(196_616, 0);
+        std::fs::write(dir.path().join("images/c7.qcow2"), &qcow2).unwrap();
+        std::fs::write(dir.path().join("images/c7.qcow2.gz"), [0x1f, 0x8b, 8, 0]).unwrap();
+        let mut w = World::new();
+        w.objects = Some(Objects::open(dir.path()).unwrap());
+        let now = w.now_ms / 1000;
+        let signed = |key: &str, private: &str, expires: u64| {
+            let sts = format!("GET\n\n\n{expires}\n/images/{key}");
+            let query = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("UCloudPublicKey", "pub")
+                .append_pair("Expires", &expires.to_string())
+                .append_pair("Signature", &ufile::signature(private, &sts))
+                .finish();
+            format!("https://images.cn-bj.ufileos.com/{key}?{query}")
+        };
+        let cases = [
+            (signed("c7.qcow2", "priv", now + 3600), "qcow2", None),
+            (
+                signed("c7.qcow2", "priv", now + 3600),
+                "RAW",
+                Some("Format is RAW but the file is qcow2"),
+            ),
+            (signed("c7.qcow2.gz", "priv", now + 3600), "qcow2", Some("gzip")),
+            (signed("nope.raw", "priv", now + 3600), "RAW", Some("does not exist")),
+            (
+                signed("c7.qcow2", "wrong", now + 3600),
+                "qcow2",
+                Some("signature is wrong"),
+            ),
+            (signed("c7.qcow2", "priv", now + 1), "qcow2", Some("expired")),
+            (
+                "https://images.cn-bj.ufileos.com/c7.qcow2".to_owned(),
+                "qcow2",
+                Some("no signature"),
+            ),
+        ];
+        for (url, format, error) in cases {
+            let url: &'static str = Box::leak(url.into_boxed_str());
+            let format: &'static str = format;
+            let id = w.import(&[("UFileUrl", url), ("Format", format)]).unwrap();
+            let image = w.store.images().iter().find(|i| i.image_id == id).unwrap().clone();
+            match error {
+                None => assert_eq!((image.outcome, image.import_error), (State::Available, None), "{url}"),
+                Some(says) => {
+                    assert_eq!(image.outcome, State::Unavailable, "{url}");
+                    let why = image.import_error.unwrap_or_default();
+                    assert!(why.contains(says), "{url}: {why}");
+                }
+            }
+        }
+        // A bucket that is not under the directory keeps the `corrupt` convention.
+        let id = w
+            .import(&[("UFileUrl", "https://other.cn-bj.ufileos.com/corrupt/x.raw")])
+            .unwrap();
+        let image = w.store.images().iter().find(|i| i.image_id == id).unwrap().clone();
+        assert_eq!(image.outcome, State::Unavailable);
     }
 
     #[test]

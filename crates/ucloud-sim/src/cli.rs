@@ -27,7 +27,16 @@ pub const KEYS_ENV: &str = "UCLOUD_SIM_KEYS";
 /// What `--help` says after the options: the conventions callers rely on.
 const CONVENTIONS: &str = "\
 Conventions:
-    An import whose UFileUrl path contains `corrupt` ends in state
+    With --ufile-dir DIR, the files DIR/BUCKET/KEY are private UFile objects,
+    served path-style at /ufile/BUCKET/KEY (HEAD, GET, Range) to requests
+    signed by UFile's rule with an accepted key pair (Authorization header or
+    presigned URL); give the provider ufile_base_url = \"<sim URL>/ufile\". An
+    import whose UFileUrl names such a bucket reads the object through that
+    URL's own signature and ends Unavailable when UHost could not import it
+    (missing, unsigned, expired or badly signed, empty, compressed, not the
+    declared Format); GET /_sim/images says why (ImportError).
+
+    Any other import whose UFileUrl path contains `corrupt` ends in state
     Unavailable (a failed import); every other import ends Available.
 
     Two platform images (ImageType Base: uimage-base-centos79,
@@ -37,7 +46,8 @@ Conventions:
     On start one line is printed to stdout:
         ucloud-sim listening on http://127.0.0.1:PORT
     Test hooks (JSON, never faulted): GET /_sim/images, GET /_sim/journal,
-    POST /_sim/images/{id}/delete, POST /_sim/reset.";
+    GET /_sim/ufile/journal (object requests), POST /_sim/images/{id}/delete,
+    POST /_sim/reset.";
 
 /// ucloud-sim: a local stand-in for UCloud's image API (ImportCustomImage,
 /// DescribeImage, TerminateCustomImage), for tests and the quick start.
@@ -87,6 +97,11 @@ pub struct Args {
     /// Load images from PATH at start and save them after every change
     #[arg(long, value_name = "PATH", value_parser = parse_state_file)]
     pub state_file: Option<PathBuf>,
+
+    /// Serve the files DIR/BUCKET/KEY as private UFile objects at /ufile/BUCKET/KEY, and
+    /// import them by their real bytes
+    #[arg(long, value_name = "DIR", value_parser = parse_ufile_dir)]
+    pub ufile_dir: Option<PathBuf>,
 
     /// No per-request log lines on stderr
     #[arg(long)]
@@ -144,6 +159,7 @@ pub struct Config {
     pub latency: Duration,
     pub seed: Option<u64>,
     pub state_file: Option<PathBuf>,
+    pub ufile_dir: Option<PathBuf>,
     pub quiet: bool,
 }
 
@@ -180,6 +196,7 @@ impl Args {
             latency: self.latency,
             seed: self.seed,
             state_file: self.state_file,
+            ufile_dir: self.ufile_dir,
             quiet: self.quiet,
         })
     }
@@ -251,6 +268,15 @@ fn parse_fault_kinds(value: &str) -> Result<Vec<FaultKind>, String> {
         .filter(|k| !k.is_empty())
         .map(str::parse)
         .collect()
+}
+
+fn parse_ufile_dir(value: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(value);
+    if path.is_dir() {
+        Ok(path)
+    } else {
+        Err("not a directory".to_string())
+    }
 }
 
 fn parse_state_file(value: &str) -> Result<PathBuf, String> {
@@ -362,6 +388,7 @@ mod tests {
             (&["--seed", "-3"][..], "--seed"),
             (&["--seed"][..], "--seed"),
             (&["--state-file", ""][..], "--state-file"),
+            (&["--ufile-dir", "/nonexistent/ucloud-sim-objects"][..], "--ufile-dir"),
             (&["--bogus"][..], "--bogus"),
         ] {
             let err = run(args, None).unwrap_err();

@@ -1,8 +1,10 @@
 //! The simulator's images and their life cycle, plus the optional state file.
 //!
-//! An import is `Making` until its ready time, then reaches its outcome:
-//! `Unavailable` when the UFileUrl path contains `corrupt` (the convention
-//! tests use to make an import fail), `Available` otherwise. The state is
+//! An import is `Making` until its ready time, then reaches the outcome
+//! decided when it started: by the real bytes of an object under
+//! `--ufile-dir`, otherwise `Unavailable` when the UFileUrl path contains
+//! `corrupt` (the convention tests use to make an import fail) and
+//! `Available` else. The state is
 //! derived from the clock on every read, so no timer has to run and a
 //! restarted simulator resumes where it stopped.
 
@@ -96,6 +98,9 @@ pub struct Image {
     pub ready_at_ms: u64,
     /// The state reached after `Making`.
     pub outcome: State,
+    /// Why the import fails, for the hook (UCloud itself says nothing).
+    #[serde(default)]
+    pub import_error: Option<String>,
     pub deleted: bool,
 }
 
@@ -168,6 +173,7 @@ impl Image {
             "OsType": self.import_os_type,
             "OsName": self.os_name,
             "Tag": self.tag,
+            "ImportError": self.import_error,
         })
     }
 }
@@ -280,6 +286,7 @@ mod tests {
             create_time: 1,
             ready_at_ms,
             outcome: Image::outcome_for(url),
+            import_error: None,
             deleted: false,
         }
     }
