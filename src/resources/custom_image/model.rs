@@ -60,9 +60,11 @@ model! {
         ))
         .requires_replace(),
         pub ufile_url: Maybe<String> = attr::required(format!(
-            "The URL of the image file in UFile (`UFileUrl`), e.g. \
-             `https://bucket.cn-bj.ufileos.com/images/c7.qcow2`; a signed URL (with a query string) works for \
-             private buckets. The file must be readable by UHost. {IMPORT_ONLY_NOTE}"
+            "The URL of the image file in UFile, e.g. `https://bucket.cn-bj.ufileos.com/images/c7.qcow2`, as \
+             the state keeps it. For ImportCustomImage (`UFileUrl`) the provider presigns it with its key pair until \
+             the create timeout ends, so private buckets need no signed URL here; a URL that already carries a \
+             UFile signature is sent as given (a plan-time warning says that the state keeps it). \
+             {IMPORT_ONLY_NOTE}"
         ))
         .requires_replace_if(crate::framework::plan::unless_imported),
         pub format: Maybe<String> = attr::required(format!(
