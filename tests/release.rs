@@ -16,17 +16,6 @@ use test_support::ucloud::{self, ProviderSettings};
 const NAME: &str = "terraform-provider-ucloud";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Variables Cargo sets for a test process, besides the `CARGO_PKG_*` and
-/// `CARGO_BIN_EXE_*` families.
-const CARGO_TEST_ENV: [&str; 6] = [
-    "CARGO_MANIFEST_DIR",
-    "CARGO_MANIFEST_PATH",
-    "CARGO_CRATE_NAME",
-    "CARGO_PRIMARY_PACKAGE",
-    "CARGO_TARGET_TMPDIR",
-    "OUT_DIR",
-];
-
 /// Runs a command to completion; panics with its output unless it succeeds.
 #[track_caller]
 fn run(command: &mut Command) -> String {
@@ -51,26 +40,38 @@ fn zip_entries(zip: &Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// `command` without the variables cargo sets for a test process (package
+/// metadata, `OUT_DIR`, ...), as when run from a shell. ring's build script
+/// watches several of them: with them, the script's own `cargo build
+/// --release` would rebuild the TLS stack and the provider (minutes) on every
+/// run, and again at the next build from a shell.
+fn as_from_a_shell(command: &mut Command) -> &mut Command {
+    const SET_BY_CARGO: &[&str] = &[
+        "CARGO",
+        "CARGO_BIN_NAME",
+        "CARGO_CRATE_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "CARGO_TARGET_TMPDIR",
+        "OUT_DIR",
+    ];
+    for (key, _) in std::env::vars_os() {
+        let name = key.to_string_lossy();
+        if SET_BY_CARGO.contains(&name.as_ref())
+            || name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+        {
+            command.env_remove(&key);
+        }
+    }
+    command
+}
+
 #[test]
 fn release_archive_installs_from_a_filesystem_mirror_and_plans() {
     let dist = tempfile::Builder::new().prefix("tpu-dist").tempdir().expect("temp dir");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/release.sh");
-    let mut release = Command::new(&script);
-    release.env("DIST", dist.path());
-    // What Cargo sets for this test process must not reach the script's own
-    // cargo: build scripts track some of it (ring's tracks CARGO_MANIFEST_DIR),
-    // and a changed value rebuilds the release profile that `scripts/test.sh`
-    // and the quick start have just built.
-    for (key, _) in std::env::vars_os() {
-        let name = key.to_string_lossy();
-        if name.starts_with("CARGO_PKG_")
-            || name.starts_with("CARGO_BIN_EXE_")
-            || CARGO_TEST_ENV.contains(&name.as_ref())
-        {
-            release.env_remove(&key);
-        }
-    }
-    run(&mut release);
+    run(as_from_a_shell(Command::new(&script).env("DIST", dist.path())));
 
     // The zip Terraform looks for, holding the binary under the name it runs.
     let os_arch = match std::env::consts::ARCH {

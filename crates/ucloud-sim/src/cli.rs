@@ -86,6 +86,10 @@ pub struct Args {
     #[arg(long, value_name = "P", default_value = "0.0", value_parser = parse_probability, allow_negative_numbers = true)]
     pub lost_response_rate: f64,
 
+    /// Probability of performing an ImportCustomImage and answering RetCode 0 without its ImageId, as a broken gateway would
+    #[arg(long, value_name = "P", default_value = "0.0", value_parser = parse_probability, allow_negative_numbers = true)]
+    pub idless_answer_rate: f64,
+
     /// Delay before every API answer
     #[arg(long, value_name = "DURATION", default_value = "0ms", value_parser = parse_duration)]
     pub latency: Duration,
@@ -156,6 +160,7 @@ pub struct Config {
     pub fault_rate: f64,
     pub fault_kinds: Vec<FaultKind>,
     pub lost_response_rate: f64,
+    pub idless_answer_rate: f64,
     pub latency: Duration,
     pub seed: Option<u64>,
     pub state_file: Option<PathBuf>,
@@ -193,6 +198,7 @@ impl Args {
             fault_rate: self.fault_rate,
             fault_kinds: self.fault_kinds,
             lost_response_rate: self.lost_response_rate,
+            idless_answer_rate: self.idless_answer_rate,
             latency: self.latency,
             seed: self.seed,
             state_file: self.state_file,

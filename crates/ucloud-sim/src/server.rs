@@ -34,6 +34,8 @@ pub struct Sim {
     terminate_making: TerminateMaking,
     latency: Duration,
     quiet: bool,
+    /// How often a performed import is answered without its ImageId.
+    idless_answer_rate: f64,
     log: Log,
     /// `--ufile-dir`: the objects served and imported by their bytes.
     objects: Option<Objects>,
@@ -63,6 +65,7 @@ impl Sim {
             terminate_making: config.terminate_making,
             latency: config.latency,
             quiet: config.quiet,
+            idless_answer_rate: config.idless_answer_rate,
             log,
             objects,
             inner: Mutex::new(Inner {
@@ -181,6 +184,7 @@ async fn api_request(
     let action_name = params.get("Action").map(str::to_string);
     let signature = params.verify(&sim.keys);
 
+    let mut idless = false;
     let (request_id, verdict, outcome) = {
         let mut inner = sim.lock();
         let inner = &mut *inner;
@@ -199,7 +203,16 @@ async fn api_request(
                     None => Ok(&params),
                 };
                 match perform(&sim, inner, checked, signature, action_name.as_deref()) {
-                    Ok(fields) => Outcome::Ok(fields),
+                    Ok(mut fields) => {
+                        // A broken gateway: the image was made, its id is not said.
+                        if action_name.as_deref() == Some("ImportCustomImage")
+                            && inner.rng.f64() < sim.idless_answer_rate
+                        {
+                            fields.remove("ImageId");
+                            idless = true;
+                        }
+                        Outcome::Ok(fields)
+                    }
                     Err(e) => Outcome::Err(e),
                 }
             }
@@ -228,6 +241,7 @@ async fn api_request(
             "HttpStatus": if verdict == Verdict::Lost { None } else { Some(status) },
             "Fault": match verdict { Verdict::Fault(k) => Some(k.label()), _ => None },
             "Lost": verdict == Verdict::Lost,
+            "IdDropped": idless,
             "RequestId": request_id,
         }));
         (request_id, verdict, outcome)
@@ -245,6 +259,7 @@ async fn api_request(
         let extra = match verdict {
             Verdict::Fault(k) => format!(" fault={k}"),
             Verdict::Lost => " lost".to_string(),
+            Verdict::Normal if idless => " idless".to_string(),
             Verdict::Normal => String::new(),
         };
         sim.log.line(format_args!(
