@@ -128,7 +128,9 @@ fn signed_requests_read_sizes_and_ranges() {
 fn refusals_carry_ufile_error_bodies_and_a_session_id() {
     let dir = objects();
     let sim = start(dir.path());
-    let cases: Vec<(&str, String, Vec<(&str, String)>, u16, i64, &str)> = vec![
+    // (what, path, headers, status, RetCode, ErrMsg)
+    type Case<'a> = (&'a str, String, Vec<(&'a str, String)>, u16, i64, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         (
             "missing",
             "/ufile/images/nope.raw".into(),
