@@ -174,9 +174,9 @@ impl CustomImageResource {
                 let format = model.format.known().cloned().unwrap_or_default();
                 let why = format!(
                     "UCloud could not import {url} as image {image_id} in region {region}: the image ended in state \
-                     {state} after {elapsed}. Check that UHost can read the file (the provider's key pair signs the \
-                     URL it sends, unless ufile_url carries its own signature), that `format` ({format}) is the \
-                     file's real format, and that the bucket is in region {region}.",
+                     {state} after {elapsed}. Check that the file is readable by UHost (the provider's key pair \
+                     signs the URL it sends, unless ufile_url carries its own signature), that `format` ({format}) \
+                     is the file's real format, and that the bucket is in region {region}.",
                     region = api.loc.region,
                     state = img.state,
                 );
