@@ -74,10 +74,14 @@ fn an_import_answered_without_its_id_that_made_nothing_fails_with_no_state() {
     let server = rt.block_on(HostileServer::start(script)).expect("scripted server");
     let mut tf = Terraform::new(PROVIDER);
     ucloud::isolate(&mut tf, POLL_MS);
-    tf.write(
-        "provider.tf",
-        &ucloud::provider_tf(&server.base_url, ProviderSettings::with_sim_keys()),
-    );
+    // The scripted server answers every request in turn: keep the check's
+    // object reads away from it.
+    let no_ufile = ucloud::closed_endpoint();
+    let settings = ProviderSettings {
+        ufile_base_url: Some(&no_ufile),
+        ..ProviderSettings::with_sim_keys()
+    };
+    tf.write("provider.tf", &ucloud::provider_tf(&server.base_url, settings));
     tf.write("main.tf", &config("idless-nothing"));
 
     let applied = tf.run(&["apply", "-auto-approve"]);

@@ -340,10 +340,7 @@ fn good_files_of_every_format_import_through_a_presigned_url() {
 fn an_unreachable_ufile_endpoint_warns_and_the_import_goes_on() {
     let objects = Objects::new(&[("c7.qcow2", fixture("qcow2-v3"))]);
     let sim = sim(&objects);
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        format!("http://{}", l.local_addr().expect("addr"))
-    };
+    let closed = ucloud::closed_endpoint();
     let mut tf = Terraform::new(PROVIDER);
     ucloud::isolate(&mut tf, POLL_MS);
     let settings = ProviderSettings {

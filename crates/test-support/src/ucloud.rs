@@ -83,6 +83,15 @@ pub fn provider_tf(base_url: &str, settings: ProviderSettings<'_>) -> String {
     )
 }
 
+/// An `http://127.0.0.1:PORT` where nothing listens (a port just bound and
+/// released): for a provider whose UFile reads must fail at once, e.g. in
+/// front of a scripted server that answers every request in turn.
+pub fn closed_endpoint() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    let addr = listener.local_addr().expect("the bound address");
+    format!("http://{addr}")
+}
+
 /// An isolated working directory (dev override for `provider`, the binary)
 /// whose `provider.tf` talks to `sim` with its demo keys.
 pub fn workspace(provider: impl AsRef<Path>, sim: &Sim, max_retries: Option<u32>, poll_ms: u64) -> Terraform {
