@@ -23,7 +23,7 @@ use std::sync::Arc;
 pub use crate::images::POLL_INTERVAL_ENV;
 
 /// The environment variable for `ufile_base_url`.
-pub const ENV_UFILE_BASE_URL: &str = "UCLOUD_UFILE_BASE_URL";
+pub use crate::ucloud::ufile::ENV_BASE_URL as ENV_UFILE_BASE_URL;
 
 /// The provider's type name, as in `provider "ucloud" {}`.
 pub const TYPE_NAME: &str = "ucloud";

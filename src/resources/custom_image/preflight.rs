@@ -19,6 +19,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::model::CustomImageModel;
+use crate::framework::timeouts::Op;
 use crate::framework::{AttrPath, Context, Diagnostic, Diagnostics, Maybe};
 use crate::images::human;
 use crate::provider_data::ProviderData;
@@ -116,7 +117,7 @@ pub async fn check_source(ctx: &Context, data: &ProviderData, req: &Request<'_>)
         req.create_timeout,
     );
     if !req.verify {
-        tracing::debug!(target: "tpu::ufile", url = %import_url, "source check off (verify_source = false)");
+        tracing::debug!(target: "tpu::ufile", url = %import_url, "source check off");
         return Ok(Source {
             import_url,
             size: Maybe::Null,
@@ -248,13 +249,14 @@ pub fn signature_window(object: &ObjectUrl, now: SystemTime, create_timeout: Dur
         return None;
     }
     let left = p.expires_at().duration_since(now).unwrap_or_default();
+    let create = format!("{}.{}", attr_name!(M, timeouts), Op::Create.as_str());
     Some(
         Diagnostic::error(
             format!("Signed {name} expires before the import could end"),
             format!(
                 "The signature of {object} expires at {expires_at}, in {}, but the import may take up to the \
-                 create timeout ({}, timeouts.create), and UCloud reads the file while it imports. Lower \
-                 timeouts.create below {} if the import is surely quicker. {advice}",
+                 create timeout ({}, {create}), and UCloud reads the file while it imports. Lower {create} below \
+                 {} if the import is surely quicker. {advice}",
                 human(left),
                 human(create_timeout),
                 human(left),
@@ -339,7 +341,8 @@ fn skipped(e: &ProbeError, shown: &str) -> Diagnostic {
         ),
         ProbeError::Unreachable { .. } | ProbeError::Timeout { .. } | ProbeError::Network { .. } => format!(
             "If UFile is reached through another endpoint here, set ufile_base_url in the provider block (or \
-             UCLOUD_UFILE_BASE_URL); set {verify_source} = false to skip the check."
+             {}); set {verify_source} = false to skip the check.",
+            ufile::ENV_BASE_URL
         ),
         _ => format!("Set {verify_source} = false to skip the check."),
     };
