@@ -411,3 +411,65 @@ fn a_signed_ufile_url_is_used_as_given() {
         assert_eq!(r["Auth"], "url", "the check uses the URL's own signature: {r}");
     }
 }
+
+/// A state written before `verify_source` and `source_size` existed (schema
+/// version 0) plans no change once this provider upgrades it.
+#[test]
+fn a_state_from_before_the_check_plans_no_change() {
+    let objects = Objects::new(&[("c7.qcow2", fixture("qcow2-v3"))]);
+    let sim = sim(&objects);
+    let made = sim.sign_and_post(
+        "ImportCustomImage",
+        &[
+            ("Region", "cn-bj2"),
+            ("ImageName", "img-c7"),
+            ("UFileUrl", &presign("c7.qcow2", Sim::KEY_PRIVATE, now() + 3600)),
+            ("OsType", "CentOS"),
+            ("OsName", "CentOS 7.6 64位"),
+            ("Format", "qcow2"),
+            ("Auth", "true"),
+        ],
+    );
+    let id = made["ImageId"].as_str().expect("an image id").to_string();
+    sim.wait_for_state(&id, "Available");
+    let tf = workspace(&sim);
+    tf.write("main.tf", &image_block("c7", &url("c7.qcow2")));
+    let state = serde_json::json!({
+        "version": 4,
+        "terraform_version": "1.0.0",
+        "serial": 1,
+        "lineage": "5a1c2a7e-0000-4000-8000-000000000013",
+        "outputs": {},
+        "resources": [{
+            "mode": "managed",
+            "type": "ucloud_custom_image",
+            "name": "c7",
+            "provider": "provider[\"registry.terraform.io/ucloud-rs/ucloud\"]",
+            "instances": [{
+                "schema_version": 0,
+                "attributes": {
+                    "id": id, "name": "img-c7", "ufile_url": url("c7.qcow2"), "format": "qcow2",
+                    "os_type": "CentOS", "os_name": "CentOS 7.6 64位", "description": null, "tag": "Default",
+                    "auth": true, "region": "cn-bj2", "project_id": null, "status": "Available", "size": 20,
+                    "create_time": "2026-01-01T00:00:00Z",
+                    "features": ["NetEnhnced", "HotPlug", "CloudInit"], "timeouts": null
+                },
+                "sensitive_attributes": []
+            }]
+        }]
+    });
+    tf.write("terraform.tfstate", &state.to_string());
+    let out = tf.run(&["plan", "-detailed-exitcode", "-no-color"]);
+    assert_eq!(out.code, 0, "no change: {out}");
+    // An apply with nothing to do writes the upgraded state.
+    tf.run(&["apply", "-auto-approve"]).expect_success();
+    let v = &tf.show_json()["values"]["root_module"]["resources"][0]["values"];
+    assert_eq!(v["verify_source"], true, "{v:#}");
+    assert!(v["source_size"].is_null(), "{v:#}");
+    assert!(imports(&sim).len() == 1 && sim.object_requests().is_empty());
+}
+
+/// The block [`image`] writes, for the one declared `qcow2`.
+fn image_block(label: &str, ufile_url: &str) -> String {
+    image(label, ufile_url, "qcow2", "")
+}

@@ -16,7 +16,8 @@ use super::import_id::{is_image_id, parse_import_id};
 use super::without_query;
 use crate::framework::timeouts::Op;
 use crate::framework::{
-    ApplyResult, Context, Diagnostic, Diagnostics, Maybe, Model, Plan, PlanRequest, ReadResult, Resource, Schema,
+    ApplyResult, Context, Diagnostic, Diagnostics, Maybe, Model, Plan, PlanRequest, RawState, ReadResult, Resource,
+    Schema, plan,
 };
 use crate::images::{Halt, ImageApi, Location, Settled, create_once, human};
 use crate::provider_data::ProviderData;
@@ -34,10 +35,13 @@ pub const TYPE_NAME: &str = "ucloud_custom_image";
 /// The state of an image whose import has been accepted but not finished.
 const MAKING: &str = "Making";
 
+/// The schema version: 1 added `verify_source` and `source_size`.
+pub const SCHEMA_VERSION: i64 = 1;
+
 /// The resource's schema.
 pub fn custom_image_schema() -> Schema {
     CustomImageModel::schema(
-        0,
+        SCHEMA_VERSION,
         "A UHost custom image imported from a disk image file in UFile (ImportCustomImage). Creating it waits \
          until the image is `Available`; an import that fails is deleted again. UCloud cannot change an image \
          after import, so changing any argument replaces it.",
@@ -439,6 +443,27 @@ impl Resource<ProviderData> for CustomImageResource {
             }
             Err(detail) => Diagnostic::error("Failed to delete custom image", detail).into(),
         }
+    }
+
+    /// Version 0 had no `verify_source` and no `source_size`: they take
+    /// their defaults (true; null, the file was not read), so the first plan
+    /// after upgrading the provider shows no change.
+    fn upgrade_state(&self, raw: RawState) -> Result<CustomImageModel, Diagnostics> {
+        if raw.version != 0 {
+            return Err(Diagnostic::error(
+                "Cannot upgrade stored state",
+                format!(
+                    "The stored state of this {TYPE_NAME} has schema version {}, which this provider cannot \
+                     upgrade. Remove the resource from the state and import it again.",
+                    raw.version
+                ),
+            )
+            .into());
+        }
+        let schema = custom_image_schema();
+        let mut value = raw.decode(&schema)?;
+        plan::import_defaults(&schema.block, &mut value);
+        CustomImageModel::from_value(&value).map_err(Diagnostics::from)
     }
 
     /// Only what locates the image; Read fills in the rest. `ufile_url`,

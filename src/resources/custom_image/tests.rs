@@ -4,7 +4,7 @@
 use super::model::{CustomImageModel, DEFAULT_CREATE_TIMEOUT, DEFAULT_DELETE_TIMEOUT, Refresh, validate_config};
 use super::*;
 use crate::framework::plan;
-use crate::framework::{AttrPath, Value};
+use crate::framework::{AttrPath, RawState, Value};
 use crate::ucloud::Image;
 
 fn paths(diags: &Diagnostics) -> Vec<String> {
@@ -342,6 +342,41 @@ fn verify_source_changes_in_place_and_source_size_stays_as_it_was() {
     let (p, replace) = plan(imported, valid_config(), Maybe::Known("cn-bj2".into()));
     assert!(replace.is_empty(), "{replace:?}");
     assert_eq!(p.get("source_size"), &Value::Null);
+}
+
+#[test]
+fn a_version_0_state_gains_the_defaults_of_the_new_attributes() {
+    let mut json = serde_json::json!({
+        "id": "uimage-1", "name": "centos-7-golden", "ufile_url": "https://bucket.cn-bj.ufileos.com/images/c7.qcow2",
+        "format": "qcow2", "os_type": "CentOS", "os_name": "CentOS 7.6 64位", "auth": true, "region": "cn-bj2",
+        "tag": "Default", "status": "Available", "size": 20, "timeouts": null
+    });
+    let m = CustomImageResource
+        .upgrade_state(RawState {
+            version: 0,
+            json: json.clone(),
+        })
+        .expect("upgraded");
+    assert_eq!(m.verify_source, Maybe::Known(true));
+    assert_eq!(m.source_size, Maybe::Null);
+    assert_eq!(m.id, Maybe::Known("uimage-1".into()));
+    // Upgraded, a matching configuration plans nothing.
+    let (p, replace) = plan(m.to_value(), valid_config(), Maybe::Known("cn-bj2".into()));
+    assert!(replace.is_empty(), "{replace:?}");
+    assert_eq!(p, m.to_value(), "no change at all");
+    json["verify_source"] = serde_json::Value::Bool(false);
+    let m = CustomImageResource
+        .upgrade_state(RawState { version: 0, json })
+        .expect("upgraded");
+    assert_eq!(m.verify_source, Maybe::Known(false), "a value it somehow had is kept");
+    assert!(
+        CustomImageResource
+            .upgrade_state(RawState {
+                version: 7,
+                json: serde_json::json!({})
+            })
+            .is_err()
+    );
 }
 
 #[test]
