@@ -275,7 +275,8 @@ fn good_files_of_every_format_import_through_a_presigned_url() {
     ];
     let objects = Objects::new(&files.map(|(key, fixture_name, _)| (key, fixture(fixture_name))));
     let sim = sim(&objects);
-    let tf = workspace(&sim);
+    let mut tf = workspace(&sim);
+    let log = tf.log_to_file("TRACE");
     let config: String = files
         .iter()
         .enumerate()
@@ -308,6 +309,13 @@ fn good_files_of_every_format_import_through_a_presigned_url() {
             "{key}"
         );
         let expires: u64 = q.get("Expires").and_then(|e| e.parse().ok()).expect("Expires");
+        let signature = q.get("Signature").expect("a Signature");
+        let logged = std::fs::read_to_string(&log).expect("the terraform log");
+        assert!(
+            !logged.contains(signature.as_str()),
+            "{key}: the presigned URL's signature is in the log"
+        );
+        assert!(logged.contains("Signature=***"), "the import's URL is logged, redacted");
         // The create timeout is the default hour.
         assert!(
             (started + 3590..=now() + 3600).contains(&expires),
