@@ -24,9 +24,7 @@ use crate::framework::{AttrPath, Context, Diagnostic, Diagnostics, Maybe};
 use crate::images::human;
 use crate::provider_data::ProviderData;
 use crate::ucloud::ImageFormat;
-use crate::ucloud::ufile::{
-    self, Attribute, Credentials, ObjectUrl, Probe, ProbeError, Severity, SignedUrl, UrlError, format::human_size,
-};
+use crate::ucloud::ufile::{self, Attribute, Credentials, ObjectUrl, Probe, ProbeError, Severity, SignedUrl, UrlError};
 use crate::{attr_name, attr_path};
 
 type M = CustomImageModel;
@@ -186,9 +184,8 @@ pub fn judge(
                 Diagnostic::error(
                     capitalized(&f.summary),
                     format!(
-                        "{shown}, {}: {}. No import was started. If the check is wrong about this file, set \
+                        "{shown}: {}. No import was started. If the check is wrong about this file, set \
                          {verify_source} = false to import it unchecked.",
-                        human_size(probe.size),
                         f.detail
                     ),
                 )
