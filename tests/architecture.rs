@@ -12,7 +12,17 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("plugin", &["logging", "proto"]),
     ("logging", &[]),
     ("framework", &["proto"]),
-    ("provider", &["framework", "resources", "data_sources", "provider_data", "images", "ucloud"]),
+    (
+        "provider",
+        &[
+            "framework",
+            "resources",
+            "data_sources",
+            "provider_data",
+            "images",
+            "ucloud",
+        ],
+    ),
     ("resources", &["framework", "provider_data", "images", "ucloud"]),
     ("data_sources", &["framework", "provider_data", "images", "ucloud"]),
     ("provider_data", &["framework", "images", "ucloud"]),
@@ -53,7 +63,11 @@ fn crate_refs(code: &str) -> BTreeSet<String> {
         if let Some(group) = rest.strip_prefix('{') {
             let end = group.find('}').unwrap_or(group.len());
             for item in group[..end].split(',') {
-                let name: String = item.trim().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                let name: String = item
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
                 if !name.is_empty() {
                     refs.insert(name);
                 }
@@ -85,22 +99,35 @@ fn modules_use_only_the_layers_below_them() {
         }
         let text = std::fs::read_to_string(file).expect("readable source");
         let Some(may_use) = allowed.get(module.as_str()) else {
-            problems.push(format!("{}: module {module} is not in ALLOWED; place it in a layer", file.display()));
+            problems.push(format!(
+                "{}: module {module} is not in ALLOWED; place it in a layer",
+                file.display()
+            ));
             continue;
         };
         for r in crate_refs(non_test_code(&text)) {
-            let target = if MACROS.contains(&r.as_str()) { "framework".to_string() } else { r };
+            let target = if MACROS.contains(&r.as_str()) {
+                "framework".to_string()
+            } else {
+                r
+            };
             if target == module {
                 continue;
             }
             if !may_use.contains(&target.as_str()) {
-                problems.push(format!("{}: {module} uses crate::{target}, which is not below it", file.display()));
+                problems.push(format!(
+                    "{}: {module} uses crate::{target}, which is not below it",
+                    file.display()
+                ));
             }
             graph.entry(module.clone()).or_default().insert(target);
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-    assert!(graph.contains_key("resources") && graph.contains_key("provider"), "the scan found the modules");
+    assert!(
+        graph.contains_key("resources") && graph.contains_key("provider"),
+        "the scan found the modules"
+    );
 
     // No cycle, whatever the table says.
     fn visit(n: &str, g: &BTreeMap<String, BTreeSet<String>>, path: &mut Vec<String>, done: &mut BTreeSet<String>) {
