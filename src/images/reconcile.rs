@@ -89,10 +89,18 @@ where
     loop {
         attempt += 1;
         let since = unix_now() - RECONCILE_SLACK_SECS;
-        let lost = match call().await {
+        // An answer that said "done" without naming the image means the image
+        // most likely exists: look for it, but never call a second time.
+        let (lost, accepted) = match call().await {
             Ok(id) if !id.trim().is_empty() => return Ok(id),
-            Ok(_) => format!("UCloud accepted the {what} but its answer named no image id"),
-            Err(e) if e.is_outcome_unknown() => e.to_string(),
+            Ok(_) => (
+                format!("UCloud accepted the {what} but its answer named no image id"),
+                true,
+            ),
+            Err(e) if e.is_outcome_unknown() => {
+                let accepted = e.missing_field().is_some();
+                (e.to_string(), accepted)
+            }
             Err(e) => return Err(CreateFailure::new(failed, e.to_string())),
         };
         tracing::warn!(error = %lost, image_name = %name, "{what} outcome unknown, looking for the image");
@@ -111,8 +119,19 @@ where
                 tracing::info!(image_id = %one.image_id, "adopting the image the lost {what} created");
                 return Ok(one.image_id.clone());
             }
-            [] if attempt < 2 && Instant::now() < deadline && !cancel.is_cancelled() => {
+            [] if !accepted && attempt < 2 && Instant::now() < deadline && !cancel.is_cancelled() => {
                 tracing::info!("the lost {what} created no image, calling again");
+            }
+            [] if accepted => {
+                return Err(CreateFailure::new(
+                    failed,
+                    format!(
+                        "{lost}. No image named {name:?} has appeared in {}, and the provider does not call again \
+                         in case it appears late. Nothing was recorded in the state: check the UCloud console, \
+                         then delete the image or adopt it with `terraform import`.",
+                        api.loc
+                    ),
+                ));
             }
             [] => {
                 return Err(CreateFailure::new(

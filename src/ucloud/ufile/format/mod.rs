@@ -7,7 +7,12 @@
 //! Offsets and field layouts follow QEMU's block drivers (`qcow2.h`,
 //! `vmdk.c`, `vpc.c`). Multi-byte fields are big-endian except VMDK's.
 
+mod vhd;
+mod vmdk;
+
 use std::fmt;
+use vhd::{vhd_fixed, vhd_with_header};
+use vmdk::{vmdk_descriptor, vmdk4};
 
 use crate::ucloud::ImageFormat;
 
@@ -17,7 +22,7 @@ pub const HEAD_LEN: usize = 1024;
 /// footer starts 1536 bytes before the end; a VHD footer is the last 512.
 pub const TAIL_LEN: usize = 1536;
 
-const SECTOR: u64 = 512;
+pub(super) const SECTOR: u64 = 512;
 
 /// What the bytes are.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -360,7 +365,7 @@ pub fn human_size(n: u64) -> String {
 /// The file's first and last bytes, made consistent with its size: a head or
 /// tail longer than the file is cut, so that every later offset check can
 /// trust `size`.
-struct Bytes<'a> {
+pub(super) struct Bytes<'a> {
     size: u64,
     head: &'a [u8],
     tail: &'a [u8],
@@ -532,291 +537,8 @@ fn qcow(b: &Bytes<'_>) -> Detected {
 }
 
 /// `KDMV` (VMDK 4) header fields, little-endian.
-struct Vmdk4Header {
-    flags: u32,
-    capacity: u64,
-    desc_offset: u64,
-    desc_size: u64,
-    gd_offset: u64,
-    grain_offset: u64,
-    compress: u16,
-}
-
-const GD_AT_END: u64 = u64::MAX;
-const MARKER_FOOTER: u32 = 3;
-
-fn vmdk4_header(h: &[u8]) -> Option<Vmdk4Header> {
-    Some(Vmdk4Header {
-        flags: le_u32(h, 8)?,
-        capacity: le_u64(h, 12)?,
-        desc_offset: le_u64(h, 28)?,
-        desc_size: le_u64(h, 36)?,
-        gd_offset: le_u64(h, 56)?,
-        grain_offset: le_u64(h, 64)?,
-        compress: le_u16(h, 77)?,
-    })
-}
-
-fn vmdk4(b: &Bytes<'_>) -> Detected {
-    let Some(hdr) = vmdk4_header(b.head) else {
-        return Detected::Vmdk(Vmdk {
-            variant: VmdkVariant::Sparse,
-            capacity: None,
-            create_type: None,
-            truncated: Some(Truncation {
-                needed: Some(79),
-                what: "the VMDK header".to_owned(),
-            }),
-        });
-    };
-    // The embedded descriptor, as far as the head holds it.
-    let create_type = usize::try_from(hdr.desc_offset.saturating_mul(SECTOR))
-        .ok()
-        .filter(|&start| start > 0)
-        .and_then(|start| {
-            let len = usize::try_from(hdr.desc_size.saturating_mul(SECTOR)).unwrap_or(usize::MAX);
-            b.head.get(start..start.saturating_add(len).min(b.head.len()))
-        })
-        .and_then(|d| create_type_of(&String::from_utf8_lossy(d)));
-    // Flag bit 16: compressed grains; compressAlgorithm 1 (deflate).
-    let stream = hdr.compress == 1 || hdr.flags & (1 << 16) != 0;
-    let mut needs = Vec::new();
-    let mut capacity = hdr.capacity;
-    let variant = if hdr.gd_offset == GD_AT_END {
-        match vmdk_footer(b) {
-            Some(footer) => {
-                capacity = footer.capacity;
-                needs.push((
-                    footer.gd_offset.saturating_mul(SECTOR).saturating_add(SECTOR),
-                    "the VMDK grain directory named by the footer",
-                ));
-            }
-            None => needs.push((
-                MISSING,
-                "the VMDK footer (the header says the grain directory is at the end, but the last 1536 bytes hold no footer)",
-            )),
-        }
-        VmdkVariant::StreamOptimized { footer: true }
-    } else {
-        if hdr.gd_offset > 0 {
-            needs.push((
-                hdr.gd_offset.saturating_mul(SECTOR).saturating_add(SECTOR),
-                "the VMDK grain directory",
-            ));
-        }
-        if !stream {
-            needs.push((
-                hdr.grain_offset.saturating_mul(SECTOR),
-                "the VMDK metadata before the first grain",
-            ));
-        }
-        if stream {
-            VmdkVariant::StreamOptimized { footer: false }
-        } else {
-            VmdkVariant::Sparse
-        }
-    };
-    Detected::Vmdk(Vmdk {
-        variant,
-        capacity: Some(capacity.saturating_mul(SECTOR)),
-        create_type,
-        truncated: first_truncation(b.size, &needs),
-    })
-}
-
-/// The header in a stream-optimized VMDK's footer: a footer marker sector,
-/// the header sector, an end-of-stream marker sector (QEMU's `vmdk_open_vmdk4`).
-fn vmdk_footer(b: &Bytes<'_>) -> Option<Vmdk4Header> {
-    let marker = b.at_end(1536, 512)?;
-    let header = b.at_end(1024, 512)?;
-    let eos = b.at_end(512, 512)?;
-    let marker_ok = le_u32(marker, 8) == Some(0) && le_u32(marker, 12) == Some(MARKER_FOOTER);
-    let eos_ok = eos.get(..16).is_some_and(|s| s.iter().all(|&x| x == 0));
-    if !(marker_ok && eos_ok && header.starts_with(b"KDMV")) {
-        return None;
-    }
-    vmdk4_header(header).filter(|h| h.gd_offset != GD_AT_END)
-}
-
-/// A VMDK text descriptor, as QEMU's probe recognises one: after comment and
-/// blank lines, a `version=1`, `2` or `3` line.
-fn vmdk_descriptor(h: &[u8]) -> Option<Detected> {
-    let text = String::from_utf8_lossy(h);
-    let first = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with('#'))?;
-    let version = first.strip_prefix("version=")?;
-    if !matches!(version, "1" | "2" | "3") {
-        return None;
-    }
-    let mut extents = Vec::new();
-    let mut capacity: Option<u64> = None;
-    for line in text.lines().map(str::trim) {
-        let mut words = line.split_whitespace();
-        let (Some(access), Some(sectors), Some(kind)) = (words.next(), words.next(), words.next()) else {
-            continue;
-        };
-        if !matches!(access, "RW" | "RDONLY" | "NOACCESS") {
-            continue;
-        }
-        let Ok(sectors) = sectors.parse::<u64>() else {
-            continue;
-        };
-        capacity = Some(capacity.unwrap_or(0).saturating_add(sectors.saturating_mul(SECTOR)));
-        if kind == "ZERO" {
-            continue;
-        }
-        if let Some(name) = quoted(line) {
-            extents.push(name.to_owned());
-        }
-    }
-    Some(Detected::Vmdk(Vmdk {
-        variant: VmdkVariant::Descriptor { extents },
-        capacity,
-        create_type: create_type_of(&text),
-        truncated: None,
-    }))
-}
-
-fn create_type_of(text: &str) -> Option<String> {
-    text.lines()
-        .map(str::trim)
-        .find_map(|l| l.strip_prefix("createType"))
-        .and_then(|rest| rest.trim_start().strip_prefix('='))
-        .and_then(quoted)
-        .map(str::to_owned)
-}
-
-fn quoted(s: &str) -> Option<&str> {
-    let start = s.find('"')? + 1;
-    let len = s[start..].find('"')?;
-    Some(&s[start..start + len])
-}
-
-/// The fields of a VHD footer (also the copy at offset 0).
-struct VhdFooter {
-    data_offset: u64,
-    current_size: u64,
-    disk_type: u32,
-    checksum_ok: bool,
-}
-
-fn vhd_footer(f: &[u8]) -> Option<VhdFooter> {
-    let footer = f.get(..512)?;
-    let stored = be_u32(footer, 64)?;
-    let sum = footer
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !(64..68).contains(i))
-        .fold(0u32, |acc, (_, &x)| acc.wrapping_add(u32::from(x)));
-    Some(VhdFooter {
-        data_offset: be_u64(footer, 16)?,
-        current_size: be_u64(footer, 48)?,
-        disk_type: be_u32(footer, 60)?,
-        checksum_ok: !sum == stored,
-    })
-}
-
-fn vhd_type(disk_type: u32, parent: Option<String>) -> VhdType {
-    match disk_type {
-        2 => VhdType::Fixed,
-        3 => VhdType::Dynamic,
-        4 => VhdType::Differencing { parent },
-        n => VhdType::Unknown(n),
-    }
-}
-
-/// A fixed VHD: raw data then a footer. QEMU's probe sees it as raw; only the
-/// tail finds it.
-fn vhd_fixed(b: &Bytes<'_>, footer: &[u8]) -> Detected {
-    let Some(f) = vhd_footer(footer) else {
-        return Detected::Raw(Raw {
-            partition_table: partition_table(b.head),
-        });
-    };
-    let mut needs = Vec::new();
-    if f.disk_type == 2 {
-        needs.push((f.current_size.saturating_add(SECTOR), "the fixed VHD's data and footer"));
-    } else {
-        // A dynamic or differencing footer at the end needs its header copy at 0.
-        needs.push((
-            MISSING,
-            "the VHD header copy at offset 0 (the footer says the disk is not fixed)",
-        ));
-    }
-    Detected::Vhd(Vhd {
-        disk_type: vhd_type(f.disk_type, None),
-        current_size: f.current_size,
-        checksum_ok: f.checksum_ok,
-        partition_table: (f.disk_type == 2).then(|| partition_table(b.head)),
-        truncated: first_truncation(b.size, &needs),
-    })
-}
-
-/// A VHD with the footer copy at offset 0 (dynamic or differencing).
-fn vhd_with_header(b: &Bytes<'_>) -> Detected {
-    let h = b.head;
-    let Some(f) = vhd_footer(h) else {
-        return Detected::Vhd(Vhd {
-            disk_type: VhdType::Unknown(0),
-            current_size: 0,
-            checksum_ok: false,
-            partition_table: None,
-            truncated: Some(Truncation {
-                needed: Some(512),
-                what: "the VHD footer copy at offset 0".to_owned(),
-            }),
-        });
-    };
-    let dyn_header = usize::try_from(f.data_offset).ok().and_then(|o| h.get(o..));
-    let mut parent = None;
-    let mut needs = Vec::new();
-    // The footer at the end must be there too.
-    if b.at_end(512, 8).is_none_or(|s| s != b"conectix") {
-        needs.push((MISSING, "the VHD footer in the last 512 bytes"));
-    }
-    match dyn_header {
-        Some(d) if d.starts_with(b"cxsparse") => {
-            if let (Some(table), Some(entries)) = (be_u64(d, 16), be_u32(d, 28)) {
-                needs.push((
-                    table.saturating_add(u64::from(entries) * 4),
-                    "the VHD block allocation table",
-                ));
-            }
-            if f.disk_type == 4 {
-                parent = utf16be_name(d.get(64..).unwrap_or_default());
-            }
-        }
-        Some(_) => needs.push((MISSING, "the VHD dynamic header (\"cxsparse\")")),
-        None => needs.push((
-            f.data_offset.saturating_add(1024),
-            "the VHD dynamic header (\"cxsparse\")",
-        )),
-    }
-    Detected::Vhd(Vhd {
-        disk_type: vhd_type(f.disk_type, parent),
-        current_size: f.current_size,
-        checksum_ok: f.checksum_ok,
-        partition_table: None,
-        truncated: first_truncation(b.size, &needs),
-    })
-}
-
-/// The parent name of a differencing VHD: UTF-16BE, NUL-terminated.
-fn utf16be_name(bytes: &[u8]) -> Option<String> {
-    let units: Vec<u16> = bytes
-        .chunks_exact(2)
-        .take(256)
-        .map(|c| u16::from_be_bytes([c[0], c[1]]))
-        .take_while(|&u| u != 0)
-        .collect();
-    (!units.is_empty()).then(|| String::from_utf16_lossy(&units))
-}
-
 /// The first requirement `size` does not meet. Each is (bytes needed, what).
-/// `MISSING` as a requirement: the structure is absent whatever the size.
-fn first_truncation(size: u64, needs: &[(u64, &str)]) -> Option<Truncation> {
+pub(super) fn first_truncation(size: u64, needs: &[(u64, &str)]) -> Option<Truncation> {
     needs
         .iter()
         .find(|(needed, _)| *needed > size)
@@ -827,34 +549,35 @@ fn first_truncation(size: u64, needs: &[(u64, &str)]) -> Option<Truncation> {
 }
 
 /// A requirement no file meets: the structure is not where it must be.
-const MISSING: u64 = u64::MAX;
+/// `MISSING` as a requirement: the structure is absent whatever the size.
+pub(super) const MISSING: u64 = u64::MAX;
 
-fn slice_at(h: &[u8], offset: u64, len: u64) -> Option<&[u8]> {
+pub(super) fn slice_at(h: &[u8], offset: u64, len: u64) -> Option<&[u8]> {
     let start = usize::try_from(offset).ok()?;
     let end = start.checked_add(usize::try_from(len).ok()?)?;
     h.get(start..end)
 }
 
-fn field<const N: usize>(h: &[u8], at: usize) -> Option<[u8; N]> {
+pub(super) fn field<const N: usize>(h: &[u8], at: usize) -> Option<[u8; N]> {
     h.get(at..at.checked_add(N)?)?.try_into().ok()
 }
 
-fn be_u32(h: &[u8], at: usize) -> Option<u32> {
+pub(super) fn be_u32(h: &[u8], at: usize) -> Option<u32> {
     field(h, at).map(u32::from_be_bytes)
 }
 
-fn be_u64(h: &[u8], at: usize) -> Option<u64> {
+pub(super) fn be_u64(h: &[u8], at: usize) -> Option<u64> {
     field(h, at).map(u64::from_be_bytes)
 }
 
-fn le_u16(h: &[u8], at: usize) -> Option<u16> {
+pub(super) fn le_u16(h: &[u8], at: usize) -> Option<u16> {
     field(h, at).map(u16::from_le_bytes)
 }
 
-fn le_u32(h: &[u8], at: usize) -> Option<u32> {
+pub(super) fn le_u32(h: &[u8], at: usize) -> Option<u32> {
     field(h, at).map(u32::from_le_bytes)
 }
 
-fn le_u64(h: &[u8], at: usize) -> Option<u64> {
+pub(super) fn le_u64(h: &[u8], at: usize) -> Option<u64> {
     field(h, at).map(u64::from_le_bytes)
 }
