@@ -12,23 +12,21 @@
 
 #[path = "common/machine.rs"]
 mod machine;
-#[path = "../tests/common/plugin_client.rs"]
-#[allow(dead_code)]
-mod plugin_client;
-#[path = "../tests/common/terraform.rs"]
-#[allow(dead_code)]
-mod terraform;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use plugin_client::{COOKIE, ClientIdentity, channel, client_config, fixture_text, parse_handshake};
+use test_support::plugin_client::{COOKIE, ClientIdentity, channel, client_config, fixture_text, parse_handshake};
+use test_support::terraform;
 use tpu::proto::plugin::Empty;
 use tpu::proto::plugin::grpc_controller_client::GrpcControllerClient;
 use tpu::proto::tfplugin6::get_provider_schema;
 use tpu::proto::tfplugin6::provider_client::ProviderClient;
+
+/// The provider binary Cargo built for this bench (release profile).
+const PROVIDER: &str = env!("CARGO_BIN_EXE_terraform-provider-ucloud");
 
 fn main() {
     let mut launches = 50usize;
@@ -42,7 +40,7 @@ fn main() {
         }
     }
 
-    let provider = terraform::provider_binary();
+    let provider = PathBuf::from(PROVIDER);
     println!("provider: {}", provider.display());
     println!("machine:  {}", machine::describe());
 
@@ -202,7 +200,7 @@ async fn first_rpc(provider: &std::path::Path) -> Serving {
 
 /// Wall time of `terraform providers schema -json` through a dev override of this build.
 fn terraform_schema_runs(runs: usize) -> Vec<Duration> {
-    let tf = terraform::Terraform::new();
+    let tf = terraform::Terraform::new(PROVIDER);
     tf.write(
         "main.tf",
         "terraform {\n  required_providers {\n    ucloud = { source = \"ucloud-rs/ucloud\" }\n  }\n}\n",

@@ -22,22 +22,17 @@
 
 #[path = "common/machine.rs"]
 mod machine;
-#[path = "../tests/common/sim.rs"]
-#[allow(dead_code)]
-mod sim;
-#[path = "../tests/common/terraform.rs"]
-#[allow(dead_code)]
-mod terraform;
-#[path = "../tests/common/ucloud.rs"]
-#[allow(dead_code)]
-mod ucloud;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sim::Sim;
-use terraform::Terraform;
+use test_support::sim::Sim;
+use test_support::terraform::Terraform;
+use test_support::ucloud;
+
+/// The provider binary Cargo built for this bench (release profile).
+const PROVIDER: &str = env!("CARGO_BIN_EXE_terraform-provider-ucloud");
 
 /// The actions the journal is broken down by, in table order.
 const ACTIONS: [&str; 3] = ["ImportCustomImage", "DescribeImage", "TerminateCustomImage"];
@@ -102,8 +97,8 @@ struct Cycle {
 
 fn main() {
     let options = Options::parse();
-    let tf_version = Terraform::new().run(&["version"]);
-    println!("provider:  {}", terraform::provider_binary().display());
+    let tf_version = Terraform::new(PROVIDER).run(&["version"]);
+    println!("provider:  {PROVIDER}");
     println!(
         "terraform: {}",
         tf_version.stdout.lines().next().unwrap_or("unknown version")
@@ -183,7 +178,7 @@ fn main() {
 /// A working directory whose provider talks to `sim`, with `count` images
 /// declared, an empty home and a clean UCloud environment.
 fn workspace(sim: &Sim, options: &Options) -> Terraform {
-    let tf = ucloud::workspace(sim, None, options.poll_ms);
+    let tf = ucloud::workspace(PROVIDER, sim, None, options.poll_ms);
     tf.write(
         "main.tf",
         &format!(
@@ -249,7 +244,7 @@ fn cycle(sim: &Sim, tf: &Terraform, options: &Options) -> Cycle {
 
 /// Wall time of `terraform providers schema -json` through the dev override.
 fn schema_runs(runs: usize) -> Vec<Duration> {
-    let tf = Terraform::new();
+    let tf = Terraform::new(PROVIDER);
     tf.write(
         "main.tf",
         "terraform {\n  required_providers {\n    ucloud = { source = \"ucloud-rs/ucloud\" }\n  }\n}\n",

@@ -3,9 +3,9 @@
 # profile) and runs both benchmarks, each printing a markdown table:
 #   startup    process start -> handshake, first mTLS RPC, RSS, shutdown
 #              (benches/startup.rs)
-#   terraform  the real terraform against ucloud-sim: providers schema -json,
-#              apply / refresh-only plan / destroy of 50 images, API calls per
-#              image (benches/terraform.rs)
+#   terraform  the real terraform against ucloud-sim (run inside the bench
+#              process): providers schema -json, apply / refresh-only plan /
+#              destroy of 50 images, API calls per image (benches/terraform.rs)
 # Arguments are passed to both benches; each ignores flags it does not know,
 # e.g. `scripts/bench.sh --launches 20 --runs 3 --count 50 --parallelism 10`.
 # The Terraform CLI is measured once, by the terraform bench (the startup
@@ -19,8 +19,8 @@ if ! command -v "$terraform" >/dev/null; then
   exit 1
 fi
 
-echo "==> cargo bench --bench startup"
-cargo bench --quiet --bench startup -- --terraform-runs 0 "$@"
+echo "==> cargo bench -p terraform-provider-ucloud --bench startup"
+cargo bench --quiet -p terraform-provider-ucloud --bench startup -- --terraform-runs 0 "$@"
 echo
-echo "==> cargo bench --bench terraform"
-cargo bench --quiet --bench terraform -- "$@"
+echo "==> cargo bench -p terraform-provider-ucloud --bench terraform"
+cargo bench --quiet -p terraform-provider-ucloud --bench terraform -- "$@"

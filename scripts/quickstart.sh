@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Quick start: builds the provider and ucloud-sim, starts the simulator, imports
+# Quick start: builds the provider and ucloud-sim (crates/ucloud-sim), starts the simulator, imports
 # an image with `terraform apply` on examples/quickstart through a dev override
 # (no registry, no `terraform init`), prints the image, destroys it and stops the
 # simulator. Nothing is left running or written outside a temp dir.
@@ -13,7 +13,10 @@ command -v "$terraform" >/dev/null || {
 }
 
 echo "==> Building terraform-provider-ucloud and ucloud-sim (release)"
-cargo build --release --quiet --manifest-path "$root/Cargo.toml" --bins
+# One package per build: the provider is then built with exactly its own
+# dependency features, as scripts/release.sh builds it, and is not rebuilt there.
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p terraform-provider-ucloud --bin terraform-provider-ucloud
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p ucloud-sim --bin ucloud-sim
 bin="$root/target/release"
 
 work="$(mktemp -d)"

@@ -5,7 +5,9 @@
 #   terraform-provider-ucloud_VERSION_manifest.json (protocol versions)
 #   terraform-provider-ucloud_VERSION_SHA256SUMS
 # linux_amd64 always; linux_arm64 too when the aarch64 Rust target and
-# aarch64-linux-gnu-gcc are installed.
+# aarch64-linux-gnu-gcc are installed. Only the provider package is built and
+# packed (with README and licenses); the workspace's ucloud-sim and
+# test-support crates are neither built nor shipped.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dist="$(mkdir -p "${DIST:-$root/dist}" && cd "${DIST:-$root/dist}" && pwd)"
@@ -15,10 +17,10 @@ version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -1)"
 package() { # target-triple os_arch
   local triple="$1" os_arch="$2" bin stage
   if [ "$triple" = host ]; then
-    cargo build --quiet --release --manifest-path "$root/Cargo.toml" --bin "$name"
+    cargo build --quiet --release --manifest-path "$root/Cargo.toml" -p "$name" --bin "$name"
     bin="$root/target/release/$name"
   else
-    cargo build --quiet --release --manifest-path "$root/Cargo.toml" --bin "$name" --target "$triple"
+    cargo build --quiet --release --manifest-path "$root/Cargo.toml" -p "$name" --bin "$name" --target "$triple"
     bin="$root/target/$triple/release/$name"
   fi
   stage="$(mktemp -d)"

@@ -1,5 +1,6 @@
 //! terraform-provider-ucloud as a library: the provider binary (`main.rs`),
-//! `ucloud-sim` and the integration tests all build on it.
+//! the integration tests and the benchmarks build on it. The simulator
+//! (`crates/ucloud-sim`) deliberately does not.
 //!
 //! Layers, top to bottom (arrows point down only; `tests/architecture.rs`
 //! checks it): [`plugin`] (go-plugin handshake, mTLS, serving),

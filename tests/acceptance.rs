@@ -3,15 +3,16 @@
 //! working directory and its own simulator, and asserts on `terraform show
 //! -json` and on the simulator's record of images and requests.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::sim::Sim;
-use common::terraform::{Output, Terraform, signal_group};
-use common::ucloud;
 use serde_json::Value;
+use test_support::sim::Sim;
+use test_support::terraform::{Output, Terraform, signal_group, terraform_at_least};
+use test_support::ucloud;
+
+/// The provider binary Cargo built for these tests.
+const PROVIDER: &str = env!("CARGO_BIN_EXE_terraform-provider-ucloud");
 
 /// First poll delay for the provider (`UCLOUD_POLL_INTERVAL_MS`): keeps waits short.
 const POLL_MS: u64 = 50;
@@ -23,7 +24,7 @@ const URL: &str = "https://bucket.cn-bj.ufileos.com/images/c7.qcow2";
 const CORRUPT_URL: &str = "https://bucket.cn-bj.ufileos.com/corrupt/c7.qcow2";
 /// An isolated working directory whose provider talks to `sim`.
 fn workspace(sim: &Sim, max_retries: u32) -> Terraform {
-    ucloud::workspace(sim, Some(max_retries), POLL_MS)
+    ucloud::workspace(PROVIDER, sim, Some(max_retries), POLL_MS)
 }
 
 /// A `ucloud_custom_image` block: a valid image named `name`, with `attrs`
@@ -251,85 +252,238 @@ fn image_deleted_outside_terraform_is_planned_again() {
     );
 }
 
-/// Scenario 5: `terraform import` with every id form and an `import {}` block adopt
-/// existing images; a matching configuration then plans nothing.
+/// An image made outside Terraform (the console, another tool), as UCloud's
+/// ImportCustomImage makes it: `params` are the API's (Region, ProjectId,
+/// ImageName, UFileUrl, Format, OsType, OsName, ...). Returns its id once it
+/// is `Available`.
+fn image_made_out_of_band(sim: &Sim, params: &[(&str, &str)]) -> String {
+    let mut all = vec![("Auth", "true")];
+    all.extend_from_slice(params);
+    let answer = sim.sign_and_post("ImportCustomImage", &all);
+    assert_eq!(answer["RetCode"], 0, "out-of-band ImportCustomImage: {answer}");
+    let id = answer["ImageId"].as_str().expect("ImageId").to_string();
+    sim.wait_for_state(&id, "Available");
+    id
+}
+
+/// The planned actions of `address`, which must be in the plan.
+fn actions_of<'a>(actions: &'a BTreeMap<String, Vec<String>>, address: &str) -> &'a [String] {
+    actions
+        .get(address)
+        .unwrap_or_else(|| panic!("{address} is not in the plan: {actions:?}"))
+}
+
+/// Scenario 5 (issue #9): `terraform import` in each id form (`uimage-…`,
+/// `REGION/uimage-…`, `PROJECT_ID/REGION/uimage-…`) adopts an existing image.
+/// UCloud cannot tell `ufile_url`, `format` or `os_type`, so the plan with the
+/// matching configuration takes them from it in place (never a replacement);
+/// one apply records them in state without creating or deleting an image, the
+/// next plan is empty, and from then on a changed `ufile_url` replaces the
+/// image as for any image Terraform created.
 #[test]
-fn import_by_every_id_form_and_import_block_then_plan_is_empty() {
-    let sim = Sim::start(&["--making-time", QUICK_MAKING]);
+fn imported_images_take_their_configured_arguments_in_place_then_replace_when_changed() {
+    let sim = Sim::start(&["--making-time", "0s"]);
     let tf = workspace(&sim, 3);
-    let config = [
-        image("a", "imp-a", &[]),
-        image("b", "imp-b", &[("format", "\"VMDK\""), ("description", "\"second\"")]),
-        image("c", "imp-c", &[("project_id", "\"org-team\""), ("tag", "\"prod\"")]),
-        image("d", "imp-d", &[("os_type", "\"Other\""), ("os_name", "\"Other\"")]),
-    ]
-    .concat();
-    tf.write("main.tf", &config);
-    apply(&tf).expect_success();
-    let ids: BTreeMap<String, String> = state_resources(&tf)
-        .iter()
-        .map(|r| {
-            let name = r["name"].as_str().unwrap_or_default().to_string();
-            (name, r["values"]["id"].as_str().unwrap_or_default().to_string())
-        })
-        .collect();
-    assert_eq!(ids.len(), 4);
-    for label in ["a", "b", "c", "d"] {
-        tf.run(&["state", "rm", &format!("ucloud_custom_image.{label}")])
-            .expect_success();
-    }
-    assert!(state_resources(&tf).is_empty());
+    let url_b = "https://bucket.cn-sh.ufileos.com/images/b.vmdk";
+    let url_c = "https://bucket.cn-bj.ufileos.com/images/c.raw";
+    let a = image_made_out_of_band(
+        &sim,
+        &[
+            ("Region", "cn-bj2"),
+            ("ImageName", "imp-a"),
+            ("UFileUrl", URL),
+            ("Format", "qcow2"),
+            ("OsType", "CentOS"),
+            ("OsName", "CentOS 7.6 64位"),
+        ],
+    );
+    let b = image_made_out_of_band(
+        &sim,
+        &[
+            ("Region", "cn-sh2"),
+            ("ImageName", "imp-b"),
+            ("ImageDescription", "second"),
+            ("UFileUrl", url_b),
+            ("Format", "VMDK"),
+            ("OsType", "CentOS"),
+            ("OsName", "CentOS 7.6 64位"),
+        ],
+    );
+    let c = image_made_out_of_band(
+        &sim,
+        &[
+            ("Region", "cn-bj2"),
+            ("ProjectId", "org-team"),
+            ("ImageName", "imp-c"),
+            ("Tag", "prod"),
+            ("UFileUrl", url_c),
+            ("Format", "RAW"),
+            ("OsType", "Ubuntu"),
+            ("OsName", "Ubuntu 22.04 64位"),
+        ],
+    );
+    let config = |url_of: &dyn Fn(&str) -> String| {
+        [
+            image("a", "imp-a", &[("ufile_url", &url_of(URL))]),
+            image(
+                "b",
+                "imp-b",
+                &[
+                    ("region", "\"cn-sh2\""),
+                    ("description", "\"second\""),
+                    ("ufile_url", &url_of(url_b)),
+                    ("format", "\"VMDK\""),
+                ],
+            ),
+            image(
+                "c",
+                "imp-c",
+                &[
+                    ("project_id", "\"org-team\""),
+                    ("tag", "\"prod\""),
+                    ("ufile_url", &url_of(url_c)),
+                    ("format", "\"RAW\""),
+                    ("os_type", "\"Ubuntu\""),
+                    ("os_name", "\"Ubuntu 22.04 64位\""),
+                ],
+            ),
+        ]
+        .concat()
+    };
+    tf.write("main.tf", &config(&|url| format!("{url:?}")));
+    let made = sim.count_action("ImportCustomImage");
 
-    tf.run(&["import", "ucloud_custom_image.a", &ids["a"]]).expect_success();
-    tf.run(&["import", "ucloud_custom_image.b", &format!("cn-bj2/{}", ids["b"])])
+    tf.run(&["import", "ucloud_custom_image.a", &a]).expect_success();
+    tf.run(&["import", "ucloud_custom_image.b", &format!("cn-sh2/{b}")])
         .expect_success();
-    tf.run(&[
-        "import",
-        "ucloud_custom_image.c",
-        &format!("org-team/cn-bj2/{}", ids["c"]),
-    ])
-    .expect_success();
-    tf.write(
-        "imports.tf",
-        &format!("import {{\n  to = ucloud_custom_image.d\n  id = \"{}\"\n}}\n", ids["d"]),
-    );
-    // The arguments UCloud cannot return (ufile_url, format, os_type) are
-    // learnt from the configuration by an in-place, state-only update.
-    let applied = apply(&tf);
-    applied.expect_success();
-    assert!(
-        applied.stdout.contains("1 imported, 0 added, 4 changed, 0 destroyed"),
-        "{applied}"
-    );
-    assert_eq!(sim.count_action("ImportCustomImage"), 4, "no import while adopting");
-    assert_eq!(sim.count_action("TerminateCustomImage"), 0, "no replacement");
-
-    for (label, id) in &ids {
+    tf.run(&["import", "ucloud_custom_image.c", &format!("org-team/cn-bj2/{c}")])
+        .expect_success();
+    let imported = [("a", &a), ("b", &b), ("c", &c)];
+    for (label, id) in imported {
         let v = &state_resource(&tf, &format!("ucloud_custom_image.{label}"))["values"];
         assert_eq!(v["id"], id.as_str());
         assert_eq!(v["status"], "Available");
         assert_eq!(v["name"], format!("imp-{label}"));
     }
-    let b = &state_resource(&tf, "ucloud_custom_image.b")["values"];
-    assert_eq!(b["format"], "VMDK");
-    assert_eq!(b["os_type"], "CentOS");
-    assert_eq!(b["ufile_url"], "https://bucket.cn-bj.ufileos.com/images/c7.qcow2");
-    let c = &state_resource(&tf, "ucloud_custom_image.c")["values"];
-    assert_eq!(c["project_id"], "org-team");
-    assert_eq!(c["tag"], "prod");
-    assert_eq!(
-        state_resource(&tf, "ucloud_custom_image.b")["values"]["description"],
-        "second"
-    );
+    let state_b = &state_resource(&tf, "ucloud_custom_image.b")["values"];
+    assert_eq!(state_b["region"], "cn-sh2", "the region comes from the id");
+    assert_eq!(state_b["description"], "second");
+    let state_c = &state_resource(&tf, "ucloud_custom_image.c")["values"];
+    assert_eq!(state_c["project_id"], "org-team", "the project comes from the id");
+    assert_eq!(state_c["tag"], "prod");
 
-    let planned = plan_code(&tf);
-    planned.expect_code(0);
+    // The plan works and keeps the images: at most an in-place update.
+    let actions = planned_actions(&tf);
+    for (label, _) in imported {
+        let address = format!("ucloud_custom_image.{label}");
+        let planned = actions_of(&actions, &address);
+        assert!(
+            planned == ["update"] || planned == ["no-op"],
+            "{address} right after import: planned {planned:?}, expected an in-place update at most"
+        );
+    }
+
+    let applied = apply(&tf);
+    applied.expect_success();
+    assert!(
+        applied.stdout.contains("0 added") && applied.stdout.contains("0 destroyed"),
+        "{applied}"
+    );
     assert_eq!(
         sim.count_action("ImportCustomImage"),
-        4,
+        made,
+        "adopting an image never imports one"
+    );
+    assert_eq!(
+        sim.count_action("TerminateCustomImage"),
+        0,
+        "adopting an image never deletes one"
+    );
+    let expected = [
+        ("a", URL, "qcow2", "CentOS"),
+        ("b", url_b, "VMDK", "CentOS"),
+        ("c", url_c, "RAW", "Ubuntu"),
+    ];
+    for (label, url, format, os_type) in expected {
+        let address = format!("ucloud_custom_image.{label}");
+        let v = &state_resource(&tf, &address)["values"];
+        assert_eq!(v["ufile_url"], url, "{address} in state: {v:#}");
+        assert_eq!(v["format"], format, "{address} in state: {v:#}");
+        assert_eq!(v["os_type"], os_type, "{address} in state: {v:#}");
+    }
+    for (label, id) in imported {
+        let v = &state_resource(&tf, &format!("ucloud_custom_image.{label}"))["values"];
+        assert_eq!(v["id"], id.as_str(), "the same image after the apply");
+    }
+    plan_code(&tf).expect_code(0);
+
+    // The recorded arguments now behave as for any image: a new file is a new image.
+    tf.write(
+        "main.tf",
+        &config(&|url| format!("{:?}", url.replace("/images/", "/images/v2/"))),
+    );
+    let actions = planned_actions(&tf);
+    for (label, _) in imported {
+        let address = format!("ucloud_custom_image.{label}");
+        assert_eq!(
+            actions_of(&actions, &address),
+            replace(),
+            "{address}: a changed ufile_url after import"
+        );
+    }
+    assert_eq!(live_ids(&sim), BTreeSet::from([a.clone(), b.clone(), c.clone()]));
+}
+
+/// Scenario 5: An `import {}` block adopts an existing image in the same apply
+/// that records its configured arguments; no image is created or deleted.
+#[test]
+fn import_block_adopts_an_existing_image_and_records_its_configuration() {
+    if !terraform_at_least("1.5", "import {} blocks") {
+        return;
+    }
+    let sim = Sim::start(&["--making-time", "0s"]);
+    let tf = workspace(&sim, 3);
+    let id = image_made_out_of_band(
+        &sim,
+        &[
+            ("Region", "cn-bj2"),
+            ("ImageName", "imp-d"),
+            ("UFileUrl", URL),
+            ("Format", "qcow2"),
+            ("OsType", "Other"),
+            ("OsName", "Other"),
+        ],
+    );
+    tf.write(
+        "main.tf",
+        &image("d", "imp-d", &[("os_type", "\"Other\""), ("os_name", "\"Other\"")]),
+    );
+    tf.write(
+        "imports.tf",
+        &format!("import {{\n  to = ucloud_custom_image.d\n  id = \"{id}\"\n}}\n"),
+    );
+    let applied = apply(&tf);
+    applied.expect_success();
+    assert!(
+        applied.stdout.contains("1 imported, 0 added,") && applied.stdout.contains(", 0 destroyed"),
+        "{applied}"
+    );
+    let v = &state_resource(&tf, "ucloud_custom_image.d")["values"];
+    assert_eq!(v["id"], id.as_str());
+    assert_eq!(v["name"], "imp-d");
+    assert_eq!(v["status"], "Available");
+    assert_eq!(v["ufile_url"], URL, "{v:#}");
+    assert_eq!(v["format"], "qcow2", "{v:#}");
+    assert_eq!(v["os_type"], "Other", "{v:#}");
+
+    plan_code(&tf).expect_code(0);
+    assert_eq!(
+        sim.count_action("ImportCustomImage"),
+        1,
         "importing never creates an image"
     );
-    assert_eq!(live_ids(&sim).len(), 4);
+    assert_eq!(sim.count_action("TerminateCustomImage"), 0);
+    assert_eq!(live_ids(&sim), BTreeSet::from([id]));
 }
 
 /// Scenario 5: A malformed id and an id that does not exist fail clearly.
@@ -643,6 +797,10 @@ fn destroy_removes_the_image() {
 /// planning: the plan still works, and apply configures it for real.
 #[test]
 fn provider_values_unknown_at_plan_time_do_not_break_the_plan() {
+    // terraform_data is the one built-in resource that yields unknown values.
+    if !terraform_at_least("1.4", "terraform_data") {
+        return;
+    }
     let sim = Sim::start(&["--making-time", QUICK_MAKING]);
     let tf = workspace(&sim, 3);
     let provider = |region: &str| {

@@ -2,10 +2,12 @@
 //! (`terraform fmt -check`) and valid against the provider's real schema
 //! (`terraform validate`, run through the dev override).
 
-mod common;
-
-use common::terraform::Terraform;
 use std::path::{Path, PathBuf};
+
+use test_support::terraform::Terraform;
+
+/// The provider binary Cargo built for these tests.
+const PROVIDER: &str = env!("CARGO_BIN_EXE_terraform-provider-ucloud");
 
 fn examples_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
@@ -52,7 +54,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[test]
 fn examples_are_formatted() {
-    let tf = Terraform::new();
+    let tf = Terraform::new(PROVIDER);
     let root = examples_root();
     tf.run(&["fmt", "-check", "-recursive", "-diff", root.to_str().unwrap()])
         .expect_success();
@@ -81,7 +83,7 @@ fn every_example_validates_against_the_provider_schema() {
         );
     }
     for (root, name) in roots.iter().zip(&names) {
-        let tf = Terraform::new();
+        let tf = Terraform::new(PROVIDER);
         copy_dir(root, tf.dir());
         if name.starts_with("resources/") || name.starts_with("data-sources/") {
             // A registry example is a fragment: give it its provider.

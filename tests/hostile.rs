@@ -5,11 +5,9 @@
 //! the resource reconciles by looking the image up by name and creation time.
 //! The 50 MB rows also bound the test process's peak memory.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::hostile::{CountingAlloc, HostileServer, Length, Reply, reset_vm_hwm, vm_hwm_kib};
+use test_support::hostile::{CountingAlloc, HostileServer, Length, Reply, reset_vm_hwm, vm_hwm_kib};
 use tokio_util::sync::CancellationToken;
 use tpu::ucloud::{
     Backoff, Client, ClientConfig, CopyCustomImage, CopyCustomImageResponse, DescribeImage, DescribeImageResponse,

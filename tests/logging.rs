@@ -5,13 +5,14 @@
 //! and, at TRACE, failing calls included, never the private key: not in the
 //! log, not on the terminal, not in the state.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::sim::Sim;
-use common::terraform::{Output, Terraform};
-use common::ucloud::{self, ProviderSettings};
+use test_support::sim::Sim;
+use test_support::terraform::{Output, Terraform};
+use test_support::ucloud::{self, ProviderSettings};
+
+/// The provider binary Cargo built for these tests.
+const PROVIDER: &str = env!("CARGO_BIN_EXE_terraform-provider-ucloud");
 
 /// How Terraform prefixes lines read from this provider's stderr: the
 /// provider's executable name (the dev override runs `terraform-provider-ucloud`).
@@ -21,7 +22,7 @@ const API_CALL: &str = "UCloud API call";
 /// A working directory with an empty home (no shared UCloud files), a clean
 /// UCloud environment and fast polling.
 fn workspace() -> Terraform {
-    let mut tf = Terraform::new();
+    let mut tf = Terraform::new(PROVIDER);
     ucloud::isolate(&mut tf, 50);
     tf
 }

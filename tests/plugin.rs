@@ -3,11 +3,9 @@
 //! the real Terraform CLI reaching it through a dev override.
 //!
 //! The tests play Terraform's side of AutoMTLS with the P-521 client
-//! certificates in `tests/fixtures/` (made by `generate-client-certs.sh`,
-//! shaped like Terraform's own). rustls' ring provider cannot sign with P-521,
+//! certificates in `crates/test-support/fixtures/` (made by
+//! `generate-client-certs.sh`, shaped like Terraform's own). rustls' ring provider cannot sign with P-521,
 //! so the client key here signs with the `p521` crate.
-
-mod common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
@@ -16,15 +14,18 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::plugin_client::{COOKIE, ClientIdentity, channel, client_config, fixture_text, parse_handshake};
-use common::sim::Sim;
-use common::terraform::{PROVIDER_SOURCE, Terraform, provider_binary};
 use rustls::ClientConfig;
+use test_support::plugin_client::{COOKIE, ClientIdentity, channel, client_config, fixture_text, parse_handshake};
+use test_support::sim::Sim;
+use test_support::terraform::{PROVIDER_SOURCE, Terraform};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tpu::proto::plugin::Empty;
 use tpu::proto::plugin::grpc_controller_client::GrpcControllerClient;
+
+/// The provider binary Cargo built for these tests.
+const PROVIDER: &str = env!("CARGO_BIN_EXE_terraform-provider-ucloud");
 
 /// Terraform waits this long for a provider to exit after `Shutdown`, then kills it.
 const TERRAFORM_SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
@@ -56,7 +57,7 @@ fn tls(server_cert: &[u8], identity: Identity, tls12_only: bool) -> ClientConfig
 
 /// The provider binary with a clean environment (no inherited go-plugin or TF variables).
 fn provider_command() -> Command {
-    let mut command = Command::new(provider_binary());
+    let mut command = Command::new(PROVIDER);
     for (key, _) in std::env::vars_os() {
         let name = key.to_string_lossy();
         if name.starts_with("TF_") || name.starts_with("PLUGIN_") {
@@ -528,7 +529,7 @@ async fn debug_mode_serves_plaintext_until_ctrl_c() {
 fn terraform_plans_through_a_debug_mode_provider() {
     let sim = Sim::start(&[]);
     let mut debug = start_debug();
-    let mut tf = Terraform::new();
+    let mut tf = Terraform::new(PROVIDER);
     // Reattach instead of launching: the dev override is not what answers here.
     tf.env("TF_REATTACH_PROVIDERS", &debug.reattach.to_string());
     tf.write("main.tf", &config_hcl(&sim.url));
@@ -546,7 +547,7 @@ fn terraform_plans_through_a_debug_mode_provider() {
 
 #[test]
 fn terraform_sees_the_provider_schema() {
-    let tf = Terraform::new();
+    let tf = Terraform::new(PROVIDER);
     tf.write(
         "main.tf",
         "terraform {\n  required_providers {\n    ucloud = { source = \"ucloud-rs/ucloud\" }\n  }\n}\n",
@@ -564,7 +565,7 @@ fn terraform_sees_the_provider_schema() {
 #[test]
 fn terraform_validates_and_plans_a_custom_image() {
     let sim = Sim::start(&[]);
-    let mut tf = Terraform::new();
+    let mut tf = Terraform::new(PROVIDER);
     tf.write("main.tf", &config_hcl(&sim.url));
     let log = tf.log_to_file("INFO");
     let out = tf.run(&["validate"]);

@@ -4,16 +4,14 @@
 //! no dev override, for a configuration that pins the version; `terraform
 //! plan` against `ucloud-sim` then runs the installed binary.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use common::sim::Sim;
-use common::terraform::Terraform;
-use common::ucloud::{self, ProviderSettings};
 use serde_json::Value;
+use test_support::sim::Sim;
+use test_support::terraform::Terraform;
+use test_support::ucloud::{self, ProviderSettings};
 
 const NAME: &str = "terraform-provider-ucloud";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -42,11 +40,38 @@ fn zip_entries(zip: &Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// `command` without the variables cargo sets for a test process (package
+/// metadata, `OUT_DIR`, ...), as when run from a shell. ring's build script
+/// watches several of them: with them, the script's own `cargo build
+/// --release` would rebuild the TLS stack and the provider (minutes) on every
+/// run, and again at the next build from a shell.
+fn as_from_a_shell(command: &mut Command) -> &mut Command {
+    const SET_BY_CARGO: &[&str] = &[
+        "CARGO",
+        "CARGO_BIN_NAME",
+        "CARGO_CRATE_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "CARGO_TARGET_TMPDIR",
+        "OUT_DIR",
+    ];
+    for (key, _) in std::env::vars_os() {
+        let name = key.to_string_lossy();
+        if SET_BY_CARGO.contains(&name.as_ref())
+            || name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+        {
+            command.env_remove(&key);
+        }
+    }
+    command
+}
+
 #[test]
 fn release_archive_installs_from_a_filesystem_mirror_and_plans() {
     let dist = tempfile::Builder::new().prefix("tpu-dist").tempdir().expect("temp dir");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/release.sh");
-    run(Command::new(&script).env("DIST", dist.path()));
+    run(as_from_a_shell(Command::new(&script).env("DIST", dist.path())));
 
     // The zip Terraform looks for, holding the binary under the name it runs.
     let os_arch = match std::env::consts::ARCH {
@@ -59,6 +84,15 @@ fn release_archive_installs_from_a_filesystem_mirror_and_plans() {
     let binary = format!("{NAME}_v{VERSION}");
     let entries = zip_entries(&zip);
     assert!(entries.contains(&binary), "{zip_name} lacks {binary}: {entries:?}");
+    // Only the provider ships: no simulator or other workspace binary.
+    let expected: BTreeSet<String> = [binary.as_str(), "README.md", "LICENSE-MIT", "LICENSE-APACHE"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        entries, expected,
+        "{zip_name} holds exactly the provider and its documents"
+    );
 
     // The manifest tells the registry which protocol the binary speaks.
     let manifest_name = format!("{NAME}_{VERSION}_manifest.json");

@@ -1,10 +1,10 @@
 //! The plugin layer: how Terraform starts, reaches and stops the provider
 //! (go-plugin's handshake, AutoMTLS, side services). It knows nothing of
-//! what is served: the caller hands it the tfplugin6 [`Routes`].
+//! what is served: the caller hands it the tfplugin6 service.
 //!
 //! Start-up cost is the figure users feel (Terraform launches a provider
 //! several times per plan), so nothing expensive happens before the
-//! handshake line: the routes are built after it is printed.
+//! handshake line: the service is built after it is printed.
 
 pub mod handshake;
 pub mod serve;
@@ -16,10 +16,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
-use tonic::service::Routes;
 
 use handshake::Launch;
-use serve::SocketListener;
+use serve::{GrpcService, SocketListener};
 
 /// What the command line asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,11 +64,12 @@ fn usage() -> String {
 }
 
 /// The provider binary's `main`: parses the arguments, checks that Terraform
-/// launched us, listens, prints the handshake line and serves `make_routes()`
+/// launched us, listens, prints the handshake line and serves `make_service()`
 /// (plus go-plugin's side services) until Terraform's `Shutdown` or SIGTERM.
-pub fn main<F>(make_routes: F) -> ExitCode
+pub fn main<F, P>(make_service: F) -> ExitCode
 where
-    F: FnOnce() -> Routes,
+    F: FnOnce() -> P,
+    P: GrpcService,
 {
     let command = match parse_args(std::env::args_os().skip(1)) {
         Ok(command) => command,
@@ -110,7 +110,7 @@ where
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(run(mode, make_routes));
+    let result = runtime.block_on(run(mode, make_service));
     // Calls abandoned after the drain grace period must not keep the process alive.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     match result {
@@ -143,9 +143,10 @@ enum RunError {
     Stdout(#[from] std::io::Error),
 }
 
-async fn run<F>(mode: Mode, make_routes: F) -> Result<(), RunError>
+async fn run<F, P>(mode: Mode, make_service: F) -> Result<(), RunError>
 where
-    F: FnOnce() -> Routes,
+    F: FnOnce() -> P,
+    P: GrpcService,
 {
     let shutdown = CancellationToken::new();
     let (socket_dir, client_cert, protocol) = match &mode {
@@ -189,8 +190,8 @@ where
         "serving Terraform"
     );
 
-    let routes = make_routes();
-    serve::serve(&mut listener, tls.map(|(config, _)| config), routes, shutdown).await?;
+    let service = make_service();
+    serve::serve(&mut listener, tls.map(|(config, _)| config), service, shutdown).await?;
     tracing::debug!("stopped");
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The serving side of the plugin: a private unix socket, TLS handshakes off
 //! the accept path, go-plugin's side services, and a prompt, graceful exit.
 
+use std::convert::Infallible;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,9 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tonic::service::Routes;
+use tonic::body::Body;
+use tonic::codegen::{BoxFuture, Service, http};
+use tonic::server::NamedService;
 use tonic::transport::server::{Connected, UdsConnectInfo};
 use tonic::{Request, Response, Status};
 
@@ -266,13 +269,41 @@ impl GrpcStdio for Stdio {
     }
 }
 
-/// Serves `routes` plus gRPC health (`plugin` = SERVING), the controller and
-/// stdio services on `listener` until `shutdown` is cancelled (by the
-/// controller or a signal), then drains for at most [`DRAIN_GRACE`].
-pub async fn serve(
+/// A gRPC service as tonic generates it: named, cheap to clone, always ready.
+pub trait GrpcService:
+    Service<
+        http::Request<Body>,
+        Response = http::Response<Body>,
+        Error = Infallible,
+        Future = BoxFuture<http::Response<Body>, Infallible>,
+    > + NamedService
+    + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<T> GrpcService for T where
+    T: Service<
+            http::Request<Body>,
+            Response = http::Response<Body>,
+            Error = Infallible,
+            Future = BoxFuture<http::Response<Body>, Infallible>,
+        > + NamedService
+        + Clone
+        + Send
+        + 'static
+{
+}
+
+/// Serves `provider` (the tfplugin6 service) plus gRPC health (`plugin` =
+/// SERVING), the controller and stdio services on `listener` until
+/// `shutdown` is cancelled (by the controller or a signal), then drains for
+/// at most [`DRAIN_GRACE`].
+pub async fn serve<P: GrpcService>(
     listener: &mut SocketListener,
     tls: Option<Arc<rustls::ServerConfig>>,
-    routes: Routes,
+    provider: P,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let Some(unix) = listener.listener.take() else {
@@ -282,31 +313,29 @@ pub async fn serve(
     health_reporter
         .set_service_status("plugin", tonic_health::ServingStatus::Serving)
         .await;
-    let routes = routes
-        .add_service(
-            health
-                .max_decoding_message_size(MAX_MESSAGE_SIZE)
-                .max_encoding_message_size(MAX_MESSAGE_SIZE),
-        )
-        .add_service(
-            GrpcControllerServer::new(Controller {
-                shutdown: shutdown.clone(),
-            })
+    let services = Services {
+        provider,
+        health: health
             .max_decoding_message_size(MAX_MESSAGE_SIZE)
             .max_encoding_message_size(MAX_MESSAGE_SIZE),
-        )
-        .add_service(
-            GrpcStdioServer::new(Stdio {
-                shutdown: shutdown.clone(),
-            })
-            .max_decoding_message_size(MAX_MESSAGE_SIZE)
-            .max_encoding_message_size(MAX_MESSAGE_SIZE),
-        );
+        controller: GrpcControllerServer::new(Controller {
+            shutdown: shutdown.clone(),
+        })
+        .max_decoding_message_size(MAX_MESSAGE_SIZE)
+        .max_encoding_message_size(MAX_MESSAGE_SIZE),
+        stdio: GrpcStdioServer::new(Stdio {
+            shutdown: shutdown.clone(),
+        })
+        .max_decoding_message_size(MAX_MESSAGE_SIZE)
+        .max_encoding_message_size(MAX_MESSAGE_SIZE),
+    };
     let stop_accepting = shutdown.child_token();
     let incoming = accept_connections(unix, tls.map(TlsAcceptor::from), stop_accepting.clone());
-    let server = tonic::transport::Server::builder()
-        .add_routes(routes)
-        .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned());
+    let server = tonic::transport::Server::builder().serve_with_incoming_shutdown(
+        services,
+        incoming,
+        shutdown.clone().cancelled_owned(),
+    );
     let deadline = async {
         shutdown.cancelled().await;
         tokio::time::sleep(DRAIN_GRACE).await;
@@ -320,4 +349,112 @@ pub async fn serve(
     };
     stop_accepting.cancel();
     result
+}
+
+/// Every service the plugin serves, routed by the service name in the path
+/// (`/<package.Service>/<Method>`); an unknown service is UNIMPLEMENTED, as
+/// gRPC servers answer it. Four fixed services need no general router.
+#[derive(Clone)]
+struct Services<P, H> {
+    provider: P,
+    health: H,
+    controller: GrpcControllerServer<Controller>,
+    stdio: GrpcStdioServer<Stdio>,
+}
+
+impl<P: GrpcService, H: GrpcService> Service<http::Request<Body>> for Services<P, H> {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<http::Response<Body>, Infallible>;
+
+    /// Generated services are always ready, so this router is too.
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let name = request
+            .uri()
+            .path()
+            .strip_prefix('/')
+            .and_then(|path| path.split_once('/'))
+            .map_or("", |(service, _method)| service);
+        if name == P::NAME {
+            self.provider.call(request)
+        } else if name == H::NAME {
+            self.health.call(request)
+        } else if name == <GrpcControllerServer<Controller> as NamedService>::NAME {
+            self.controller.call(request)
+        } else if name == <GrpcStdioServer<Stdio> as NamedService>::NAME {
+            self.stdio.call(request)
+        } else {
+            Box::pin(async { Ok(Status::unimplemented("").into_http()) })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The services with `controller` stopping `stopped`; the go-plugin stdio
+    /// service stands in for tfplugin6 (any generated service will do).
+    fn services(stopped: &CancellationToken) -> Services<impl GrpcService, impl GrpcService> {
+        let (_reporter, health) = tonic_health::server::health_reporter();
+        let unrelated = CancellationToken::new();
+        Services {
+            provider: GrpcStdioServer::new(Stdio {
+                shutdown: unrelated.clone(),
+            }),
+            health,
+            controller: GrpcControllerServer::new(Controller {
+                shutdown: stopped.clone(),
+            }),
+            stdio: GrpcStdioServer::new(Stdio { shutdown: unrelated }),
+        }
+    }
+
+    /// Calls `path` with one empty message; the `grpc-status` header, if any
+    /// (a successful unary answer carries its status in the trailers instead).
+    async fn call(services: &mut Services<impl GrpcService, impl GrpcService>, path: &str) -> Option<String> {
+        let request = http::Request::builder()
+            .method("POST")
+            .uri(path)
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            // One gRPC frame: uncompressed, zero-length message.
+            .body(Body::new(String::from("\0\0\0\0\0")))
+            .expect("a valid request");
+        let response = services.call(request).await.expect("infallible");
+        response
+            .headers()
+            .get("grpc-status")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    #[tokio::test]
+    async fn unknown_services_and_malformed_paths_are_unimplemented() {
+        let stopped = CancellationToken::new();
+        let mut services = services(&stopped);
+        for path in [
+            "/tfplugin5.Provider/GetSchema",
+            "/plugin.GRPCBroker/StartStream",
+            "/",
+            "/nothing",
+        ] {
+            assert_eq!(call(&mut services, path).await.as_deref(), Some("12"), "{path}");
+        }
+        assert!(!stopped.is_cancelled());
+    }
+
+    #[tokio::test]
+    async fn calls_reach_the_service_their_path_names() {
+        let stopped = CancellationToken::new();
+        let mut services = services(&stopped);
+        assert_eq!(call(&mut services, "/grpc.health.v1.Health/Check").await, None);
+        assert!(!stopped.is_cancelled());
+        assert_eq!(call(&mut services, "/plugin.GRPCController/Shutdown").await, None);
+        assert!(stopped.is_cancelled(), "Shutdown reached the controller");
+    }
 }

@@ -1,7 +1,7 @@
-//! UCloud's request signature, the one place that knows the rule: sort the
+//! UCloud's request signature, the provider's one place that knows the rule: sort the
 //! parameters by key (byte order), concatenate `key` + `value` with no
 //! separators, append the private key, SHA-1, lowercase hex. The client signs
-//! with it and `ucloud-sim` verifies with it.
+//! with it; `ucloud-sim` verifies with its own implementation of the rule.
 
 use sha1::{Digest, Sha1};
 

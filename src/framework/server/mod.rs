@@ -126,14 +126,12 @@ impl<P: Provider> ProviderService<P> {
         self.stop.clone()
     }
 
-    /// The gRPC routes serving this service, with the large message limits
+    /// This service as a tonic gRPC server, with the large message limits
     /// Terraform expects.
-    pub fn into_routes(self) -> tonic::service::Routes {
-        tonic::service::Routes::new(
-            ProviderServer::new(self)
-                .max_decoding_message_size(MAX_MESSAGE_SIZE)
-                .max_encoding_message_size(MAX_MESSAGE_SIZE),
-        )
+    pub fn into_routes(self) -> ProviderServer<Self> {
+        ProviderServer::new(self)
+            .max_decoding_message_size(MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(MAX_MESSAGE_SIZE)
     }
 
     fn resource(&self, type_name: &str) -> Result<&Entry<dyn AnyResource<P::Data>>, Diagnostic> {
@@ -190,8 +188,8 @@ fn unknown_type<'a>(kind: &str, type_name: &str, known: impl Iterator<Item = &'a
     )
 }
 
-/// Builds the routes serving `provider` over tfplugin6.
-pub fn routes<P: Provider>(provider: P) -> tonic::service::Routes {
+/// Builds the gRPC service serving `provider` over tfplugin6.
+pub fn routes<P: Provider>(provider: P) -> ProviderServer<ProviderService<P>> {
     ProviderService::new(provider).into_routes()
 }
 

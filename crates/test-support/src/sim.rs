@@ -1,17 +1,16 @@
-//! Runs `ucloud-sim` for one test and talks to it over plain HTTP/1.1: start
-//! on a free port, read the test hooks (`/_sim/images`, `/_sim/journal`),
-//! delete out of band, and send raw signed requests for wire-level tests.
-//! The simulator is killed when the [`Sim`] is dropped; if the test is
+//! Runs `ucloud-sim` for one test, inside the test process (the simulator
+//! library on its own thread, on a free port), and talks to it over plain
+//! HTTP/1.1: read the test hooks (`/_sim/images`, `/_sim/journal`), delete
+//! out of band, and send raw signed requests for wire-level tests. The
+//! simulator stops at once when the [`Sim`] is dropped; if the test is
 //! failing, the simulator's log is printed so the failure can be read.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use ucloud_sim::Background;
 
 /// How long one HTTP exchange with the simulator may take before it is an error.
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -24,10 +23,8 @@ pub struct Sim {
     /// Base URL, e.g. `http://127.0.0.1:41234`.
     pub url: String,
     addr: String,
-    child: Child,
-    _stdout: BufReader<ChildStdout>,
-    log: Arc<Mutex<String>>,
-    log_thread: Option<JoinHandle<()>>,
+    /// `None` once [`Sim::terminate`] has stopped it.
+    background: Option<Background>,
 }
 
 /// One HTTP answer.
@@ -67,68 +64,35 @@ impl Reply {
 }
 
 impl Sim {
-    /// The demo key pair every simulator started here accepts.
-    pub const KEY_PUBLIC: &'static str = "sim-public-key";
-    pub const KEY_PRIVATE: &'static str = "sim-private-key";
+    /// The demo key pair every simulator started here accepts (the binary's default pair).
+    pub const KEY_PUBLIC: &'static str = ucloud_sim::cli::DEMO_PUBLIC_KEY;
+    pub const KEY_PRIVATE: &'static str = ucloud_sim::cli::DEMO_PRIVATE_KEY;
 
     /// Starts the simulator on a free local port with the demo key pair
-    /// plus `extra` arguments (e.g. `["--making-time", "0s"]`).
+    /// plus `extra` arguments (e.g. `["--making-time", "0s"]`), parsed as
+    /// `ucloud-sim`'s command line is.
     pub fn start(extra: &[&str]) -> Sim {
         let key = format!("{}:{}", Self::KEY_PUBLIC, Self::KEY_PRIVATE);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ucloud-sim"))
-            .args(["--listen", "127.0.0.1:0", "--key", &key])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn ucloud-sim");
-        let log = Arc::new(Mutex::new(String::new()));
-        let log_thread = child.stderr.take().map(|stderr| {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    if let Ok(mut log) = log.lock() {
-                        log.push_str(&line);
-                        log.push('\n');
-                    }
-                }
-            })
-        });
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut first = String::new();
-        let _ = stdout.read_line(&mut first);
-        let mut sim = Sim {
-            url: String::new(),
-            addr: String::new(),
-            child,
-            _stdout: stdout,
-            log,
-            log_thread,
-        };
-        let Some(url) = first.trim().strip_prefix("ucloud-sim listening on ") else {
-            let status = sim.child.wait();
-            if let Some(t) = sim.log_thread.take() {
-                let _ = t.join();
-            }
-            panic!(
-                "ucloud-sim did not start ({status:?}); stdout: {first:?}; stderr:\n{}",
-                sim.log()
-            );
-        };
-        sim.url = url.to_string();
-        sim.addr = url.trim_start_matches("http://").to_string();
-        sim
+        let args = ["--listen", "127.0.0.1:0", "--key", &key]
+            .into_iter()
+            .chain(extra.iter().copied());
+        // The environment is not consulted: `--key` is always given.
+        let config =
+            ucloud_sim::cli::parse(args, None).unwrap_or_else(|e| panic!("ucloud-sim arguments {extra:?}: {e}"));
+        let background = Background::start(config).unwrap_or_else(|e| panic!("ucloud-sim did not start: {e}"));
+        Sim {
+            url: background.url(),
+            addr: background.addr().to_string(),
+            background: Some(background),
+        }
     }
 
-    /// What the simulator wrote to stderr so far (one line per request).
+    /// What the simulator logged so far (one line per request).
     pub fn log(&self) -> String {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+        self.background.as_ref().map(Background::log).unwrap_or_default()
     }
 
-    /// Polls the log until it contains `needle` (the log is read from a pipe,
-    /// so it may lag the answers slightly); panics after a minute.
+    /// Polls the log until it contains `needle`; panics after a minute.
     pub fn wait_for_log(&self, needle: &str) -> String {
         let deadline = Instant::now() + STATE_DEADLINE;
         loop {
@@ -258,16 +222,10 @@ impl Sim {
         parse_reply(&raw)
     }
 
-    /// Sends SIGTERM and waits for the simulator to exit.
-    pub fn terminate(mut self) -> ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        assert!(
-            status.as_ref().is_ok_and(|s| s.success()),
-            "kill -TERM failed: {status:?}"
-        );
-        self.child.wait().expect("wait for ucloud-sim")
+    /// Stops the simulator the way SIGTERM stops the binary: in-flight
+    /// requests finish and the state file is written a last time.
+    pub fn terminate(mut self) -> Result<(), ucloud_sim::Error> {
+        self.background.take().map_or(Ok(()), Background::shutdown)
     }
 
     fn hook_list(&self, path: &str) -> Vec<Value> {
@@ -283,11 +241,6 @@ impl Sim {
 
 impl Drop for Sim {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(t) = self.log_thread.take() {
-            let _ = t.join();
-        }
         if std::thread::panicking() {
             eprintln!(
                 "--- ucloud-sim log ({}) ---\n{}--- end of ucloud-sim log ---",
@@ -298,8 +251,9 @@ impl Drop for Sim {
     }
 }
 
-/// `Action` + `params` + `PublicKey` + `Signature`, signed with
-/// `tpu::ucloud::sign` as the provider's client does (empty values dropped).
+/// `Action` + `params` + `PublicKey` + `Signature`, signed by UCloud's rule
+/// (the simulator's own signer, pinned by UCloud's vectors; empty values dropped
+/// as clients drop them).
 pub fn signed_params(action: &str, params: &[(&str, &str)], public: &str, private: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = vec![("Action".to_string(), action.to_string())];
     out.extend(
@@ -309,7 +263,7 @@ pub fn signed_params(action: &str, params: &[(&str, &str)], public: &str, privat
             .map(|(k, v)| (k.to_string(), v.to_string())),
     );
     out.push(("PublicKey".to_string(), public.to_string()));
-    let signature = tpu::ucloud::sign::signature(out.iter().map(|(k, v)| (k.as_str(), v.as_str())), private);
+    let signature = ucloud_sim::sign::signature(out.iter().map(|(k, v)| (k.as_str(), v.as_str())), private);
     out.push(("Signature".to_string(), signature));
     out
 }

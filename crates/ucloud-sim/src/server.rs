@@ -3,7 +3,6 @@
 //! it, the request journal, and the `/_sim/` test hooks, which are never
 //! faulted or delayed.
 
-use std::io::Write;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -19,6 +18,7 @@ use crate::api::{self, Action, ApiError, Env};
 use crate::cli::{Config, Keys, TerminateMaking};
 use crate::conn::Kill;
 use crate::faults::{FaultKind, FaultPlan, Verdict};
+use crate::log::Log;
 use crate::params::Params;
 use crate::store::Store;
 
@@ -32,6 +32,7 @@ pub struct Sim {
     terminate_making: TerminateMaking,
     latency: Duration,
     quiet: bool,
+    log: Log,
     inner: Mutex<Inner>,
 }
 
@@ -43,7 +44,7 @@ struct Inner {
 }
 
 impl Sim {
-    pub fn new(config: &Config, store: Store, seed: u64) -> Self {
+    pub fn new(config: &Config, store: Store, seed: u64, log: Log) -> Self {
         let faults = FaultPlan::new(
             config.fault_rate,
             config.fault_kinds.clone(),
@@ -56,6 +57,7 @@ impl Sim {
             terminate_making: config.terminate_making,
             latency: config.latency,
             quiet: config.quiet,
+            log,
             inner: Mutex::new(Inner {
                 store,
                 journal: Vec::new(),
@@ -74,7 +76,8 @@ impl Sim {
     /// Writes the state file (if any); called once more at shutdown.
     pub fn save(&self) {
         if let Err(e) = self.lock().store.save() {
-            log(format_args!("ucloud-sim: cannot write the state file: {e}"));
+            self.log
+                .line(format_args!("ucloud-sim: cannot write the state file: {e}"));
         }
     }
 }
@@ -95,10 +98,6 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-fn log(args: std::fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr().lock(), "{args}");
 }
 
 /// A fresh uuid-shaped request id.
@@ -238,7 +237,7 @@ async fn api_request(
             Verdict::Lost => " lost".to_string(),
             Verdict::Normal => String::new(),
         };
-        log(format_args!(
+        sim.log.line(format_args!(
             "{} {ret} request_id={request_id} {}ms{extra}",
             action_name.as_deref().unwrap_or("-"),
             started.elapsed().as_millis()
@@ -273,7 +272,8 @@ fn perform(
     if action.mutates()
         && let Err(e) = inner.store.save()
     {
-        log(format_args!("ucloud-sim: cannot write the state file: {e}"));
+        sim.log
+            .line(format_args!("ucloud-sim: cannot write the state file: {e}"));
     }
     Ok(fields)
 }
@@ -315,7 +315,8 @@ async fn hook_delete(State(sim): State<Arc<Sim>>, Path(id): Path<String>) -> Res
         return (StatusCode::NOT_FOUND, axum::Json(error)).into_response();
     };
     if let Err(e) = inner.store.save() {
-        log(format_args!("ucloud-sim: cannot write the state file: {e}"));
+        sim.log
+            .line(format_args!("ucloud-sim: cannot write the state file: {e}"));
     }
     axum::Json(view).into_response()
 }
@@ -329,7 +330,8 @@ async fn hook_reset(State(sim): State<Arc<Sim>>) -> Response {
     inner.store.clear();
     inner.journal.clear();
     if let Err(e) = inner.store.save() {
-        log(format_args!("ucloud-sim: cannot write the state file: {e}"));
+        sim.log
+            .line(format_args!("ucloud-sim: cannot write the state file: {e}"));
     }
     axum::Json(json!({})).into_response()
 }

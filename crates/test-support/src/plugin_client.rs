@@ -4,8 +4,9 @@
 //! certificate; present a P-521 client certificate and prove its key).
 //!
 //! rustls' `ring` provider cannot sign with P-521, so the client key signs
-//! with the `p521` crate. Client identities come from `tests/fixtures/`
-//! (made by `generate-client-certs.sh`, shaped like Terraform's certificate).
+//! with the `p521` crate. Client identities come from this crate's
+//! `fixtures/` (made by `generate-client-certs.sh`, shaped like Terraform's
+//! certificate).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,12 +24,12 @@ use tonic::transport::{Channel, Endpoint};
 /// Terraform's magic cookie value.
 pub const COOKIE: &str = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
 
-/// Path of a file in `tests/fixtures/`.
+/// Path of a file in `fixtures/`.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
 }
 
-/// Contents of a file in `tests/fixtures/`.
+/// Contents of a file in `fixtures/`.
 pub fn fixture_text(name: &str) -> String {
     std::fs::read_to_string(fixture(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
 }
@@ -55,7 +56,7 @@ pub fn parse_handshake(line: &str) -> (PathBuf, Option<Vec<u8>>) {
 pub struct ClientIdentity(Arc<CertifiedKey>);
 
 impl ClientIdentity {
-    /// `cert` (PEM) and `key` (PKCS#8 PEM, P-521) from `tests/fixtures/`.
+    /// `cert` (PEM) and `key` (PKCS#8 PEM, P-521) from `fixtures/`.
     pub fn from_fixtures(cert: &str, key: &str) -> Self {
         let cert = CertificateDer::from_pem_file(fixture(cert)).expect("fixture certificate");
         let secret = p521::SecretKey::from_pkcs8_pem(&fixture_text(key)).expect("fixture key");

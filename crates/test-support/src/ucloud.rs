@@ -2,8 +2,10 @@
 //! UCloud settings (environment, shared files) shut out, fast polling, and the
 //! `terraform` and `provider` blocks every configuration starts with.
 
-use super::sim::Sim;
-use super::terraform::Terraform;
+use std::path::Path;
+
+use crate::sim::Sim;
+use crate::terraform::Terraform;
 
 /// Variables of the UCloud credential chain, blanked so a developer's own
 /// settings cannot leak into a test.
@@ -71,10 +73,10 @@ pub fn provider_tf(base_url: &str, settings: ProviderSettings<'_>) -> String {
     )
 }
 
-/// An isolated working directory (dev override) whose `provider.tf` talks to
-/// `sim` with its demo keys.
-pub fn workspace(sim: &Sim, max_retries: Option<u32>, poll_ms: u64) -> Terraform {
-    let mut tf = Terraform::new();
+/// An isolated working directory (dev override for `provider`, the binary)
+/// whose `provider.tf` talks to `sim` with its demo keys.
+pub fn workspace(provider: impl AsRef<Path>, sim: &Sim, max_retries: Option<u32>, poll_ms: u64) -> Terraform {
+    let mut tf = Terraform::new(provider);
     isolate(&mut tf, poll_ms);
     let settings = ProviderSettings {
         max_retries,

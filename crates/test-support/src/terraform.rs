@@ -1,16 +1,27 @@
-//! Runs the real `terraform` CLI against the provider binary built by this
-//! crate, in a temporary working directory, through a `dev_overrides` CLI
-//! configuration (no registry, no `terraform init`).
+//! Runs the real `terraform` CLI against a provider binary, in a temporary
+//! working directory, through a `dev_overrides` CLI configuration (no
+//! registry, no `terraform init`). The binary is the caller's: tests pass
+//! `env!("CARGO_BIN_EXE_terraform-provider-ucloud")`, which only the
+//! provider's own test and bench targets can name.
 //!
 //! The environment is hermetic: inherited `TF_*` and go-plugin variables are
 //! dropped (a developer's `TF_LOG`, plugin cache or reattach settings must not
 //! change a test), then the automation settings are set. Terraform is found on
 //! `PATH` or at `$TF_ACC_TERRAFORM_PATH`; without it the test fails (it does
 //! not skip) and says how to point at one.
+//!
+//! One test process runs one Terraform; `scripts/test.sh` runs the
+//! Terraform-driven tests once per version of its matrix. A test that needs a
+//! newer Terraform asks [`terraform_at_least`], which skips it loudly: it
+//! says so and records the skip for the summary. Every failure of a test that
+//! ran Terraform names the version (a panic hook adds it), since the same
+//! test may pass on one version and fail on another.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 
 use serde_json::Value;
 
@@ -55,22 +66,31 @@ impl Output {
 
 impl std::fmt::Display for Output {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let version = VERSION.get().map_or_else(|| "?".to_owned(), |v| v.to_string());
         write!(
             f,
-            "exit code {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            "exit code {} (Terraform {version})\n--- stdout ---\n{}\n--- stderr ---\n{}",
             self.code, self.stdout, self.stderr
         )
     }
 }
 
-/// Path of the provider binary Cargo built for this test run.
-pub fn provider_binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_terraform-provider-ucloud"))
-}
-
 /// Finds terraform: `$TF_ACC_TERRAFORM_PATH`, else `terraform` on `PATH`.
 pub fn terraform_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("TF_ACC_TERRAFORM_PATH").filter(|p| !p.is_empty()) {
+    // scripts/test.sh runs the tests it believes need no Terraform with this set:
+    // a test that does need one would otherwise run only against the default.
+    assert!(
+        std::env::var_os("TF_ACC_NO_TERRAFORM").is_none(),
+        "this test runs Terraform, but scripts/test.sh runs it outside the Terraform matrix (TF_ACC_NO_TERRAFORM \
+         is set): add it to the Terraform-driven tests in scripts/test.sh"
+    );
+    let single = std::env::var_os("TF_ACC_TERRAFORM_PATH").filter(|p| !p.is_empty());
+    assert!(
+        single.is_some() || std::env::var_os("TF_ACC_TERRAFORM_PATHS").is_none_or(|p| p.is_empty()),
+        "TF_ACC_TERRAFORM_PATHS names a matrix, which scripts/test.sh runs; a test process runs one Terraform: \
+         set TF_ACC_TERRAFORM_PATH=/path/to/terraform"
+    );
+    if let Some(path) = single {
         let path = PathBuf::from(path);
         assert!(
             path.is_file(),
@@ -92,31 +112,36 @@ pub fn terraform_binary() -> PathBuf {
         })
 }
 
-impl Default for Terraform {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Terraform {
     /// A fresh working directory whose CLI configuration sends the provider's
-    /// source address to the directory of the freshly built binary.
-    pub fn new() -> Self {
-        let binary = terraform_binary();
-        let dir = tempfile::Builder::new()
-            .prefix("tf-acc")
-            .tempdir()
-            .unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
-        let provider = provider_binary();
+    /// source address to the directory holding `provider` (the binary).
+    pub fn new(provider: impl AsRef<Path>) -> Self {
+        let provider = provider.as_ref();
         let provider_dir = provider
             .parent()
             .unwrap_or_else(|| panic!("{} has no parent", provider.display()));
         // JSON string escaping is valid HCL string escaping for paths.
-        let cli_config = format!(
+        Self::with_cli_config(&format!(
             "disable_checkpoint = true\n\nprovider_installation {{\n  dev_overrides {{\n    {} = {}\n  }}\n  direct {{}}\n}}\n",
             Value::from(PROVIDER_SOURCE),
             Value::from(provider_dir.to_string_lossy().as_ref()),
-        );
+        ))
+    }
+
+    /// A fresh working directory whose CLI configuration has no dev override:
+    /// the provider must be installed by `terraform init` (e.g. from
+    /// `-plugin-dir`), as a user installs a release.
+    pub fn without_overrides() -> Self {
+        Self::with_cli_config("disable_checkpoint = true\n")
+    }
+
+    fn with_cli_config(cli_config: &str) -> Self {
+        let binary = terraform_binary();
+        name_version_on_failure(&binary);
+        let dir = tempfile::Builder::new()
+            .prefix("tf-acc")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
         let cli_config_path = dir.path().join("terraform.rc");
         std::fs::write(&cli_config_path, cli_config).unwrap_or_else(|e| panic!("cannot write the CLI config: {e}"));
         let mut env = BTreeMap::new();
@@ -128,17 +153,6 @@ impl Terraform {
         env.insert("TF_INPUT".to_owned(), "0".to_owned());
         env.insert("CHECKPOINT_DISABLE".to_owned(), "1".to_owned());
         Self { binary, dir, env }
-    }
-
-    /// A fresh working directory whose CLI configuration has no dev override:
-    /// the provider must be installed by `terraform init` (e.g. from
-    /// `-plugin-dir`), as a user installs a release.
-    pub fn without_overrides() -> Self {
-        let tf = Self::new();
-        let cli_config_path = tf.dir.path().join("terraform.rc");
-        std::fs::write(&cli_config_path, "disable_checkpoint = true\n")
-            .unwrap_or_else(|e| panic!("cannot write the CLI config: {e}"));
-        tf
     }
 
     /// The working directory.
@@ -232,6 +246,121 @@ impl Terraform {
         out.expect_success();
         serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("providers schema is not JSON ({e})\n{out}"))
     }
+}
+
+/// A Terraform release number (pre-release suffixes dropped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl Version {
+    /// Parses `1.11.4`, `1.5` or `1.6.0-beta1`.
+    pub fn parse(text: &str) -> Option<Version> {
+        let release = text.trim().trim_start_matches('v').split(['-', '+']).next()?;
+        let mut parts = release.split('.').map(|p| p.parse::<u32>().ok());
+        let major = parts.next()??;
+        let minor = parts.next().unwrap_or(Some(0))?;
+        let patch = parts.next().unwrap_or(Some(0))?;
+        parts.next().is_none().then_some(Version { major, minor, patch })
+    }
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+/// The version of [`terraform_binary`], asked once per test process.
+static VERSION: OnceLock<Version> = OnceLock::new();
+
+/// The version of the Terraform under test (`terraform version -json`, which
+/// every Terraform >= 0.13 answers).
+pub fn terraform_version() -> Version {
+    *VERSION.get_or_init(|| {
+        let binary = terraform_binary();
+        let mut command = Command::new(&binary);
+        command.args(["version", "-json"]).stdin(Stdio::null());
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("TF_") {
+                command.env_remove(&key);
+            }
+        }
+        // No update check (no network), no user CLI configuration.
+        command
+            .env("CHECKPOINT_DISABLE", "1")
+            .env("TF_CLI_CONFIG_FILE", "/dev/null");
+        let out = command
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {} version -json: {e}", binary.display()));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        serde_json::from_str::<Value>(&stdout)
+            .ok()
+            .and_then(|v| Version::parse(v["terraform_version"].as_str()?))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} version -json gave no version ({}): {stdout}{}",
+                    binary.display(),
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })
+    })
+}
+
+/// Makes every later panic in this process (a failing assert anywhere in the
+/// test) name the Terraform it ran against.
+fn name_version_on_failure(binary: &Path) {
+    static HOOK: OnceLock<()> = OnceLock::new();
+    let version = terraform_version();
+    let binary = binary.display().to_string();
+    HOOK.get_or_init(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            eprintln!("=== this test ran against Terraform {version} ({binary}) ===");
+            previous(info);
+        }));
+    });
+}
+
+/// Whether the Terraform under test is at least `min` (e.g. `"1.5"`), which
+/// `feature` needs. When it is older, the calling test must stop there (it is
+/// skipped, never passed silently): this prints
+/// `skipped on Terraform X: needs >= Y for Z` and appends
+/// `version<TAB>binary::test<TAB>min<TAB>feature` to the file named by
+/// `$TF_ACC_SKIP_LOG`, from which scripts/test.sh lists the skips per version.
+///
+/// `if !terraform_at_least("1.5", "import {} blocks") { return; }`
+#[must_use]
+pub fn terraform_at_least(min: &str, feature: &str) -> bool {
+    let needed = Version::parse(min).unwrap_or_else(|| panic!("not a version: {min:?}"));
+    name_version_on_failure(&terraform_binary());
+    let version = terraform_version();
+    if version >= needed {
+        return true;
+    }
+    let test = std::thread::current().name().unwrap_or("?").to_owned();
+    // The test binary is `target/debug/deps/NAME-HASH`.
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| Some(p.file_stem()?.to_string_lossy().into_owned()))
+        .map(|stem| stem.rsplit_once('-').map_or(stem.clone(), |(name, _)| name.to_owned()))
+        .unwrap_or_default();
+    eprintln!("skipped on Terraform {version}: needs >= {min} for {feature}");
+    if let Some(log) = std::env::var_os("TF_ACC_SKIP_LOG").filter(|p| !p.is_empty()) {
+        // One short write to an O_APPEND file: parallel test processes do not interleave.
+        let line = format!("{version}\t{binary}::{test}\t{min}\t{feature}\n");
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .unwrap_or_else(|e| panic!("cannot record the skip in {}: {e}", PathBuf::from(&log).display()));
+    }
+    false
 }
 
 /// Sends `signal` (e.g. `"INT"`, `"TERM"`) to the process group led by

@@ -1,11 +1,11 @@
 //! Request parameters as UCloud sees them: a flat list of `key=value` strings,
 //! whether they came from a form body, a query string or a JSON body, and the
-//! signature check over them (the rule itself lives in `tpu::ucloud::sign`).
+//! signature check over them (the rule itself lives in [`crate::sign`]).
 
 use serde_json::Value;
-use tpu::ucloud::sign;
 
 use crate::cli::Keys;
+use crate::sign;
 
 /// The parameters of one request, in the order received.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

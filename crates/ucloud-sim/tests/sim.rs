@@ -1,13 +1,10 @@
-//! `ucloud-sim` over the wire: the behaviour the provider's client and the
-//! acceptance tests rely on (signatures, RetCodes, the image life cycle,
-//! scoping, faults, lost answers, the state file, the three encodings).
+//! `ucloud-sim` over the wire, started in-process: the behaviour the
+//! provider's client and the acceptance tests rely on (signatures, RetCodes,
+//! the image life cycle, scoping, faults, lost answers, the state file, the
+//! three encodings).
 
-mod common;
-
-use std::process::Command;
-
-use common::sim::{Sim, signed_params};
 use serde_json::{Value, json};
+use test_support::sim::{Sim, signed_params};
 
 const URL: &str = "https://bucket.cn-bj.ufileos.com/images/disk.raw";
 
@@ -177,7 +174,7 @@ fn missing_and_unknown_actions_are_160_and_161() {
 
     let mut no_action = vec![("Region".to_string(), "cn-bj2".to_string())];
     no_action.push(("PublicKey".to_string(), Sim::KEY_PUBLIC.to_string()));
-    let signature = tpu::ucloud::sign::signature(
+    let signature = ucloud_sim::sign::signature(
         no_action.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         Sim::KEY_PRIVATE,
     );
@@ -440,8 +437,7 @@ fn the_state_file_keeps_images_across_restarts() {
     assert_eq!(second.image(&gone).unwrap()["Deleted"], true);
     let added = import(&second, &[]);
     assert_ne!(added, kept);
-    let status = second.terminate();
-    assert!(status.success(), "SIGTERM is a clean exit: {status:?}");
+    second.terminate().expect("a graceful stop is clean");
 
     let third = Sim::start(&["--making-time", "0s", "--state-file", state_arg]);
     assert_eq!(ids(&describe(&third, &[("Region", "cn-bj2")])), [kept, added]);
@@ -500,31 +496,4 @@ fn every_answer_has_a_fresh_request_id() {
         b.header("X-UCLOUD-REQUEST-UUID").unwrap(),
     );
     assert_ne!(a, b);
-}
-
-#[test]
-fn help_documents_the_flags_and_bad_flags_exit_2() {
-    let help = Command::new(env!("CARGO_BIN_EXE_ucloud-sim"))
-        .arg("--help")
-        .output()
-        .unwrap();
-    assert!(help.status.success());
-    let text = String::from_utf8_lossy(&help.stdout);
-    for flag in [
-        "--listen",
-        "--key",
-        "--making-time",
-        "--fault-rate",
-        "--lost-response-rate",
-        "--state-file",
-        "corrupt",
-    ] {
-        assert!(text.contains(flag), "--help lacks {flag}");
-    }
-    let bad = Command::new(env!("CARGO_BIN_EXE_ucloud-sim"))
-        .arg("--fault-rate=2")
-        .output()
-        .unwrap();
-    assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("--fault-rate"));
 }

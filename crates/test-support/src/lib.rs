@@ -1,0 +1,20 @@
+//! Helpers shared by the integration tests and benchmarks of the workspace:
+//! [`sim`] runs `ucloud-sim` inside the test process and talks to it,
+//! [`terraform`] runs the real `terraform` in a temporary working directory
+//! with a dev override for the provider binary it is given, [`ucloud`] wires
+//! such a directory to a simulator, and [`plugin_client`] plays Terraform's
+//! side of the go-plugin connection, and [`hostile`] answers like a broken
+//! UCloud for the client's tests.
+//!
+//! `env!("CARGO_BIN_EXE_...")` exists only in the package owning a binary, so
+//! the provider's tests pass `env!("CARGO_BIN_EXE_terraform-provider-ucloud")`
+//! in; nothing here builds or finds a binary by itself.
+
+#[cfg(feature = "provider")]
+pub mod hostile;
+#[cfg(feature = "provider")]
+pub mod plugin_client;
+pub mod sim;
+pub mod terraform;
+#[cfg(feature = "provider")]
+pub mod ucloud;

@@ -1,0 +1,31 @@
+//! `ucloud-sim`: a local stand-in for UCloud's image API, so the provider's
+//! acceptance tests and the quick start run without an account or network.
+//!
+//! It answers ImportCustomImage, DescribeImage and TerminateCustomImage like
+//! UCloud (signature check, RetCodes, asynchronous imports), can inject
+//! faults and lost answers, records a journal of every request, and exposes
+//! test hooks under `/_sim/`. An import whose UFileUrl path contains
+//! `corrupt` ends `Unavailable`; every other import ends `Available`.
+//! See `ucloud-sim --help`.
+//!
+//! The library is what the `ucloud-sim` binary runs ([`Simulator`]) and what
+//! tests embed ([`Background`]: the same simulator on a thread of the test
+//! process). It shares no code with the provider, so the provider is tested
+//! against UCloud's rules, not against its own.
+
+mod api;
+mod background;
+pub mod cli;
+mod conn;
+mod faults;
+mod log;
+mod params;
+mod server;
+pub mod sign;
+mod simulator;
+mod store;
+
+pub use background::Background;
+pub use faults::FaultKind;
+pub use log::Log;
+pub use simulator::{Error, Simulator};
