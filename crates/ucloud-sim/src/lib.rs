@@ -1,11 +1,13 @@
 //! `ucloud-sim`: a local stand-in for UCloud's image API, so the provider's
 //! acceptance tests and the quick start run without an account or network.
 //!
-//! It answers ImportCustomImage, DescribeImage and TerminateCustomImage like
-//! UCloud (signature check, RetCodes, asynchronous imports), can inject
-//! faults and lost answers, records a journal of every request, and exposes
-//! test hooks under `/_sim/`. An import whose UFileUrl path contains
-//! `corrupt` ends `Unavailable`; every other import ends `Available`.
+//! It answers ImportCustomImage, CopyCustomImage, DescribeImage and
+//! TerminateCustomImage like UCloud (signature check, RetCodes, asynchronous
+//! imports and copies), can inject faults and lost answers, records a journal
+//! of every request, and exposes test hooks under `/_sim/`. An import whose
+//! UFileUrl path contains `corrupt` ends `Unavailable`; every other import
+//! ends `Available`. A copy is `Copying`, then `Available`, or `Unavailable`
+//! when its source was imported from a path containing `corrupt-copy`.
 //! See `ucloud-sim --help`.
 //!
 //! The library is what the `ucloud-sim` binary runs ([`Simulator`]) and what
