@@ -48,8 +48,12 @@ fn pages() -> Vec<(PathBuf, PathBuf, tpu::framework::Schema)> {
 }
 
 fn generate(template: &Path, schema: &tpu::framework::Schema) -> String {
-    let text = std::fs::read_to_string(root().join(template))
-        .unwrap_or_else(|e| panic!("{}: {e} (every resource and data source needs a docs template)", template.display()));
+    let text = std::fs::read_to_string(root().join(template)).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (every resource and data source needs a docs template)",
+            template.display()
+        )
+    });
     let mut page = render_page(&text, schema, &root()).unwrap_or_else(|e| panic!("{}: {e}", template.display()));
     if !page.ends_with('\n') {
         page.push('\n');
