@@ -98,26 +98,29 @@ pub fn custom_image_data_schema() -> Schema {
 
 /// Why there is not exactly one image: none, or several without `most_recent`.
 fn not_one(f: &Filters, found: &query::Found, most_recent_tie: bool) -> Diagnostic {
-    let (regex, recent) = (attr_name!(M, name_regex), attr_name!(M, most_recent));
+    let (name, regex, recent) = (
+        attr_name!(M, name),
+        attr_name!(M, name_regex),
+        attr_name!(M, most_recent),
+    );
+    let (image_type, status) = (attr_name!(M, image_type), attr_name!(M, status));
     let n = found.matches.len();
     if let (0, Some(img)) = (n, &found.excluded) {
-        let (image_type, status) = (attr_name!(M, image_type), attr_name!(M, status));
+        let by_name = if f.name.is_some() || f.name_regex.is_some() {
+            format!(" Its name is {:?}.", img.image_name)
+        } else {
+            String::new()
+        };
         return Diagnostic::error(
             "No image matches",
             format!(
-                "Image {} exists in {} but is a {:?} image in state {:?}, and the filters ask for {image_type} = \
-                 {:?}, status = {:?}{}. Set {image_type} and {status} to match it.",
+                "Image {} exists in {} but is a {:?} image in state {:?}, and the filters are {}.{by_name} Set \
+                 {image_type} and {status} to match it.",
                 img.image_id,
                 f.loc,
                 img.image_type,
                 img.state,
-                f.image_type,
-                f.status,
-                if f.name.is_some() || f.name_regex.is_some() {
-                    format!(" and a name it may not have ({:?})", img.image_name)
-                } else {
-                    String::new()
-                }
+                f.shown.join(", "),
             ),
         );
     }
@@ -130,24 +133,25 @@ fn not_one(f: &Filters, found: &query::Found, most_recent_tie: bool) -> Diagnost
             "No image matches",
             format!(
                 "No image matches {}{seen}. Check the filters (is the image {:?}, of type {:?}, in that region \
-                 and project?), or list what exists with the ucloud_custom_images data source.",
+                 and project?), or list what exists with the {} data source.",
                 f.describe(),
                 f.status,
-                f.image_type
+                f.image_type,
+                super::custom_images::TYPE_NAME,
             ),
         );
     }
     let detail = if most_recent_tie {
         format!(
             "{n} images match {} and the newest of them were created in the same second: {}. Narrow the \
-             filters (name, {regex}) so one is newest.",
+             filters ({name}, {regex}) so one is newest.",
             f.describe(),
             list_ids(&found.matches)
         )
     } else {
         format!(
-            "{n} images match {}: {}. Narrow the filters (name, {regex}, status), or set {recent} = true to take \
-             the newest.",
+            "{n} images match {}: {}. Narrow the filters ({name}, {regex}, {status}), or set {recent} = true to \
+             take the newest.",
             f.describe(),
             list_ids(&found.matches)
         )
@@ -213,6 +217,7 @@ mod tests {
     fn filters() -> Filters {
         Filters {
             loc: Location::new("cn-bj2", None),
+            shown: vec!["name = \"web\"".into()],
             image_id: None,
             name: Some("web".into()),
             name_regex: None,
@@ -265,6 +270,7 @@ mod tests {
             excluded: Some(base),
         };
         let f = Filters {
+            shown: vec!["image_id = \"uimage-base\"".into()],
             image_id: Some("uimage-base".into()),
             name: None,
             ..filters()

@@ -136,6 +136,8 @@ pub struct FilterArgs<'a> {
 #[derive(Clone, Debug)]
 pub struct Filters {
     pub loc: Location,
+    /// The filters as configured (`name = "web"`), for messages.
+    pub shown: Vec<String>,
     pub image_id: Option<String>,
     pub name: Option<String>,
     pub name_regex: Option<Regex>,
@@ -237,17 +239,28 @@ impl FilterArgs<'_> {
         let project = self.project_id.known().or(data.project_id.known().map(String::as_str));
         let name_regex = match self.name_regex.known() {
             Some(p) => Some(compile(p).map_err(|why| {
-                Diagnostics::from(Diagnostic::error("Invalid name_regex", why).at(self.name_regex.path.clone()))
+                let summary = format!("Invalid {}", self.name_regex.name());
+                Diagnostics::from(Diagnostic::error(summary, why).at(self.name_regex.path.clone()))
             })?),
             None => None,
         };
+        let image_type = self.image_type.known().unwrap_or(DEFAULT_IMAGE_TYPE).to_string();
+        let status = self.status.known().unwrap_or(DEFAULT_STATUS).to_string();
+        let mut shown: Vec<String> = [self.image_id.as_ref(), Some(&self.name), Some(&self.name_regex)]
+            .into_iter()
+            .flatten()
+            .filter_map(|arg| arg.known().map(|v| format!("{} = {v:?}", arg.name())))
+            .collect();
+        shown.push(format!("{} = {image_type:?}", self.image_type.name()));
+        shown.push(format!("{} = {status:?}", self.status.name()));
         Ok(Filters {
             loc: Location::new(region, project.map(str::to_string)),
+            shown,
             image_id: self.image_id.as_ref().and_then(|a| a.known()).map(str::to_string),
             name: self.name.known().map(str::to_string),
             name_regex,
-            image_type: self.image_type.known().unwrap_or(DEFAULT_IMAGE_TYPE).to_string(),
-            status: self.status.known().unwrap_or(DEFAULT_STATUS).to_string(),
+            image_type,
+            status,
         })
     }
 }
@@ -265,19 +278,7 @@ impl Filters {
 
     /// The filters as a user reads them in a message.
     pub fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        if let Some(id) = &self.image_id {
-            parts.push(format!("image_id = {id:?}"));
-        }
-        if let Some(n) = &self.name {
-            parts.push(format!("name = {n:?}"));
-        }
-        if let Some(r) = &self.name_regex {
-            parts.push(format!("name_regex = {:?}", r.as_str()));
-        }
-        parts.push(format!("image_type = {:?}", self.image_type));
-        parts.push(format!("status = {:?}", self.status));
-        format!("{} in {}", parts.join(", "), self.loc)
+        format!("{} in {}", self.shown.join(", "), self.loc)
     }
 }
 

@@ -54,9 +54,10 @@ pub fn custom_image_copy_schema() -> Schema {
 /// project must be known: CopyCustomImage requires `TargetProjectId`.
 fn target_of(m: &M, data: &ProviderData) -> Result<Location, Diagnostic> {
     let loc = data.location(&m.region, &m.project_id).ok_or_else(|| {
+        let name = attr_name!(M, region);
         Diagnostic::error(
             "No region for the image copy",
-            "Set `region` on the resource, or `region` (or UCLOUD_REGION) on the provider.",
+            format!("Set `{name}` on the resource, or `{name}` (or UCLOUD_REGION) on the provider."),
         )
         .at(attr_path!(M, region))
     })?;
@@ -85,7 +86,11 @@ fn state_location(m: &M, data: &ProviderData) -> Result<Location, Diagnostic> {
     data.location(&m.region, &m.project_id).ok_or_else(|| {
         Diagnostic::error(
             "No region for the image copy",
-            "The state holds no region for the copy and the provider has none. Set `region` on the provider.",
+            format!(
+                "The state holds no {} for the copy and the provider has none. Set `{}` on the provider.",
+                attr_name!(M, region),
+                attr_name!(M, region)
+            ),
         )
         .at(attr_path!(M, region))
     })
@@ -264,10 +269,11 @@ impl CustomImageCopyResource {
                 &last,
                 "Timed out waiting for the image copy",
                 format!(
-                    "Copy {image_id} in {} was still {last} after {elapsed} (timeouts.create = {}). Copies across \
-                     regions of large images take longer: raise `timeouts.create`.",
+                    "Copy {image_id} in {} was still {last} after {elapsed} ({timeout} = {}). Copies across \
+                     regions of large images take longer: raise `{timeout}`.",
                     api.loc,
-                    human(create_timeout)
+                    human(create_timeout),
+                    timeout = format_args!("{}.{}", attr_name!(M, timeouts), Op::Create.as_str()),
                 ),
             ),
             Settled::Halted(Halt::Cancelled, last) => tainted(
@@ -353,7 +359,10 @@ impl Resource<ProviderData> for CustomImageCopyResource {
             return ApplyResult::failed(
                 Diagnostic::error(
                     "Value not known at apply time",
-                    "source_image_id has no known value. This is a bug in the provider; please report it.",
+                    format!(
+                        "{} has no known value. This is a bug in the provider; please report it.",
+                        attr_name!(M, source_image_id)
+                    ),
                 )
                 .at(attr_path!(M, source_image_id)),
             );
