@@ -556,7 +556,7 @@ fn snippet(bytes: &[u8]) -> String {
 
 /// An error and its sources, joined: reqwest's top-level message alone
 /// rarely says what happened.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut source = e.source();
     while let Some(s) = source {

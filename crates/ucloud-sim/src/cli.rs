@@ -91,6 +91,9 @@ pub struct Args {
     // A fully qualified Vec: one comma-separated value, not a repeatable flag.
     #[arg(long, value_name = "ACTION[:N],...", default_value = "", value_parser = parse_lose_answers)]
     pub lose_answers: ::std::vec::Vec<(String, u32)>,
+    /// Probability of performing an ImportCustomImage and answering RetCode 0 without its ImageId, as a broken gateway would
+    #[arg(long, value_name = "P", default_value = "0.0", value_parser = parse_probability, allow_negative_numbers = true)]
+    pub idless_answer_rate: f64,
 
     /// Delay before every API answer
     #[arg(long, value_name = "DURATION", default_value = "0ms", value_parser = parse_duration)]
@@ -160,6 +163,7 @@ pub struct Config {
     pub fault_kinds: Vec<FaultKind>,
     pub lost_response_rate: f64,
     pub lose_answers: LoseAnswers,
+    pub idless_answer_rate: f64,
     pub latency: Duration,
     pub seed: Option<u64>,
     pub state_file: Option<PathBuf>,
@@ -198,6 +202,7 @@ impl Args {
             fault_kinds: self.fault_kinds,
             lost_response_rate: self.lost_response_rate,
             lose_answers: self.lose_answers.into_iter().collect(),
+            idless_answer_rate: self.idless_answer_rate,
             latency: self.latency,
             seed: self.seed,
             state_file: self.state_file,

@@ -33,6 +33,8 @@ pub struct Sim {
     terminate_making: TerminateMaking,
     latency: Duration,
     quiet: bool,
+    /// How often a performed import is answered without its ImageId.
+    idless_answer_rate: f64,
     log: Log,
     inner: Mutex<Inner>,
 }
@@ -60,6 +62,7 @@ impl Sim {
             terminate_making: config.terminate_making,
             latency: config.latency,
             quiet: config.quiet,
+            idless_answer_rate: config.idless_answer_rate,
             log,
             inner: Mutex::new(Inner {
                 store,
@@ -174,6 +177,7 @@ async fn api_request(
     let action_name = params.get("Action").map(str::to_string);
     let signature = params.verify(&sim.keys);
 
+    let mut idless = false;
     let (request_id, verdict, outcome) = {
         let mut inner = sim.lock();
         let inner = &mut *inner;
@@ -192,7 +196,16 @@ async fn api_request(
                     None => Ok(&params),
                 };
                 match perform(&sim, inner, checked, signature, action_name.as_deref()) {
-                    Ok(fields) => Outcome::Ok(fields),
+                    Ok(mut fields) => {
+                        // A broken gateway: the image was made, its id is not said.
+                        if action_name.as_deref() == Some("ImportCustomImage")
+                            && inner.rng.f64() < sim.idless_answer_rate
+                        {
+                            fields.remove("ImageId");
+                            idless = true;
+                        }
+                        Outcome::Ok(fields)
+                    }
                     Err(e) => Outcome::Err(e),
                 }
             }
@@ -221,6 +234,7 @@ async fn api_request(
             "HttpStatus": if verdict == Verdict::Lost { None } else { Some(status) },
             "Fault": match verdict { Verdict::Fault(k) => Some(k.label()), _ => None },
             "Lost": verdict == Verdict::Lost,
+            "IdDropped": idless,
             "RequestId": request_id,
         }));
         (request_id, verdict, outcome)
@@ -238,6 +252,7 @@ async fn api_request(
         let extra = match verdict {
             Verdict::Fault(k) => format!(" fault={k}"),
             Verdict::Lost => " lost".to_string(),
+            Verdict::Normal if idless => " idless".to_string(),
             Verdict::Normal => String::new(),
         };
         sim.log.line(format_args!(

@@ -595,17 +595,7 @@ fn snippet(body: &[u8]) -> String {
 /// An error and its sources, without the URL (reqwest puts the full URL,
 /// query and all, into its messages).
 fn error_chain(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut parts = vec![e.to_string()];
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
+    crate::ucloud::client::error_chain(&e.without_url())
 }
 
 #[cfg(test)]
