@@ -31,6 +31,7 @@ pub const REQUEST_ID_HEADER: &str = "x-ucloud-request-uuid";
 pub struct Sim {
     keys: Keys,
     making_time: Duration,
+    copy_time: Duration,
     terminate_making: TerminateMaking,
     latency: Duration,
     quiet: bool,
@@ -58,10 +59,12 @@ impl Sim {
             config.fault_kinds.clone(),
             config.lost_response_rate,
             fastrand::Rng::with_seed(seed),
-        );
+        )
+        .losing(config.lose_answers.clone());
         Sim {
             keys: config.keys.clone(),
             making_time: config.making_time,
+            copy_time: config.copy_time,
             terminate_making: config.terminate_making,
             latency: config.latency,
             quiet: config.quiet,
@@ -189,7 +192,7 @@ async fn api_request(
         let mut inner = sim.lock();
         let inner = &mut *inner;
         let request_id = request_id(&mut inner.rng);
-        let verdict = inner.faults.next();
+        let verdict = inner.faults.next_for(action_name.as_deref());
         let outcome = match verdict {
             Verdict::Fault(FaultKind::Http429) => Outcome::Http(StatusCode::TOO_MANY_REQUESTS),
             Verdict::Fault(FaultKind::Http503) => Outcome::Http(StatusCode::SERVICE_UNAVAILABLE),
@@ -290,6 +293,7 @@ fn perform(
     let env = Env {
         now_ms: now_ms(),
         making_time: sim.making_time,
+        copy_time: sim.copy_time,
         terminate_making: sim.terminate_making,
         rng: &mut inner.rng,
         objects: sim.objects.as_ref(),
