@@ -3,7 +3,7 @@
 # of the workspace that need no Terraform (provider unit, client, docs, plugin
 # launch/TLS; crates/ucloud-sim's unit, CLI and behaviour tests)
 # once, then the Terraform-driven tests (acceptance, batched waits, examples, logging,
-# release, plugin's CLI tests) and the quick start against every Terraform in
+# preflight, release, plugin's CLI tests) and the quick start against every Terraform in
 # the matrix, newest first, and a summary per version: tests passed, failed,
 # and skipped for needing a newer Terraform.
 #
@@ -20,7 +20,8 @@ cd "$(dirname "$0")/.."
 # The tests that run the Terraform CLI: whole test binaries, plus plugin.rs's
 # CLI tests. A test missing here that runs Terraform fails in the first pass
 # (TF_ACC_NO_TERRAFORM), so the list cannot silently fall behind.
-terraform_tests='binary(acceptance) | binary(batched_waits) | binary(examples) | binary(logging) | binary(release)
+terraform_tests='binary(acceptance) | binary(batched_waits) | binary(broken_answers) | binary(examples) | binary(logging)
+  | binary(pipeline) | binary(preflight) | binary(release)
   | (binary(plugin) & (test(=terraform_plans_through_a_debug_mode_provider)
                        | test(=terraform_sees_the_provider_schema)
                        | test(=terraform_validates_and_plans_a_custom_image)))'

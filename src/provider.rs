@@ -13,6 +13,7 @@ use crate::framework::{
 use crate::images::{PollSchedule, Waiter};
 use crate::provider_data::ProviderData;
 use crate::ucloud::credentials::{self, ConfigError, Resolved, Settings};
+use crate::ucloud::ufile::{self, ObjectReader, ReaderConfig, ReaderConfigError};
 use crate::ucloud::{
     Client, DEFAULT_BASE_URL, DEFAULT_MAX_REQUESTS_PER_SECOND, DEFAULT_MAX_RETRIES, RateLimit, Secret,
 };
@@ -22,6 +23,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use crate::images::POLL_INTERVAL_ENV;
+
+/// The environment variable for `ufile_base_url`.
+pub use crate::ucloud::ufile::ENV_BASE_URL as ENV_UFILE_BASE_URL;
 
 /// The environment variable of `max_requests_per_second`.
 pub const ENV_MAX_REQUESTS_PER_SECOND: &str = "UCLOUD_MAX_REQUESTS_PER_SECOND";
@@ -75,6 +79,14 @@ model! {
         )
         .env(credentials::ENV_API_BASE_URL)
         .shown_default(DEFAULT_BASE_URL),
+        pub ufile_base_url: Maybe<String> = attr::optional(
+            "Where the provider reads image files for the check before an import, as `base_url` is for the API: \
+             with it set, `https://BUCKET.REGION.ufileos.com/KEY` is requested path-style at \
+             `{ufile_base_url}/BUCKET/KEY`, signed for `/BUCKET/KEY` as UFile would be. For tests and private \
+             clouds; ImportCustomImage still gets the URL of `ufile_url`. Can also be set with \
+             `UCLOUD_UFILE_BASE_URL`. Default: each bucket's own UFile host.",
+        )
+        .env(ENV_UFILE_BASE_URL),
         pub max_retries: Maybe<i64> = attr::optional(format!(
             "How many times a failed request that is safe to repeat is retried (throttling, service \
              unavailable, network errors). Imports are never repeated blindly. Default: `{DEFAULT_MAX_RETRIES}`."
@@ -181,6 +193,11 @@ pub fn validate_provider_config(config: &ProviderModel) -> Diagnostics {
             .at(attr_path!(ProviderModel, base_url)),
         );
     }
+    if let Maybe::Known(raw) = &config.ufile_base_url
+        && let Err(e) = ufile::parse_base_url(raw)
+    {
+        diags.push(ufile_base_url_error(&e));
+    }
     diags
 }
 
@@ -214,6 +231,19 @@ fn rate_limit(args: &ProviderModel, env: &dyn Fn(&str) -> Option<String>) -> Res
         )
         .at(attr_path!(ProviderModel, max_requests_per_second))
     })
+}
+
+/// An unusable `ufile_base_url`, from the block or the environment.
+fn ufile_base_url_error(e: &dyn std::fmt::Display) -> Diagnostic {
+    let name = attr_name!(ProviderModel, ufile_base_url);
+    Diagnostic::error(
+        format!("Invalid {name}"),
+        format!(
+            "{e}. Use the http(s) URL under which UFile objects are served path-style as BUCKET/KEY, e.g. \
+             http://127.0.0.1:8080/ufile (in the provider block or {ENV_UFILE_BASE_URL}), or leave it unset."
+        ),
+    )
+    .at(attr_path!(ProviderModel, ufile_base_url))
 }
 
 fn check_base_url(raw: &str) -> Result<(), String> {
@@ -313,6 +343,23 @@ pub fn configure_from(
             .at(attr_path!(ProviderModel, base_url)),
         )
     })?;
+    let ufile_base_url = args
+        .ufile_base_url
+        .known()
+        .cloned()
+        .or_else(|| env_set(ENV_UFILE_BASE_URL));
+    let reader = ObjectReader::new(ReaderConfig {
+        base_url: ufile_base_url,
+        credentials: ufile::Credentials::new(resolved.public_key.clone(), resolved.private_key.clone()),
+        timeout: ufile::DEFAULT_TIMEOUT,
+        user_agent: client.user_agent().to_owned(),
+    })
+    .map_err(|e| {
+        Diagnostics::from(match e {
+            ReaderConfigError::BaseUrl(e) => ufile_base_url_error(&e),
+            other => Diagnostic::error("Cannot create the UFile client", format!("{other}.")),
+        })
+    })?;
     let poll = PollSchedule::from_env_value(env_set(POLL_INTERVAL_ENV).as_deref());
     tracing::debug!(
         region = %resolved.region,
@@ -326,7 +373,8 @@ pub fn configure_from(
         resolved.region,
         resolved.project_id,
         Waiter::new(poll),
-    ))
+    )
+    .with_ufile(reader))
 }
 
 #[async_trait]
@@ -384,6 +432,10 @@ mod tests {
             s.block.get("shared_credentials_file").and_then(|a| a.env),
             Some("UCLOUD_SHARED_CREDENTIAL_FILE")
         );
+        assert_eq!(
+            s.block.get("ufile_base_url").and_then(|a| a.env),
+            Some("UCLOUD_UFILE_BASE_URL")
+        );
         assert!(
             s.block
                 .attributes
@@ -436,6 +488,7 @@ mod tests {
                 "profile",
                 "shared_credentials_file",
                 "base_url",
+                "ufile_base_url",
                 "max_retries",
                 "max_requests_per_second",
             ]
@@ -515,6 +568,46 @@ mod tests {
         assert_eq!(data.region, Maybe::Known("hk".into()));
         assert_eq!(data.project_id, Maybe::Known("org-env".into()));
         assert_eq!(data.waiter.schedule().tick, Duration::from_millis(20));
+    }
+
+    #[test]
+    fn ufile_base_url_comes_from_the_block_or_the_environment() {
+        let url = "https://images.cn-bj.ufileos.com/dir/a.raw";
+        let request_url = |data: &ProviderData| {
+            let reader = data.ufile.as_ref().expect("a UFile reader");
+            assert!(reader.credentials().is_ok(), "the API key pair signs for UFile");
+            reader.object(url).expect("mapped").request_url().to_string()
+        };
+        let data = configure_from(&model(&known_block()), "1.11.4", &no_env, None).expect("configured");
+        assert_eq!(request_url(&data), url, "each bucket's own host by default");
+
+        let env = |name: &str| (name == ENV_UFILE_BASE_URL).then(|| "http://127.0.0.1:9/ufile/".to_string());
+        let data = configure_from(&model(&known_block()), "1.11.4", &env, None).expect("configured");
+        assert_eq!(request_url(&data), "http://127.0.0.1:9/ufile/images/dir/a.raw");
+
+        let mut config = known_block();
+        config.set("ufile_base_url", Value::string("http://127.0.0.1:7"));
+        let data = configure_from(&model(&config), "1.11.4", &env, None).expect("configured");
+        assert_eq!(
+            request_url(&data),
+            "http://127.0.0.1:7/images/dir/a.raw",
+            "the block wins"
+        );
+
+        let bad_env = |name: &str| (name == ENV_UFILE_BASE_URL).then(|| "ftp://x".to_string());
+        let diags = configure_from(&model(&known_block()), "1.11.4", &bad_env, None)
+            .err()
+            .unwrap_or_default();
+        let d = diags.iter().next().expect("an error");
+        assert_eq!(d.attribute, Some(AttrPath::attr("ufile_base_url")));
+        assert!(d.detail.contains(ENV_UFILE_BASE_URL), "{}", d.detail);
+
+        config.set("ufile_base_url", Value::string("http://h/?q=1"));
+        let diags = validate_provider_config(&model(&config));
+        assert_eq!(
+            diags.iter().filter_map(|d| d.attribute.clone()).collect::<Vec<_>>(),
+            [AttrPath::attr("ufile_base_url")]
+        );
     }
 
     #[test]

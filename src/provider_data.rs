@@ -5,6 +5,7 @@
 use crate::framework::{Diagnostic, Maybe};
 use crate::images::{Location, Waiter};
 use crate::ucloud::Client;
+use crate::ucloud::ufile::ObjectReader;
 use std::sync::Arc;
 
 /// The provider's data: an API client, the default location and the waiter
@@ -17,6 +18,9 @@ pub struct ProviderData {
     /// The default project; null means the account's default project.
     pub project_id: Maybe<String>,
     pub waiter: Waiter,
+    /// Reads image files in UFile for the check before an import, and holds
+    /// the key pair that presigns the import's URL; `None` without a client.
+    pub ufile: Option<ObjectReader>,
     /// Why `client` is `None`, for the error an API-needing operation reports.
     unconfigured: Option<String>,
 }
@@ -29,8 +33,15 @@ impl ProviderData {
             region: Maybe::Known(region),
             project_id: project_id.map_or(Maybe::Null, Maybe::Known),
             waiter,
+            ufile: None,
             unconfigured: None,
         }
+    }
+
+    /// The same data with a UFile reader.
+    pub fn with_ufile(mut self, reader: ObjectReader) -> Self {
+        self.ufile = Some(reader);
+        self
     }
 
     /// Data without a client; `why` tells the user what kept it from existing.
@@ -40,6 +51,7 @@ impl ProviderData {
             region,
             project_id,
             waiter: Waiter::default(),
+            ufile: None,
             unconfigured: Some(why.into()),
         }
     }

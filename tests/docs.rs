@@ -22,24 +22,38 @@ fn pages() -> Vec<(PathBuf, PathBuf, tpu::framework::Schema)> {
         PathBuf::from("docs/index.md"),
         provider.schema(),
     )];
-    for resource in provider.resources() {
-        let short = resource
-            .type_name()
+    let short = |type_name: &str| {
+        type_name
             .strip_prefix(&format!("{PROVIDER_NAME}_"))
-            .unwrap_or(resource.type_name())
-            .to_string();
+            .unwrap_or(type_name)
+            .to_string()
+    };
+    for resource in provider.resources() {
+        let short = short(resource.type_name());
         pages.push((
             PathBuf::from(format!("templates/resources/{short}.md.tmpl")),
             PathBuf::from(format!("docs/resources/{short}.md")),
             resource.schema(),
         ));
     }
+    for data_source in provider.data_sources() {
+        let short = short(data_source.type_name());
+        pages.push((
+            PathBuf::from(format!("templates/data-sources/{short}.md.tmpl")),
+            PathBuf::from(format!("docs/data-sources/{short}.md")),
+            data_source.schema(),
+        ));
+    }
     pages
 }
 
 fn generate(template: &Path, schema: &tpu::framework::Schema) -> String {
-    let text = std::fs::read_to_string(root().join(template))
-        .unwrap_or_else(|e| panic!("{}: {e} (every resource needs a docs template)", template.display()));
+    let text = std::fs::read_to_string(root().join(template)).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (every resource and data source needs a docs template)",
+            template.display()
+        )
+    });
     let mut page = render_page(&text, schema, &root()).unwrap_or_else(|e| panic!("{}: {e}", template.display()));
     if !page.ends_with('\n') {
         page.push('\n');

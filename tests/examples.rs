@@ -70,8 +70,12 @@ fn every_example_validates_against_the_provider_schema() {
     for expected in [
         "provider",
         "resources/ucloud_custom_image",
+        "resources/ucloud_custom_image_copy",
+        "data-sources/ucloud_custom_image",
+        "data-sources/ucloud_custom_images",
         "quickstart",
         "image-pipeline",
+        "next-to-official-provider",
     ] {
         assert!(
             names.iter().any(|n| n == expected),
@@ -81,8 +85,8 @@ fn every_example_validates_against_the_provider_schema() {
     for (root, name) in roots.iter().zip(&names) {
         let tf = Terraform::new(PROVIDER);
         copy_dir(root, tf.dir());
-        if name == "resources/ucloud_custom_image" {
-            // A registry resource example is a fragment: give it its provider.
+        if name.starts_with("resources/") || name.starts_with("data-sources/") {
+            // A registry example is a fragment: give it its provider.
             tf.write(
                 "provider.tf",
                 "terraform {\n  required_providers {\n    ucloud = { source = \"ucloud-rs/ucloud\" }\n  }\n}\n",

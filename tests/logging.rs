@@ -33,7 +33,7 @@ fn provider_tf(base_url: &str, keys: Option<(&str, &str)>) -> String {
     let settings = ProviderSettings {
         keys,
         max_retries: Some(0),
-        version: None,
+        ..ProviderSettings::default()
     };
     ucloud::provider_tf(base_url, settings)
 }

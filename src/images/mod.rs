@@ -21,6 +21,13 @@ pub use wait::{Halt, POLL_INTERVAL_ENV, PollSchedule, Settled, Waiter};
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// Whether `id` looks like a UCloud image id; an empty or malformed id in
+/// a state or a configuration is refused before any API call.
+pub fn is_image_id(id: &str) -> bool {
+    id.strip_prefix("uimage-")
+        .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+}
+
 /// A duration as a user reads it, to the second.
 pub fn human(d: Duration) -> String {
     humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()

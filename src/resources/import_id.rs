@@ -17,12 +17,8 @@ pub struct ImportId {
     pub image_id: String,
 }
 
-/// Whether `id` looks like a UCloud image id; an empty or malformed id in
-/// a state is refused before any API call.
-pub fn is_image_id(id: &str) -> bool {
-    id.strip_prefix("uimage-")
-        .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-}
+/// Image ids are a fact of the image layer, which data sources share.
+pub use crate::images::is_image_id;
 
 /// Parses `uimage-xxxx`, `REGION/uimage-xxxx` or `PROJECT_ID/REGION/uimage-xxxx`.
 pub fn parse_import_id(raw: &str) -> Result<ImportId, String> {

@@ -150,6 +150,11 @@ impl Client {
         self.rate_limit
     }
 
+    /// The User-Agent it sends, for other clients of the same program (UFile reads).
+    pub fn user_agent(&self) -> &str {
+        self.user_agent.to_str().unwrap_or_default()
+    }
+
     /// This client with another wait between retries.
     pub fn with_backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
@@ -585,7 +590,7 @@ fn snippet(bytes: &[u8]) -> String {
 
 /// An error and its sources, joined: reqwest's top-level message alone
 /// rarely says what happened.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut source = e.source();
     while let Some(s) = source {

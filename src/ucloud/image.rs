@@ -53,7 +53,8 @@ impl fmt::Display for ImageFormat {
 
 /// ImportCustomImage: start importing a UFile object as a custom image. Not
 /// idempotent: every call creates an image, and there is no client token.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `Debug` hides a signature in `ufile_url`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ImportCustomImage {
     pub region: String,
     pub project_id: Option<String>,
@@ -67,6 +68,23 @@ pub struct ImportCustomImage {
     pub auth: bool,
     pub image_description: Option<String>,
     pub tag: Option<String>,
+}
+
+impl fmt::Debug for ImportCustomImage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImportCustomImage")
+            .field("region", &self.region)
+            .field("project_id", &self.project_id)
+            .field("image_name", &self.image_name)
+            .field("ufile_url", &super::ufile::redact(&self.ufile_url))
+            .field("os_type", &self.os_type)
+            .field("os_name", &self.os_name)
+            .field("format", &self.format)
+            .field("auth", &self.auth)
+            .field("image_description", &self.image_description)
+            .field("tag", &self.tag)
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -489,6 +507,24 @@ mod lenient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_import_request_never_shows_a_signature() {
+        let req = ImportCustomImage {
+            region: "cn-bj2".into(),
+            project_id: None,
+            image_name: "n".into(),
+            ufile_url: "https://bkt.cn-bj.ufileos.com/a.raw?UCloudPublicKey=p&Expires=1&Signature=s3cr3t".into(),
+            os_type: "CentOS".into(),
+            os_name: "CentOS 7".into(),
+            format: ImageFormat::Raw,
+            auth: true,
+            image_description: None,
+            tag: None,
+        };
+        let shown = format!("{req:?}");
+        assert!(!shown.contains("s3cr3t") && shown.contains("Signature=***"), "{shown}");
+    }
 
     #[test]
     fn formats_parse_in_any_case_and_render_as_the_api_wants() {

@@ -128,6 +128,16 @@ impl Sim {
         self.hook_list("/_sim/journal")
     }
 
+    /// Every UFile object request received (`/ufile/BUCKET/KEY`), in order.
+    pub fn object_requests(&self) -> Vec<Value> {
+        self.hook_list("/_sim/ufile/journal")
+    }
+
+    /// The `ufile_base_url` under which this simulator serves its objects.
+    pub fn ufile_url(&self) -> String {
+        format!("{}{}", self.url, ucloud_sim::ufile::PATH_PREFIX)
+    }
+
     /// How many API requests named `action` were received (faulted and lost ones included).
     pub fn count_action(&self, action: &str) -> usize {
         self.journal().iter().filter(|e| e["Action"] == action).count()
@@ -203,6 +213,13 @@ impl Sim {
     /// One HTTP/1.1 exchange on a fresh connection (`Connection: close`).
     /// A connection closed before a complete answer is an error.
     pub fn request(&self, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> io::Result<Reply> {
+        let headers: Vec<(&str, &str)> = content_type.map(|ct| ("Content-Type", ct)).into_iter().collect();
+        self.request_with(method, path, &headers, body)
+    }
+
+    /// Like [`Sim::request`], with any request headers. The answer to a
+    /// HEAD has no body, whatever its Content-Length says.
+    pub fn request_with(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> io::Result<Reply> {
         let mut stream = TcpStream::connect(&self.addr)?;
         stream.set_read_timeout(Some(IO_TIMEOUT))?;
         stream.set_write_timeout(Some(IO_TIMEOUT))?;
@@ -211,15 +228,15 @@ impl Sim {
             self.addr,
             body.len()
         );
-        if let Some(ct) = content_type {
-            head.push_str(&format!("Content-Type: {ct}\r\n"));
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
         }
         head.push_str("\r\n");
         stream.write_all(head.as_bytes())?;
         stream.write_all(body)?;
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw)?;
-        parse_reply(&raw)
+        parse_reply(&raw, method == "HEAD")
     }
 
     /// Stops the simulator the way SIGTERM stops the binary: in-flight
@@ -268,7 +285,8 @@ pub fn signed_params(action: &str, params: &[(&str, &str)], public: &str, privat
     out
 }
 
-fn parse_reply(raw: &[u8]) -> io::Result<Reply> {
+/// Parses one HTTP/1.1 answer; `bodiless` for the answer to a HEAD.
+fn parse_reply(raw: &[u8], bodiless: bool) -> io::Result<Reply> {
     let incomplete = |what: &str| io::Error::new(io::ErrorKind::UnexpectedEof, format!("connection closed: {what}"));
     if raw.is_empty() {
         return Err(incomplete("no response at all"));
@@ -295,7 +313,9 @@ fn parse_reply(raw: &[u8]) -> io::Result<Reply> {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     };
-    let body = if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+    let body = if bodiless {
+        Vec::new()
+    } else if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
         dechunk(rest).ok_or_else(|| incomplete("incomplete chunked body"))?
     } else if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
         if rest.len() < len {

@@ -17,7 +17,8 @@ pub const UCLOUD_ENV: &[&str] = &[
     "UCLOUD_PROFILE",
     "UCLOUD_SHARED_CREDENTIAL_FILE",
     "UCLOUD_API_BASE_URL",
-    "UCLOUD_MAX_REQUESTS_PER_SECOND",
+    tpu::provider::ENV_UFILE_BASE_URL,
+    tpu::provider::ENV_MAX_REQUESTS_PER_SECOND,
 ];
 
 /// Blanks the UCloud environment, gives `tf` an empty home (no `~/.ucloud`
@@ -41,6 +42,9 @@ pub struct ProviderSettings<'a> {
     pub max_retries: Option<u32>,
     /// A version constraint in `required_providers` (needed with `init`).
     pub version: Option<&'a str>,
+    /// `ufile_base_url`; by default the simulator's own objects
+    /// (`{base_url}/ufile`), so no test ever reads from the real UFile.
+    pub ufile_base_url: Option<&'a str>,
 }
 
 impl<'a> ProviderSettings<'a> {
@@ -54,8 +58,13 @@ impl<'a> ProviderSettings<'a> {
 }
 
 /// The `terraform` and `provider "ucloud"` blocks for a provider talking to
-/// `base_url` in region `cn-bj2`.
+/// `base_url` in region `cn-bj2`, reading image files from the simulator at
+/// `base_url` unless `settings` say otherwise.
 pub fn provider_tf(base_url: &str, settings: ProviderSettings<'_>) -> String {
+    let ufile = settings.ufile_base_url.map_or_else(
+        || format!("{base_url}{}", ucloud_sim::ufile::PATH_PREFIX),
+        str::to_string,
+    );
     let version = settings
         .version
         .map(|v| format!("\n      version = \"{v}\""))
@@ -70,8 +79,18 @@ pub fn provider_tf(base_url: &str, settings: ProviderSettings<'_>) -> String {
         .unwrap_or_default();
     format!(
         "terraform {{\n  required_providers {{\n    ucloud = {{\n      source  = \"ucloud-rs/ucloud\"{version}\n    }}\n  \
-         }}\n}}\n\nprovider \"ucloud\" {{\n{keys}  region      = \"cn-bj2\"\n  base_url    = \"{base_url}\"\n{retries}}}\n"
+         }}\n}}\n\nprovider \"ucloud\" {{\n{keys}  region      = \"cn-bj2\"\n  base_url    = \"{base_url}\"\n  \
+         ufile_base_url = \"{ufile}\"\n{retries}}}\n"
     )
+}
+
+/// An `http://127.0.0.1:PORT` where nothing listens (a port just bound and
+/// released): for a provider whose UFile reads must fail at once, e.g. in
+/// front of a scripted server that answers every request in turn.
+pub fn closed_endpoint() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    let addr = listener.local_addr().expect("the bound address");
+    format!("http://{addr}")
 }
 
 /// An isolated working directory (dev override for `provider`, the binary)

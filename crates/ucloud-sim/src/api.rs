@@ -1,15 +1,17 @@
-//! The three UCloud actions the provider uses, as pure functions of the
-//! request parameters and the store: ImportCustomImage, DescribeImage and
-//! TerminateCustomImage. Validation and RetCodes follow UCloud's behaviour
-//! (see `ucloud-api.md` in the project notes).
+//! The UCloud actions the provider uses, as pure functions of the request
+//! parameters and the store: ImportCustomImage, CopyCustomImage,
+//! DescribeImage and TerminateCustomImage. Validation and RetCodes follow
+//! UCloud's behaviour (see `ucloud-api.md` in the project notes).
 
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use crate::cli::TerminateMaking;
+use crate::cli::{Keys, TerminateMaking};
+use crate::image_file;
 use crate::params::Params;
-use crate::store::{self, DEFAULT_PROJECT, Image, State, Store};
+use crate::store::{self, CopyTarget, DEFAULT_PROJECT, Image, State, Store};
+use crate::ufile::{self, Fetched, Objects};
 
 /// The image file formats ImportCustomImage accepts, in this exact casing.
 pub const FORMATS: [&str; 4] = ["RAW", "VHD", "VMDK", "qcow2"];
@@ -45,6 +47,7 @@ impl ApiError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
     ImportCustomImage,
+    CopyCustomImage,
     DescribeImage,
     TerminateCustomImage,
 }
@@ -54,6 +57,7 @@ impl Action {
     pub fn parse(name: &str) -> Result<Self, ApiError> {
         match name {
             "ImportCustomImage" => Ok(Action::ImportCustomImage),
+            "CopyCustomImage" => Ok(Action::CopyCustomImage),
             "DescribeImage" => Ok(Action::DescribeImage),
             "TerminateCustomImage" => Ok(Action::TerminateCustomImage),
             _ => Err(ApiError::new(161, format!("Action [{name}] not found"))),
@@ -70,8 +74,14 @@ impl Action {
 pub struct Env<'a> {
     pub now_ms: u64,
     pub making_time: Duration,
+    /// How long a copy stays `Copying`.
+    pub copy_time: Duration,
     pub terminate_making: TerminateMaking,
     pub rng: &'a mut fastrand::Rng,
+    /// `--ufile-dir`: imports of these objects are judged by their bytes.
+    pub objects: Option<&'a Objects>,
+    /// The accepted key pairs, which also sign UFile URLs.
+    pub keys: &'a Keys,
 }
 
 /// Performs `action`; on success, the answer's fields besides Action and RetCode.
@@ -83,6 +93,7 @@ pub fn perform(
 ) -> Result<Map<String, Value>, ApiError> {
     match action {
         Action::ImportCustomImage => import(params, store, env),
+        Action::CopyCustomImage => copy(params, store, env),
         Action::DescribeImage => describe(params, store, env.now_ms),
         Action::TerminateCustomImage => terminate(params, store, env),
     }
@@ -119,13 +130,10 @@ fn import(params: &Params, store: &mut Store, env: Env<'_>) -> Result<Map<String
         return Err(ApiError::param("OsName", "must be Other when OsType is Other"));
     }
 
-    let image_id = loop {
-        let id = format!("uimage-{}", (0..8).map(|_| alnum(env.rng)).collect::<String>());
-        if !store.contains(&id) {
-            break id;
-        }
-    };
+    let image_id = new_image_id(store, env.rng);
     let making_ms = u64::try_from(env.making_time.as_millis()).unwrap_or(u64::MAX);
+    let ready_at_ms = env.now_ms.saturating_add(making_ms);
+    let (outcome, import_error) = outcome_of(ufile_url, format, ready_at_ms / 1000, &env);
     store.insert(Image {
         image_id: image_id.clone(),
         image_name: image_name.to_string(),
@@ -138,11 +146,100 @@ fn import(params: &Params, store: &mut Store, env: Env<'_>) -> Result<Map<String
         ufile_url: ufile_url.to_string(),
         tag: params.get("Tag").unwrap_or("Default").to_string(),
         create_time: env.now_ms / 1000,
-        ready_at_ms: env.now_ms.saturating_add(making_ms),
-        outcome: Image::outcome_for(ufile_url),
+        ready_at_ms,
+        outcome,
+        import_error,
         deleted: false,
+        copied_from: None,
     });
     Ok(fields(json!({ "ImageId": image_id })))
+}
+
+/// The state an import reaches, and why it fails. An object under
+/// `--ufile-dir` is read as UHost reads it, through the URL's own signature,
+/// which must hold until the import ends (`done_at`, unix seconds), and its
+/// bytes decide; any other URL follows the `corrupt` convention.
+fn outcome_of(ufile_url: &str, format: &str, done_at: u64, env: &Env<'_>) -> (State, Option<String>) {
+    if let Some(objects) = env.objects {
+        match ufile::fetch_for_import(objects, env.keys, ufile_url, done_at) {
+            Fetched::Elsewhere => {}
+            Fetched::Refused(why) => return (State::Unavailable, Some(why)),
+            Fetched::Read { size, head, tail } => {
+                return match image_file::judge(format, size, &head, &tail) {
+                    Ok(()) => (State::Available, None),
+                    Err(why) => (State::Unavailable, Some(why)),
+                };
+            }
+        }
+    }
+    match Image::outcome_for(ufile_url) {
+        State::Unavailable => (
+            State::Unavailable,
+            Some("the UFileUrl path contains `corrupt`".to_owned()),
+        ),
+        other => (other, None),
+    }
+}
+
+/// A fresh image id, as UCloud's look: `uimage-` and 8 lowercase characters.
+fn new_image_id(store: &Store, rng: &mut fastrand::Rng) -> String {
+    loop {
+        let id = format!("uimage-{}", (0..8).map(|_| alnum(rng)).collect::<String>());
+        if !store.contains(&id) {
+            break id;
+        }
+    }
+}
+
+/// CopyCustomImage, one target: the source must be an Available custom
+/// image in Region/ProjectId; the copy appears at once in TargetRegion /
+/// TargetProjectId, `Copying`. Not idempotent: every call makes a copy.
+fn copy(params: &Params, store: &mut Store, env: Env<'_>) -> Result<Map<String, Value>, ApiError> {
+    let region = required(params, "Region")?;
+    let project = project(params);
+    let source_id = required(params, "SourceImageId")?;
+    let target_project = required(params, "TargetProjectId")?;
+    let target_region = params.get("TargetRegion").unwrap_or(region);
+    if store::base_images().any(|(id, _)| id == source_id) {
+        return Err(ApiError::param(
+            "SourceImageId",
+            &format!("{source_id} is a platform image; only custom images can be copied"),
+        ));
+    }
+    let source = store
+        .images()
+        .iter()
+        .find(|i| !i.deleted && i.image_id == source_id && i.region == region && i.project_id == project)
+        .ok_or_else(|| {
+            ApiError::param(
+                "SourceImageId",
+                &format!("no custom image {source_id} in region {region}, project {project}"),
+            )
+        })?;
+    let state = source.state(env.now_ms);
+    if state != State::Available {
+        return Err(ApiError::param(
+            "SourceImageId",
+            &format!(
+                "image {source_id} is {}; only an Available image can be copied",
+                state.as_str()
+            ),
+        ));
+    }
+    let target = CopyTarget {
+        image_id: new_image_id(store, env.rng),
+        region: target_region.to_string(),
+        project_id: target_project.to_string(),
+        image_name: params.get("TargetImageName").unwrap_or(&source.image_name).to_string(),
+        image_description: params.get("TargetImageDescription").unwrap_or_default().to_string(),
+        tag: params.get("TargetImageTag").unwrap_or("Default").to_string(),
+    };
+    let copy_ms = u64::try_from(env.copy_time.as_millis()).unwrap_or(u64::MAX);
+    let copy = source.copy(target, env.now_ms, copy_ms);
+    let task_id = format!("task-{}", (0..8).map(|_| alnum(env.rng)).collect::<String>());
+    let image_id = copy.image_id.clone();
+    store.insert(copy);
+    Ok(fields(json!({ "TargetImageId": image_id, "TaskId": task_id })))
 }
 
 fn alnum(rng: &mut fastrand::Rng) -> char {
@@ -212,8 +309,10 @@ fn terminate(params: &Params, store: &mut Store, env: Env<'_>) -> Result<Map<Str
     let image = store
         .find_live_mut(region, project(params), image_id)
         .ok_or_else(|| ApiError::new(8956, "resource does not exist or is not a custom image"))?;
-    if env.terminate_making == TerminateMaking::Reject && image.state(env.now_ms) == State::Making {
-        return Err(ApiError::new(8957, "image is being made"));
+    let state = image.state(env.now_ms);
+    if env.terminate_making == TerminateMaking::Reject && state.is_pending() {
+        let doing = if state == State::Copying { "copied" } else { "made" };
+        return Err(ApiError::new(8957, format!("image is being {doing}")));
     }
     image.deleted = true;
     Ok(fields(json!({ "ImageId": image_id })))
@@ -237,7 +336,10 @@ mod tests {
         rng: fastrand::Rng,
         now_ms: u64,
         making: Duration,
+        copying: Duration,
         terminate_making: TerminateMaking,
+        objects: Option<Objects>,
+        keys: Keys,
     }
 
     impl World {
@@ -247,7 +349,10 @@ mod tests {
                 rng: fastrand::Rng::with_seed(3),
                 now_ms: 1_700_000_000_000,
                 making: Duration::from_secs(3),
+                copying: Duration::from_secs(5),
                 terminate_making: TerminateMaking::Allow,
+                objects: None,
+                keys: Keys::from([("pub".to_owned(), crate::cli::PrivateKey::new("priv"))]),
             }
         }
 
@@ -255,8 +360,11 @@ mod tests {
             let env = Env {
                 now_ms: self.now_ms,
                 making_time: self.making,
+                copy_time: self.copying,
                 terminate_making: self.terminate_making,
                 rng: &mut self.rng,
+                objects: self.objects.as_ref(),
+                keys: &self.keys,
             };
             perform(action, &Params::from_pairs(pairs), &mut self.store, env)
         }
@@ -475,9 +583,199 @@ mod tests {
             .unwrap();
     }
 
+    /// Copies `source` from cn-bj2 / the default project with `extra` params
+    /// (an empty value removes the parameter).
+    fn copy(w: &mut World, source: &str, extra: &[(&str, &str)]) -> Result<Map<String, Value>, ApiError> {
+        let mut pairs = vec![
+            ("Region", "cn-bj2"),
+            ("SourceImageId", source),
+            ("TargetProjectId", "org-b"),
+            ("TargetRegion", "cn-sh2"),
+        ];
+        for (k, v) in extra {
+            pairs.retain(|(key, _)| key != k);
+            if !v.is_empty() {
+                pairs.push((k, v));
+            }
+        }
+        w.call(Action::CopyCustomImage, &pairs)
+    }
+
+    fn copied_id(out: Result<Map<String, Value>, ApiError>) -> String {
+        out.unwrap()["TargetImageId"].as_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn a_copy_appears_copying_in_the_target_then_available() {
+        let mut w = World::new();
+        let src = w.import(&[("ImageDescription", "golden"), ("Tag", "prod")]).unwrap();
+        w.now_ms += 3000;
+        let out = copy(&mut w, &src, &[]).unwrap();
+        let id = out["TargetImageId"].as_str().unwrap().to_string();
+        assert!(out["TaskId"].as_str().unwrap().starts_with("task-"));
+        assert_ne!(id, src);
+        let again = copied_id(copy(&mut w, &src, &[]));
+        assert_ne!(again, id, "not idempotent: two calls, two copies");
+        let target = [("Region", "cn-sh2"), ("ProjectId", "org-b"), ("ImageId", id.as_str())];
+        let set = &w.describe(&target)["ImageSet"];
+        assert_eq!(set[0]["State"], "Copying");
+        assert_eq!(set[0]["ImageName"], "img", "the source's name by default");
+        assert_eq!(set[0]["ImageDescription"], "");
+        assert_eq!(set[0]["Tag"], "Default");
+        assert_eq!(set[0]["OsName"], "CentOS 7.6 64位");
+        let in_source = w.describe(&[("Region", "cn-bj2"), ("ImageId", &id)]);
+        assert_eq!(in_source["TotalCount"], 0, "the copy lives in its target only");
+        w.now_ms += 5000;
+        assert_eq!(w.describe(&target)["ImageSet"][0]["State"], "Available");
+
+        let named = copied_id(copy(
+            &mut w,
+            &src,
+            &[
+                ("TargetRegion", ""),
+                ("TargetImageName", "c2"),
+                ("TargetImageDescription", "d"),
+                ("TargetImageTag", "t"),
+            ],
+        ));
+        let set = &w.describe(&[("Region", "cn-bj2"), ("ProjectId", "org-b"), ("ImageId", &named)])["ImageSet"];
+        assert_eq!(
+            (&set[0]["ImageName"], &set[0]["ImageDescription"], &set[0]["Tag"]),
+            (&json!("c2"), &json!("d"), &json!("t")),
+            "no TargetRegion: the source's region"
+        );
+    }
+
+    #[test]
+    fn a_copy_of_a_corrupt_copy_source_ends_unavailable() {
+        let mut w = World::new();
+        let src = w
+            .import(&[("UFileUrl", "https://b.cn-bj.ufileos.com/corrupt-copy/disk.raw")])
+            .unwrap();
+        w.now_ms += 3000;
+        let id = copied_id(copy(&mut w, &src, &[]));
+        w.now_ms += 5000;
+        let set = &w.describe(&[("Region", "cn-sh2"), ("ProjectId", "org-b"), ("ImageId", &id)])["ImageSet"];
+        assert_eq!(set[0]["State"], "Unavailable");
+    }
+
+    #[test]
+    fn copy_errors_name_the_parameter_and_copy_nothing() {
+        let mut w = World::new();
+        let making = w.import(&[]).unwrap();
+        let err = copy(&mut w, &making, &[]).unwrap_err();
+        assert_eq!(err.ret_code, 230);
+        assert!(
+            err.message.starts_with("Params [SourceImageId] not available"),
+            "{err:?}"
+        );
+        assert!(err.message.contains("is Making"), "{err:?}");
+        w.now_ms += 3000;
+        for (extra, param, says) in [
+            (("SourceImageId", ""), "SourceImageId", ""),
+            (("TargetProjectId", ""), "TargetProjectId", ""),
+            (("Region", ""), "Region", ""),
+            (("Region", "hk"), "SourceImageId", "no custom image"),
+            (("ProjectId", "org-x"), "SourceImageId", "no custom image"),
+            (
+                ("SourceImageId", "uimage-base-centos79"),
+                "SourceImageId",
+                "platform image",
+            ),
+            (("SourceImageId", "uimage-nope"), "SourceImageId", "no custom image"),
+        ] {
+            let err = copy(&mut w, &making, &[extra]).unwrap_err();
+            assert_eq!(err.ret_code, 230, "{extra:?}");
+            assert!(
+                err.message.starts_with(&format!("Params [{param}] not available")),
+                "{extra:?}: {err:?}"
+            );
+            assert!(err.message.contains(says), "{extra:?}: {err:?}");
+        }
+        assert_eq!(w.store.images().len(), 1, "no copy was made");
+    }
+
+    #[test]
+    fn terminating_a_copy_while_copying_follows_the_configured_mode() {
+        let mut w = World::new();
+        w.terminate_making = TerminateMaking::Reject;
+        let src = w.import(&[]).unwrap();
+        w.now_ms += 3000;
+        let id = copied_id(copy(&mut w, &src, &[]));
+        let at = [("Region", "cn-sh2"), ("ProjectId", "org-b"), ("ImageId", id.as_str())];
+        let err = w.call(Action::TerminateCustomImage, &at).unwrap_err();
+        assert_eq!((err.ret_code, err.message.as_str()), (8957, "image is being copied"));
+        w.now_ms += 5000;
+        w.call(Action::TerminateCustomImage, &at).unwrap();
+    }
+
+    #[test]
+    fn an_object_under_the_ufile_dir_is_imported_by_its_bytes_through_its_signature() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("images")).unwrap();
+        let mut qcow2 = b"QFI\xfb\0\0\0\x03".to_vec();
+        qcow2.resize(196_616, 0);
+        std::fs::write(dir.path().join("images/c7.qcow2"), &qcow2).unwrap();
+        std::fs::write(dir.path().join("images/c7.qcow2.gz"), [0x1f, 0x8b, 8, 0]).unwrap();
+        let mut w = World::new();
+        w.objects = Some(Objects::open(dir.path()).unwrap());
+        let now = w.now_ms / 1000;
+        let signed = |key: &str, private: &str, expires: u64| {
+            let sts = format!("GET\n\n\n{expires}\n/images/{key}");
+            let query = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("UCloudPublicKey", "pub")
+                .append_pair("Expires", &expires.to_string())
+                .append_pair("Signature", &ufile::signature(private, &sts))
+                .finish();
+            format!("https://images.cn-bj.ufileos.com/{key}?{query}")
+        };
+        let cases = [
+            (signed("c7.qcow2", "priv", now + 3600), "qcow2", None),
+            (
+                signed("c7.qcow2", "priv", now + 3600),
+                "RAW",
+                Some("Format is RAW but the file is qcow2"),
+            ),
+            (signed("c7.qcow2.gz", "priv", now + 3600), "qcow2", Some("gzip")),
+            (signed("nope.raw", "priv", now + 3600), "RAW", Some("does not exist")),
+            (
+                signed("c7.qcow2", "wrong", now + 3600),
+                "qcow2",
+                Some("signature is wrong"),
+            ),
+            (signed("c7.qcow2", "priv", now + 1), "qcow2", Some("expired")),
+            (
+                "https://images.cn-bj.ufileos.com/c7.qcow2".to_owned(),
+                "qcow2",
+                Some("no signature"),
+            ),
+        ];
+        for (url, format, error) in cases {
+            let url: &'static str = Box::leak(url.into_boxed_str());
+            let format: &'static str = format;
+            let id = w.import(&[("UFileUrl", url), ("Format", format)]).unwrap();
+            let image = w.store.images().iter().find(|i| i.image_id == id).unwrap().clone();
+            match error {
+                None => assert_eq!((image.outcome, image.import_error), (State::Available, None), "{url}"),
+                Some(says) => {
+                    assert_eq!(image.outcome, State::Unavailable, "{url}");
+                    let why = image.import_error.unwrap_or_default();
+                    assert!(why.contains(says), "{url}: {why}");
+                }
+            }
+        }
+        // A bucket that is not under the directory keeps the `corrupt` convention.
+        let id = w
+            .import(&[("UFileUrl", "https://other.cn-bj.ufileos.com/corrupt/x.raw")])
+            .unwrap();
+        let image = w.store.images().iter().find(|i| i.image_id == id).unwrap().clone();
+        assert_eq!(image.outcome, State::Unavailable);
+    }
+
     #[test]
     fn unknown_actions_are_161() {
-        assert_eq!(Action::parse("CopyCustomImage").unwrap_err().ret_code, 161);
+        assert_eq!(Action::parse("CopyCustomImages").unwrap_err().ret_code, 161);
+        assert_eq!(Action::parse("CopyCustomImage"), Ok(Action::CopyCustomImage));
         assert_eq!(Action::parse("DescribeImage"), Ok(Action::DescribeImage));
     }
 }

@@ -14,7 +14,7 @@ use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
 use clap::{Parser, ValueEnum};
 
-use crate::faults::FaultKind;
+use crate::faults::{FaultKind, LoseAnswers};
 
 /// The demo key pair used when no `--key` and no `UCLOUD_SIM_KEYS` is given.
 pub const DEMO_PUBLIC_KEY: &str = "sim-public-key";
@@ -27,8 +27,22 @@ pub const KEYS_ENV: &str = "UCLOUD_SIM_KEYS";
 /// What `--help` says after the options: the conventions callers rely on.
 const CONVENTIONS: &str = "\
 Conventions:
-    An import whose UFileUrl path contains `corrupt` ends in state
+    With --ufile-dir DIR, the files DIR/BUCKET/KEY are private UFile objects,
+    served path-style at /ufile/BUCKET/KEY (HEAD, GET, Range) to requests
+    signed by UFile's rule with an accepted key pair (Authorization header or
+    presigned URL); give the provider ufile_base_url = \"<sim URL>/ufile\". An
+    import whose UFileUrl names such a bucket reads the object through that
+    URL's own signature and ends Unavailable when UHost could not import it
+    (missing, unsigned, expired or badly signed, empty, compressed, not the
+    declared Format); GET /_sim/images says why (ImportError).
+
+    Any other import whose UFileUrl path contains `corrupt` ends in state
     Unavailable (a failed import); every other import ends Available.
+
+    CopyCustomImage copies an Available custom image of Region/ProjectId into
+    TargetRegion/TargetProjectId, where the copy is Copying for --copy-time,
+    then Available, or Unavailable when the source was imported from a path
+    containing `corrupt-copy` (that import itself succeeds).
 
     Two platform images (ImageType Base: uimage-base-centos79,
     uimage-base-ubuntu2204) are listed in every region and project, after the
@@ -37,10 +51,12 @@ Conventions:
     On start one line is printed to stdout:
         ucloud-sim listening on http://127.0.0.1:PORT
     Test hooks (JSON, never faulted): GET /_sim/images, GET /_sim/journal,
-    POST /_sim/images/{id}/delete, POST /_sim/reset.";
+    GET /_sim/ufile/journal (object requests), POST /_sim/images/{id}/delete,
+    POST /_sim/reset.";
 
 /// ucloud-sim: a local stand-in for UCloud's image API (ImportCustomImage,
-/// DescribeImage, TerminateCustomImage), for tests and the quick start.
+/// CopyCustomImage, DescribeImage, TerminateCustomImage), for tests and the
+/// quick start.
 #[derive(Debug, Parser)]
 // Negative numbers are taken as values (and refused by their parser) so the
 // error names the flag; a flag given twice keeps its last value.
@@ -59,7 +75,11 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
     pub making_time: Duration,
 
-    /// Whether an image may be deleted while Making; reject answers RetCode 8957
+    /// How long a copy (CopyCustomImage) stays Copying
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
+    pub copy_time: Duration,
+
+    /// Whether an image may be deleted while Making or Copying; reject answers RetCode 8957
     #[arg(long, value_name = "MODE", value_enum, default_value_t = TerminateMaking::Allow)]
     pub terminate_making: TerminateMaking,
 
@@ -75,6 +95,15 @@ pub struct Args {
     /// Probability of performing the action and then closing the connection without answering
     #[arg(long, value_name = "P", default_value = "0.0", value_parser = parse_probability, allow_negative_numbers = true)]
     pub lost_response_rate: f64,
+
+    /// Perform the first N requests of ACTION, then close the connection without answering, e.g.
+    /// CopyCustomImage:1 (N defaults to 1; comma-separated for several actions)
+    // A fully qualified Vec: one comma-separated value, not a repeatable flag.
+    #[arg(long, value_name = "ACTION[:N],...", default_value = "", value_parser = parse_lose_answers)]
+    pub lose_answers: ::std::vec::Vec<(String, u32)>,
+    /// Probability of performing an ImportCustomImage and answering RetCode 0 without its ImageId, as a broken gateway would
+    #[arg(long, value_name = "P", default_value = "0.0", value_parser = parse_probability, allow_negative_numbers = true)]
+    pub idless_answer_rate: f64,
 
     /// Delay before every API answer
     #[arg(long, value_name = "DURATION", default_value = "0ms", value_parser = parse_duration)]
@@ -93,12 +122,18 @@ pub struct Args {
     #[arg(long, value_name = "PATH", value_parser = parse_state_file)]
     pub state_file: Option<PathBuf>,
 
+    /// Serve the files DIR/BUCKET/KEY as private UFile objects at /ufile/BUCKET/KEY, and
+    /// import them by their real bytes
+    #[arg(long, value_name = "DIR", value_parser = parse_ufile_dir)]
+    pub ufile_dir: Option<PathBuf>,
+
     /// No per-request log lines on stderr
     #[arg(long)]
     pub quiet: bool,
 }
 
-/// Whether TerminateCustomImage may delete an image that is still Making.
+/// Whether TerminateCustomImage may delete an image that is still Making
+/// (or Copying).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TerminateMaking {
     Allow,
@@ -142,15 +177,19 @@ pub struct Config {
     pub listen: SocketAddr,
     pub keys: Keys,
     pub making_time: Duration,
+    pub copy_time: Duration,
     pub terminate_making: TerminateMaking,
     pub fault_rate: f64,
     pub fault_kinds: Vec<FaultKind>,
     pub lost_response_rate: f64,
+    pub lose_answers: LoseAnswers,
+    pub idless_answer_rate: f64,
     pub latency: Duration,
     /// Requests per second per API key before RetCode 153; `None`: no limit.
     pub rate_limit: Option<u32>,
     pub seed: Option<u64>,
     pub state_file: Option<PathBuf>,
+    pub ufile_dir: Option<PathBuf>,
     pub quiet: bool,
 }
 
@@ -180,14 +219,18 @@ impl Args {
             listen: self.listen,
             keys,
             making_time: self.making_time,
+            copy_time: self.copy_time,
             terminate_making: self.terminate_making,
             fault_rate: self.fault_rate,
             fault_kinds: self.fault_kinds,
             lost_response_rate: self.lost_response_rate,
+            lose_answers: self.lose_answers.into_iter().collect(),
+            idless_answer_rate: self.idless_answer_rate,
             latency: self.latency,
             rate_limit: self.rate_limit,
             seed: self.seed,
             state_file: self.state_file,
+            ufile_dir: self.ufile_dir,
             quiet: self.quiet,
         })
     }
@@ -261,6 +304,31 @@ fn parse_fault_kinds(value: &str) -> Result<Vec<FaultKind>, String> {
         .collect()
 }
 
+fn parse_ufile_dir(value: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(value);
+    if path.is_dir() {
+        Ok(path)
+    } else {
+        Err("not a directory".to_string())
+    }
+}
+
+fn parse_lose_answers(value: &str) -> Result<Vec<(String, u32)>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let (action, n) = entry.split_once(':').unwrap_or((entry, "1"));
+            let action_ok = !action.is_empty() && action.chars().all(|c| c.is_ascii_alphanumeric());
+            match n.parse::<u32>() {
+                Ok(n) if action_ok => Ok((action.to_string(), n)),
+                _ => Err(format!("`{entry}` is not ACTION or ACTION:N (e.g. CopyCustomImage:1)")),
+            }
+        })
+        .collect()
+}
+
 fn parse_state_file(value: &str) -> Result<PathBuf, String> {
     if value.is_empty() {
         Err("the path is empty".to_string())
@@ -291,6 +359,8 @@ mod tests {
         assert_eq!(c.keys.len(), 1);
         assert_eq!(c.keys[DEMO_PUBLIC_KEY].expose(), DEMO_PRIVATE_KEY);
         assert_eq!(c.making_time, Duration::from_secs(3));
+        assert_eq!(c.copy_time, Duration::from_secs(3));
+        assert!(c.lose_answers.is_empty());
         assert_eq!(c.terminate_making, TerminateMaking::Allow);
         assert_eq!(c.fault_rate, 0.0);
         assert_eq!(c.fault_kinds, FaultKind::ALL.to_vec());
@@ -322,6 +392,9 @@ mod tests {
                 "--listen=127.0.0.1:8080",
                 "--making-time",
                 "0s",
+                "--copy-time=250ms",
+                "--lose-answers",
+                "CopyCustomImage, ImportCustomImage:3",
                 "--terminate-making",
                 "reject",
                 "--fault-rate",
@@ -344,6 +417,11 @@ mod tests {
         .unwrap();
         assert_eq!(c.listen.port(), 8080);
         assert_eq!(c.making_time, Duration::ZERO);
+        assert_eq!(c.copy_time, Duration::from_millis(250));
+        assert_eq!(
+            c.lose_answers,
+            LoseAnswers::from([("CopyCustomImage".into(), 1), ("ImportCustomImage".into(), 3)])
+        );
         assert_eq!(c.terminate_making, TerminateMaking::Reject);
         assert_eq!(c.fault_rate, 0.5);
         assert_eq!(c.fault_kinds, vec![FaultKind::Throttled153]);
@@ -364,6 +442,9 @@ mod tests {
             (&["--fault-kinds", "404"][..], "--fault-kinds"),
             (&["--fault-rate", "0.1", "--fault-kinds", ""][..], "--fault-kinds"),
             (&["--making-time", "soon"][..], "--making-time"),
+            (&["--copy-time", "later"][..], "--copy-time"),
+            (&["--lose-answers", "CopyCustomImage:x"][..], "--lose-answers"),
+            (&["--lose-answers", ":2"][..], "--lose-answers"),
             (&["--latency", "soon"][..], "--latency"),
             (&["--terminate-making", "maybe"][..], "--terminate-making"),
             (&["--key", "nocolon"][..], "--key"),
@@ -371,6 +452,7 @@ mod tests {
             (&["--seed", "-3"][..], "--seed"),
             (&["--seed"][..], "--seed"),
             (&["--state-file", ""][..], "--state-file"),
+            (&["--ufile-dir", "/nonexistent/ucloud-sim-objects"][..], "--ufile-dir"),
             (&["--bogus"][..], "--bogus"),
         ] {
             let err = run(args, None).unwrap_err();

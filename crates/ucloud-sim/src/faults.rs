@@ -1,7 +1,10 @@
 //! Fault injection: the misbehaviours a client must survive (throttling,
 //! unavailable gateways, answers lost after the work was done), drawn from a
-//! seeded generator so a failing run can be replayed with the same `--seed`.
+//! seeded generator so a failing run can be replayed with the same `--seed`,
+//! plus lost answers to the first requests of named actions, for tests that
+//! need one exactly where it hurts.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -65,6 +68,9 @@ pub enum Verdict {
     Lost,
 }
 
+/// `--lose-answers`: how many first answers to each action are lost.
+pub type LoseAnswers = BTreeMap<String, u32>;
+
 /// Draws a [`Verdict`] per request.
 #[derive(Debug)]
 pub struct FaultPlan {
@@ -72,6 +78,8 @@ pub struct FaultPlan {
     kinds: Vec<FaultKind>,
     lost_rate: f64,
     rng: fastrand::Rng,
+    /// Answers still to lose, per action.
+    lose: LoseAnswers,
 }
 
 impl FaultPlan {
@@ -81,6 +89,29 @@ impl FaultPlan {
             kinds,
             lost_rate,
             rng,
+            lose: LoseAnswers::new(),
+        }
+    }
+
+    /// Also loses the answers to the first requests of these actions.
+    pub fn losing(mut self, lose: LoseAnswers) -> Self {
+        self.lose = lose;
+        self
+    }
+
+    /// The fate of the next request, for `action`: a drawn fault or loss
+    /// first, then a loss still owed to the action.
+    pub fn next_for(&mut self, action: Option<&str>) -> Verdict {
+        let drawn = self.next();
+        if drawn != Verdict::Normal {
+            return drawn;
+        }
+        match action.and_then(|a| self.lose.get_mut(a)) {
+            Some(left) if *left > 0 => {
+                *left -= 1;
+                Verdict::Lost
+            }
+            _ => Verdict::Normal,
         }
     }
 
@@ -138,6 +169,17 @@ mod tests {
             assert!(a.contains(&Verdict::Fault(kind)), "{kind} never drawn");
         }
         assert!(a.contains(&Verdict::Lost) && a.contains(&Verdict::Normal));
+    }
+
+    #[test]
+    fn named_actions_lose_their_first_answers_only() {
+        let lose = LoseAnswers::from([("CopyCustomImage".to_string(), 2)]);
+        let mut plan = FaultPlan::new(0.0, FaultKind::ALL.to_vec(), 0.0, fastrand::Rng::with_seed(1)).losing(lose);
+        assert_eq!(plan.next_for(Some("DescribeImage")), Verdict::Normal);
+        assert_eq!(plan.next_for(Some("CopyCustomImage")), Verdict::Lost);
+        assert_eq!(plan.next_for(None), Verdict::Normal);
+        assert_eq!(plan.next_for(Some("CopyCustomImage")), Verdict::Lost);
+        assert_eq!(plan.next_for(Some("CopyCustomImage")), Verdict::Normal);
     }
 
     #[test]

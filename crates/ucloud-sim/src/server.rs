@@ -1,7 +1,9 @@
 //! HTTP surface of the simulator: the UCloud API at `/` (form, JSON or query
 //! parameters; JSON envelope; request id header), UCloud's throttling and
-//! fault injection in front of it, the request journal, and the `/_sim/`
-//! test hooks, which are never throttled, faulted or delayed.
+//! fault injection in front of it, the request journal, UFile objects at
+//! `/ufile/BUCKET/KEY` (with their own journal; see `ufile.rs`), and the
+//! `/_sim/` test hooks. Neither the objects nor the hooks are ever
+//! throttled, faulted or delayed.
 //!
 //! The journal has one entry per API request: its action and parameters
 //! (never the signature), the answer (RetCode, HTTP status, injected fault,
@@ -28,6 +30,7 @@ use crate::log::Log;
 use crate::params::Params;
 use crate::store::Store;
 use crate::throttle::Throttle;
+use crate::ufile::{self, Objects, Presented};
 
 /// Header carrying the id of every API answer, as UCloud sends it.
 pub const REQUEST_ID_HEADER: &str = "x-ucloud-request-uuid";
@@ -36,12 +39,17 @@ pub const REQUEST_ID_HEADER: &str = "x-ucloud-request-uuid";
 pub struct Sim {
     keys: Keys,
     making_time: Duration,
+    copy_time: Duration,
     terminate_making: TerminateMaking,
     latency: Duration,
     quiet: bool,
+    /// How often a performed import is answered without its ImageId.
+    idless_answer_rate: f64,
     log: Log,
     /// What `AtMs` in the journal counts from.
     started: Instant,
+    /// `--ufile-dir`: the objects served and imported by their bytes.
+    objects: Option<Objects>,
     inner: Mutex<Inner>,
 }
 
@@ -50,30 +58,37 @@ struct Inner {
     journal: Vec<Value>,
     /// `--rate-limit`, when given.
     throttle: Option<Throttle>,
+    /// Every object request, in order.
+    ufile_journal: Vec<Value>,
     faults: FaultPlan,
     rng: fastrand::Rng,
 }
 
 impl Sim {
-    pub fn new(config: &Config, store: Store, seed: u64, log: Log) -> Self {
+    pub fn new(config: &Config, store: Store, seed: u64, log: Log, objects: Option<Objects>) -> Self {
         let faults = FaultPlan::new(
             config.fault_rate,
             config.fault_kinds.clone(),
             config.lost_response_rate,
             fastrand::Rng::with_seed(seed),
-        );
+        )
+        .losing(config.lose_answers.clone());
         Sim {
             keys: config.keys.clone(),
             making_time: config.making_time,
+            copy_time: config.copy_time,
             terminate_making: config.terminate_making,
             latency: config.latency,
             quiet: config.quiet,
+            idless_answer_rate: config.idless_answer_rate,
             log,
             started: Instant::now(),
+            objects,
             inner: Mutex::new(Inner {
                 store,
                 journal: Vec::new(),
                 throttle: config.rate_limit.map(Throttle::new),
+                ufile_journal: Vec::new(),
                 faults,
                 rng: fastrand::Rng::with_seed(seed ^ 0x5eed),
             }),
@@ -102,6 +117,8 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/_sim/images", get(hook_images))
         .route("/_sim/images/{id}/delete", post(hook_delete))
         .route("/_sim/journal", get(hook_journal))
+        .route("/_sim/ufile/journal", get(hook_ufile_journal))
+        .route("/ufile/{*object}", any(ufile_request))
         .route("/_sim/reset", post(hook_reset))
         .with_state(sim)
 }
@@ -184,6 +201,7 @@ async fn api_request(
     let action_name = params.get("Action").map(str::to_string);
     let signature = params.verify(&sim.keys);
 
+    let mut idless = false;
     let (request_id, verdict, outcome, throttled) = {
         let mut inner = sim.lock();
         let inner = &mut *inner;
@@ -195,7 +213,7 @@ async fn api_request(
         let verdict = if throttled {
             Verdict::Normal
         } else {
-            inner.faults.next()
+            inner.faults.next_for(action_name.as_deref())
         };
         let outcome = match verdict {
             _ if throttled => Outcome::Err(ApiError::new(153, "Request throttled")),
@@ -211,7 +229,16 @@ async fn api_request(
                     None => Ok(&params),
                 };
                 match perform(&sim, inner, checked, signature, action_name.as_deref()) {
-                    Ok(fields) => Outcome::Ok(fields),
+                    Ok(mut fields) => {
+                        // A broken gateway: the image was made, its id is not said.
+                        if action_name.as_deref() == Some("ImportCustomImage")
+                            && inner.rng.f64() < sim.idless_answer_rate
+                        {
+                            fields.remove("ImageId");
+                            idless = true;
+                        }
+                        Outcome::Ok(fields)
+                    }
                     Err(e) => Outcome::Err(e),
                 }
             }
@@ -249,6 +276,7 @@ async fn api_request(
             "Fault": match verdict { Verdict::Fault(k) => Some(k.label()), _ => None },
             "Lost": verdict == Verdict::Lost,
             "Throttled": throttled,
+            "IdDropped": idless,
             "RequestId": request_id,
         }));
         (request_id, verdict, outcome, throttled)
@@ -267,6 +295,7 @@ async fn api_request(
             _ if throttled => " throttled".to_string(),
             Verdict::Fault(k) => format!(" fault={k}"),
             Verdict::Lost => " lost".to_string(),
+            Verdict::Normal if idless => " idless".to_string(),
             Verdict::Normal => String::new(),
         };
         sim.log.line(format_args!(
@@ -297,8 +326,11 @@ fn perform(
     let env = Env {
         now_ms: now_ms(),
         making_time: sim.making_time,
+        copy_time: sim.copy_time,
         terminate_making: sim.terminate_making,
         rng: &mut inner.rng,
+        objects: sim.objects.as_ref(),
+        keys: &sim.keys,
     };
     let fields = api::perform(action, params, &mut inner.store, env)?;
     if action.mutates()
@@ -361,11 +393,86 @@ async fn hook_reset(State(sim): State<Arc<Sim>>) -> Response {
     let mut inner = sim.lock();
     inner.store.clear();
     inner.journal.clear();
+    inner.ufile_journal.clear();
     if let Err(e) = inner.store.save() {
         sim.log
             .line(format_args!("ucloud-sim: cannot write the state file: {e}"));
     }
     axum::Json(json!({})).into_response()
+}
+
+async fn hook_ufile_journal(State(sim): State<Arc<Sim>>) -> Response {
+    axum::Json(sim.lock().ufile_journal.clone()).into_response()
+}
+
+/// HEAD or GET of `/ufile/BUCKET/KEY`: UFile's answer (see `ufile.rs`), one
+/// entry in the object journal and one log line.
+async fn ufile_request(State(sim): State<Arc<Sim>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let header = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let query: Vec<(String, String)> = url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect();
+    let presented = Presented {
+        verb: method.as_str(),
+        authorization: header(header::AUTHORIZATION),
+        content_md5: headers
+            .get("content-md5")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default(),
+        content_type: header(header::CONTENT_TYPE).unwrap_or_default(),
+        date: header(header::DATE).unwrap_or_default(),
+        query: &query,
+        range: header(header::RANGE),
+    };
+    let object = uri.path().strip_prefix(ufile::PATH_PREFIX).unwrap_or_default();
+    let (bucket, raw_key) = object.trim_start_matches('/').split_once('/').unwrap_or((object, ""));
+    let key = ufile::percent_decode(raw_key).unwrap_or_default();
+    let now = now_ms() / 1000;
+
+    let mut inner = sim.lock();
+    let session_id = request_id(&mut inner.rng);
+    let reply = match &sim.objects {
+        Some(objects) => ufile::serve(objects, &sim.keys, &presented, bucket, &key, now, &session_id),
+        None => ufile::not_served(&session_id),
+    };
+    let auth = match (presented.authorization, query.iter().any(|(k, _)| k == "Signature")) {
+        (Some(_), _) => "header",
+        (None, true) => "url",
+        (None, false) => "none",
+    };
+    let seq = inner.ufile_journal.len();
+    inner.ufile_journal.push(json!({
+        "Seq": seq,
+        "Method": method.as_str(),
+        "Bucket": bucket,
+        "Key": key,
+        "Range": presented.range,
+        "Auth": auth,
+        "HttpStatus": reply.status,
+        "SessionId": session_id,
+    }));
+    drop(inner);
+    if !sim.quiet {
+        sim.log.line(format_args!(
+            "UFile {method} {bucket}/{key} range={} auth={auth} http={} session_id={session_id}",
+            presented.range.unwrap_or("-"),
+            reply.status
+        ));
+    }
+    let mut response = (
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        reply.body,
+    )
+        .into_response();
+    for (name, value) in reply.headers {
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use crate::conn::{Kill, KillableListener};
 use crate::log::Log;
 use crate::server::{self, Sim};
 use crate::store::Store;
+use crate::ufile::Objects;
 
 /// How long in-flight requests may take to finish once shutdown is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -22,6 +23,9 @@ pub enum Error {
     /// `--state-file` cannot be read, parsed or written.
     #[error("{0}")]
     StateFile(String),
+    /// `--ufile-dir` is not a directory.
+    #[error("{0}")]
+    UfileDir(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: io::Error },
     #[error("cannot start the async runtime: {0}")]
@@ -48,6 +52,12 @@ impl Simulator {
                 .save()
                 .map_err(|e| Error::StateFile(format!("cannot write the state file {}: {e}", path.display())))?;
         }
+        let objects = config
+            .ufile_dir
+            .as_deref()
+            .map(Objects::open)
+            .transpose()
+            .map_err(Error::UfileDir)?;
         let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -64,7 +74,7 @@ impl Simulator {
                 "ucloud-sim: seed {seed} (pass --seed {seed} to replay the same faults)"
             ));
         }
-        let sim = Arc::new(Sim::new(&config, store, seed, log));
+        let sim = Arc::new(Sim::new(&config, store, seed, log, objects));
         Ok(Simulator {
             sim,
             listener,

@@ -1,8 +1,13 @@
 //! The simulator's images and their life cycle, plus the optional state file.
 //!
-//! An import is `Making` until its ready time, then reaches its outcome:
-//! `Unavailable` when the UFileUrl path contains `corrupt` (the convention
-//! tests use to make an import fail), `Available` otherwise. The state is
+//! An import is `Making` until its ready time, then reaches the outcome
+//! decided when it started: by the real bytes of an object under
+//! `--ufile-dir`, otherwise `Unavailable` when the UFileUrl path contains
+//! `corrupt` (the convention tests use to make an import fail) and
+//! `Available` else. A copy is `Copying` until its ready time, then
+//! `Available`, or `Unavailable` when its source was imported from a path
+//! containing `corrupt-copy` (such an import itself succeeds, so the source
+//! can be copied at all). The state is
 //! derived from the clock on every read, so no timer has to run and a
 //! restarted simulator resumes where it stopped.
 
@@ -14,6 +19,9 @@ use serde_json::{Value, json};
 
 /// The project of requests that send no ProjectId.
 pub const DEFAULT_PROJECT: &str = "org-default";
+
+/// The UFileUrl path marker of an image that imports fine but whose copies fail.
+pub const CORRUPT_COPY: &str = "corrupt-copy";
 
 /// Size reported for every image, in GB.
 const IMAGE_SIZE_GB: u64 = 20;
@@ -60,6 +68,7 @@ pub fn base_images() -> impl Iterator<Item = (&'static str, Value)> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum State {
     Making,
+    Copying,
     Available,
     Unavailable,
 }
@@ -68,9 +77,15 @@ impl State {
     pub fn as_str(self) -> &'static str {
         match self {
             State::Making => "Making",
+            State::Copying => "Copying",
             State::Available => "Available",
             State::Unavailable => "Unavailable",
         }
+    }
+
+    /// Whether the image is still being made or copied.
+    pub fn is_pending(self) -> bool {
+        matches!(self, State::Making | State::Copying)
     }
 }
 
@@ -92,31 +107,75 @@ pub struct Image {
     pub tag: String,
     /// Unix seconds.
     pub create_time: u64,
-    /// Unix milliseconds at which the image leaves `Making`.
+    /// Unix milliseconds at which the image leaves `Making` (or `Copying`).
     pub ready_at_ms: u64,
-    /// The state reached after `Making`.
+    /// The state reached after `Making` (or `Copying`).
     pub outcome: State,
+    /// Why the import fails, for the hook (UCloud itself says nothing).
+    #[serde(default)]
+    pub import_error: Option<String>,
     pub deleted: bool,
+    /// For a copy (CopyCustomImage), the id of its source image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copied_from: Option<String>,
+}
+
+/// Where and as what CopyCustomImage makes a copy.
+#[derive(Clone, Debug)]
+pub struct CopyTarget {
+    pub image_id: String,
+    pub region: String,
+    pub project_id: String,
+    pub image_name: String,
+    pub image_description: String,
+    pub tag: String,
 }
 
 impl Image {
     /// The outcome an import of `ufile_url` reaches.
     pub fn outcome_for(ufile_url: &str) -> State {
-        let path = url::Url::parse(ufile_url)
-            .map(|u| u.path().to_string())
-            .unwrap_or_default();
-        if path.contains("corrupt") {
+        let path = url_path(ufile_url);
+        if path.contains("corrupt") && !path.contains(CORRUPT_COPY) {
             State::Unavailable
         } else {
             State::Available
         }
     }
 
-    pub fn state(&self, now_ms: u64) -> State {
-        if now_ms < self.ready_at_ms {
-            State::Making
+    /// The copy of this image that CopyCustomImage makes at `now_ms`,
+    /// copying for `copy_ms`.
+    pub fn copy(&self, target: CopyTarget, now_ms: u64, copy_ms: u64) -> Image {
+        let outcome = if url_path(&self.ufile_url).contains(CORRUPT_COPY) {
+            State::Unavailable
         } else {
-            self.outcome
+            State::Available
+        };
+        Image {
+            image_id: target.image_id,
+            image_name: target.image_name,
+            image_description: target.image_description,
+            region: target.region,
+            project_id: target.project_id,
+            import_os_type: self.import_os_type.clone(),
+            os_name: self.os_name.clone(),
+            format: self.format.clone(),
+            ufile_url: self.ufile_url.clone(),
+            tag: target.tag,
+            create_time: now_ms / 1000,
+            ready_at_ms: now_ms.saturating_add(copy_ms),
+            outcome,
+            import_error: (outcome == State::Unavailable)
+                .then(|| format!("the source was imported from a path containing `{CORRUPT_COPY}`")),
+            deleted: false,
+            copied_from: Some(self.image_id.clone()),
+        }
+    }
+
+    pub fn state(&self, now_ms: u64) -> State {
+        match (now_ms < self.ready_at_ms, &self.copied_from) {
+            (true, Some(_)) => State::Copying,
+            (true, None) => State::Making,
+            (false, _) => self.outcome,
         }
     }
 
@@ -168,8 +227,14 @@ impl Image {
             "OsType": self.import_os_type,
             "OsName": self.os_name,
             "Tag": self.tag,
+            "ImportError": self.import_error,
+            "CopiedFrom": self.copied_from,
         })
     }
+}
+
+fn url_path(url: &str) -> String {
+    url::Url::parse(url).map(|u| u.path().to_string()).unwrap_or_default()
 }
 
 #[derive(Serialize, Deserialize)]
@@ -280,7 +345,9 @@ mod tests {
             create_time: 1,
             ready_at_ms,
             outcome: Image::outcome_for(url),
+            import_error: None,
             deleted: false,
+            copied_from: None,
         }
     }
 
@@ -309,6 +376,32 @@ mod tests {
             State::Available
         );
         assert_eq!(Image::outcome_for("https://h.example.com/corrupt"), State::Unavailable);
+    }
+
+    #[test]
+    fn a_copy_is_copying_until_ready_and_fails_only_for_a_corrupt_copy_source() {
+        let target = |id: &str| CopyTarget {
+            image_id: id.to_string(),
+            region: "cn-sh2".to_string(),
+            project_id: "org-b".to_string(),
+            image_name: "c".to_string(),
+            image_description: String::new(),
+            tag: "Default".to_string(),
+        };
+        let src = image("uimage-a", "https://b.cn-bj.ufileos.com/disk.raw", 0);
+        let copy = src.copy(target("uimage-c"), 10_000, 2000);
+        assert_eq!(
+            (copy.state(11_999), copy.state(12_000)),
+            (State::Copying, State::Available)
+        );
+        assert_eq!((copy.region.as_str(), copy.project_id.as_str()), ("cn-sh2", "org-b"));
+        assert_eq!(copy.copied_from.as_deref(), Some("uimage-a"));
+        assert_eq!(copy.create_time, 10);
+        assert_eq!(copy.hook_view(0)["CopiedFrom"], "uimage-a");
+        let fragile = image("uimage-f", "https://b.cn-bj.ufileos.com/corrupt-copy/disk.raw", 0);
+        assert_eq!(fragile.state(0), State::Available, "the import itself works");
+        assert_eq!(fragile.copy(target("uimage-d"), 0, 1).state(5), State::Unavailable);
+        assert_eq!(src.hook_view(0)["CopiedFrom"], Value::Null);
     }
 
     #[test]

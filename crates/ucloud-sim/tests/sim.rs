@@ -168,9 +168,9 @@ fn neither_logs_nor_journal_show_signatures_or_private_keys() {
 #[test]
 fn missing_and_unknown_actions_are_160_and_161() {
     let sim = Sim::start(&[]);
-    let answer = sim.sign_and_post("CopyCustomImage", &[("Region", "cn-bj2")]);
+    let answer = sim.sign_and_post("CreateUHostInstance", &[("Region", "cn-bj2")]);
     assert_eq!(answer["RetCode"], 161, "{answer}");
-    assert!(answer["Message"].as_str().unwrap().contains("CopyCustomImage"));
+    assert!(answer["Message"].as_str().unwrap().contains("CreateUHostInstance"));
 
     let mut no_action = vec![("Region".to_string(), "cn-bj2".to_string())];
     no_action.push(("PublicKey".to_string(), Sim::KEY_PUBLIC.to_string()));
@@ -462,6 +462,78 @@ fn a_lost_response_is_a_connection_error_but_the_image_exists() {
     let err = result.expect_err("a lost answer must be an error for reqwest");
     assert!(!err.is_status() && !err.is_timeout(), "{err:?}");
     assert_eq!(sim.live_images().len(), 2);
+}
+
+/// CopyCustomImage's parameters for a copy of `source` (cn-bj2, default
+/// project) into cn-sh2 / org-b.
+fn copy_params(source: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("Region", "cn-bj2"),
+        ("SourceImageId", source),
+        ("TargetProjectId", "org-b"),
+        ("TargetRegion", "cn-sh2"),
+        ("TargetImageName", "web-sh"),
+    ]
+}
+
+#[test]
+fn a_copy_is_copying_in_its_target_then_available() {
+    let sim = Sim::start(&["--making-time", "0s", "--copy-time", "300ms"]);
+    let source = import(&sim, &[]);
+    let answer = sim.sign_and_post("CopyCustomImage", &copy_params(&source));
+    assert_eq!(answer["RetCode"], 0, "{answer}");
+    assert_eq!(answer["Action"], "CopyCustomImageResponse");
+    let id = answer["TargetImageId"].as_str().expect("TargetImageId").to_string();
+    let target = [("Region", "cn-sh2"), ("ProjectId", "org-b"), ("ImageId", id.as_str())];
+    let listed = describe(&sim, &target);
+    assert_eq!(listed["ImageSet"][0]["State"], "Copying", "{listed}");
+    assert_eq!(listed["ImageSet"][0]["ImageName"], "web-sh");
+    let copied = sim.wait_for_state(&id, "Available");
+    assert_eq!(
+        (copied["Region"].as_str(), copied["ProjectId"].as_str()),
+        (Some("cn-sh2"), Some("org-b"))
+    );
+    assert_eq!(copied["CopiedFrom"], source.as_str());
+
+    let missing = sim.sign_and_post("CopyCustomImage", &copy_params("uimage-nothere"));
+    assert_eq!(missing["RetCode"], 230, "{missing}");
+    assert!(
+        missing["Message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Params [SourceImageId] not available")
+    );
+    assert_eq!(sim.images().len(), 2, "a refused copy makes nothing");
+}
+
+#[test]
+fn lose_answers_loses_the_first_answers_to_an_action_after_performing_it() {
+    let sim = Sim::start(&["--making-time", "0s", "--lose-answers", "CopyCustomImage:1"]);
+    let source = import(&sim, &[]);
+    let err = sim
+        .try_sign_and_post("CopyCustomImage", &copy_params(&source))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        sim.live_images().len(),
+        2,
+        "the copy happened although its answer was lost"
+    );
+    let again = sim.sign_and_post("CopyCustomImage", &copy_params(&source));
+    assert_eq!(again["RetCode"], 0, "only the first answer is lost: {again}");
+    let lost: Vec<bool> = sim
+        .journal()
+        .iter()
+        .filter(|e| e["Action"] == "CopyCustomImage")
+        .map(|e| e["Lost"] == true)
+        .collect();
+    assert_eq!(lost, [true, false]);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! `ucloud_custom_image`: a disk image file in UFile imported into UHost as a
-//! custom image. The model, schema and validation are in `model.rs`; this
-//! file is the lifecycle: create / read / delete / import.
+//! custom image. The model, schema and validation are in `model.rs`; the
+//! check of the file before the import in `preflight.rs`; this file is the
+//! lifecycle: create / read / delete / import.
 //!
 //! What it guarantees: an image is never orphaned. The image id is recorded
 //! the moment ImportCustomImage answers; a failure after that returns the id
@@ -9,12 +10,14 @@
 //! importing again. A failed import (`Unavailable`) is cleaned up.
 
 pub mod model;
+pub mod preflight;
 
 use super::import_id::{is_image_id, parse_import_id};
 use super::without_query;
 use crate::framework::timeouts::Op;
 use crate::framework::{
-    ApplyResult, Context, Diagnostic, Diagnostics, Maybe, Model, Plan, PlanRequest, ReadResult, Resource, Schema,
+    ApplyResult, Context, Diagnostic, Diagnostics, Maybe, Model, Plan, PlanRequest, RawState, ReadResult, Resource,
+    Schema, plan,
 };
 use crate::images::{Halt, ImageApi, Location, Settled, create_once, human};
 use crate::provider_data::ProviderData;
@@ -32,10 +35,13 @@ pub const TYPE_NAME: &str = "ucloud_custom_image";
 /// The state of an image whose import has been accepted but not finished.
 const MAKING: &str = "Making";
 
+/// The schema version: 1 added `verify_source` and `source_size`.
+pub const SCHEMA_VERSION: i64 = 1;
+
 /// The resource's schema.
 pub fn custom_image_schema() -> Schema {
     CustomImageModel::schema(
-        0,
+        SCHEMA_VERSION,
         "A UHost custom image imported from a disk image file in UFile (ImportCustomImage). Creating it waits \
          until the image is `Available`; an import that fails is deleted again. UCloud cannot change an image \
          after import, so changing any argument replaces it.",
@@ -172,9 +178,9 @@ impl CustomImageResource {
                 let format = model.format.known().cloned().unwrap_or_default();
                 let why = format!(
                     "UCloud could not import {url} as image {image_id} in region {region}: the image ended in state \
-                     {state} after {elapsed}. Check that the file is readable by UHost (a public URL, or a signed \
-                     URL that has not expired), that `format` ({format}) is the file's real format, and that the \
-                     bucket is in region {region}.",
+                     {state} after {elapsed}. Check that the file is readable by UHost (the provider's key pair \
+                     signs the URL it sends, unless ufile_url carries its own signature), that `format` ({format}) \
+                     is the file's real format, and that the bucket is in region {region}.",
                     region = api.loc.region,
                     state = img.state,
                 );
@@ -281,7 +287,7 @@ impl Resource<ProviderData> for CustomImageResource {
         &self,
         ctx: &Context,
         data: &ProviderData,
-        model: CustomImageModel,
+        mut model: CustomImageModel,
     ) -> ApplyResult<CustomImageModel> {
         let started = Instant::now();
         let client = match data.client() {
@@ -292,11 +298,29 @@ impl Resource<ProviderData> for CustomImageResource {
             Ok(l) => l,
             Err(d) => return ApplyResult::failed(d),
         };
-        let req = match import_request(&model, &loc) {
+        let mut req = match import_request(&model, &loc) {
             Ok(r) => r,
             Err(d) => return ApplyResult::failed(d),
         };
         let create_timeout = model.timeout(Op::Create);
+        let checked = preflight::check_source(
+            ctx,
+            data,
+            &preflight::Request {
+                ufile_url: &req.ufile_url,
+                format: req.format,
+                region: &loc.region,
+                verify: model.verify_source.known().copied().unwrap_or(true),
+                create_timeout,
+            },
+        )
+        .await;
+        let source = match checked {
+            Ok(s) => s,
+            Err(d) => return ApplyResult::failed(d),
+        };
+        req.ufile_url = source.import_url.expose().to_owned();
+        model.source_size = source.size;
         let api = ImageApi::new(client, loc);
         let never = CancellationToken::new();
         let imported = create_once(
@@ -309,17 +333,24 @@ impl Resource<ProviderData> for CustomImageResource {
             || async { client.call(&req, &never).await.map(|r| r.image_id) },
         )
         .await;
+        let mut diagnostics = source.warnings;
         let image_id = match imported {
             Ok(id) => id,
-            Err(f) => return ApplyResult::failed(Diagnostic::error(f.summary, f.detail)),
+            Err(f) => {
+                diagnostics.push(Diagnostic::error(f.summary, f.detail));
+                return ApplyResult::failed(diagnostics);
+            }
         };
-        tracing::info!(image_id, region = %api.loc.region, "custom image import started");
+        tracing::info!(image_id, region = %api.loc.region, url = %source.import_url, "custom image import started");
         let accepted = Accepted {
             image_id,
             started,
             create_timeout,
         };
-        self.finish_create(ctx, &api, data, model, accepted).await
+        let mut result = self.finish_create(ctx, &api, data, model, accepted).await;
+        diagnostics.extend(result.diagnostics);
+        result.diagnostics = diagnostics;
+        result
     }
 
     async fn read(
@@ -412,6 +443,27 @@ impl Resource<ProviderData> for CustomImageResource {
             }
             Err(detail) => Diagnostic::error("Failed to delete custom image", detail).into(),
         }
+    }
+
+    /// Version 0 had no `verify_source` and no `source_size`: they take
+    /// their defaults (true; null, the file was not read), so the first plan
+    /// after upgrading the provider shows no change.
+    fn upgrade_state(&self, raw: RawState) -> Result<CustomImageModel, Diagnostics> {
+        if raw.version != 0 {
+            return Err(Diagnostic::error(
+                "Cannot upgrade stored state",
+                format!(
+                    "The stored state of this {TYPE_NAME} has schema version {}, which this provider cannot \
+                     upgrade. Remove the resource from the state and import it again.",
+                    raw.version
+                ),
+            )
+            .into());
+        }
+        let schema = custom_image_schema();
+        let mut value = raw.decode(&schema)?;
+        plan::import_defaults(&schema.block, &mut value);
+        CustomImageModel::from_value(&value).map_err(Diagnostics::from)
     }
 
     /// Only what locates the image; Read fills in the rest. `ufile_url`,

@@ -6,6 +6,7 @@ use super::super::{non_empty, without_query};
 use crate::framework::timeouts::{Op, Timeouts, TimeoutsBlock};
 use crate::framework::{Diagnostic, Diagnostics, Maybe, ReplaceRequest, attr};
 use crate::images::rfc3339;
+use crate::ucloud::ufile::{ObjectUrl, SIGNATURE_PARAMS};
 use crate::ucloud::{Image, ImageFormat};
 use crate::{attr_name, attr_path, model};
 use std::time::Duration;
@@ -59,9 +60,11 @@ model! {
         ))
         .requires_replace(),
         pub ufile_url: Maybe<String> = attr::required(format!(
-            "The URL of the image file in UFile (`UFileUrl`), e.g. \
-             `https://bucket.cn-bj.ufileos.com/images/c7.qcow2`; a signed URL (with a query string) works for \
-             private buckets. The file must be readable by UHost. {IMPORT_ONLY_NOTE}"
+            "The URL of the image file in UFile, e.g. `https://bucket.cn-bj.ufileos.com/images/c7.qcow2`, as \
+             the state keeps it. For ImportCustomImage (`UFileUrl`) the provider presigns it with its key pair until \
+             the create timeout ends, so private buckets need no signed URL here; a URL that already carries a \
+             UFile signature is sent as given (a plan-time warning says that the state keeps it). \
+             {IMPORT_ONLY_NOTE}"
         ))
         .requires_replace_if(crate::framework::plan::unless_imported),
         pub format: Maybe<String> = attr::required(format!(
@@ -112,6 +115,19 @@ model! {
             .use_state_for_unknown(),
         pub features: Maybe<Vec<String>> = attr::computed(
             "Features UCloud reports for the image, e.g. `CloudInit`, `HotPlug`, `IPv6`.",
+        )
+        .use_state_for_unknown(),
+        pub verify_source: Maybe<bool> = attr::optional(
+            "Check the image file before importing it: read its size and its first and last bytes from UFile (at \
+             most 3 requests, with the provider's key pair or the URL's own signature) and fail at once, without \
+             importing, when the object is missing, unreadable, empty, compressed, incomplete or not in `format`. \
+             A check that cannot be made (UFile unreachable, a custom domain) only warns. Used only when the image \
+             is created, so changing it never replaces the image.",
+        )
+        .default(true),
+        pub source_size: Maybe<i64> = attr::computed(
+            "The size of the image file in bytes, as the check before the import read it. Null when the check was \
+             off or could not be made, and after `terraform import` (UCloud does not keep it).",
         )
         .use_state_for_unknown(),
         pub timeouts: TimeoutsBlock = TIMEOUTS.block(),
@@ -178,6 +194,41 @@ fn check_ufile_url(raw: &str) -> Result<(), String> {
         return Err(format!("{:?} has no path to a file", without_query(raw)));
     }
     Ok(())
+}
+
+/// A warning for a `ufile_url` that carries a UFile signature: it is a
+/// credential for the file, and Terraform shows and stores arguments as they
+/// are. The provider uses such a URL as given.
+fn signed_url_warning(raw: &str) -> Option<Diagnostic> {
+    let url = url::Url::parse(raw).ok()?;
+    let carried: Vec<String> = url
+        .query_pairs()
+        .map(|(k, _)| k.into_owned())
+        .filter(|k| SIGNATURE_PARAMS.contains(&k.as_str()))
+        .collect();
+    if carried.is_empty() {
+        return None;
+    }
+    let until = ObjectUrl::parse(raw, None)
+        .ok()
+        .and_then(|o| o.presigned().map(|p| p.expires_at()))
+        .map(|t| format!(" (until {})", humantime::format_rfc3339_seconds(t)))
+        .unwrap_or_default();
+    let name = attr_name!(CustomImageModel, ufile_url);
+    Some(
+        Diagnostic::warning(
+            format!("Signed {name} is stored in the state"),
+            format!(
+                "{name} carries a UFile signature ({}), which is used as given. Terraform stores it in the state and \
+                 shows it in plans, and whoever reads them can download the file while the signature is valid{until}. \
+                 Give the plain URL instead ({}): the provider then signs a URL for the import itself, with its key \
+                 pair, valid for the create timeout, and keeps no signature in the state.",
+                carried.join(", "),
+                without_query(raw),
+            ),
+        )
+        .at(attr_path!(CustomImageModel, ufile_url)),
+    )
 }
 
 /// Plan-time checks: no API call, the attribute path in every diagnostic,
@@ -288,5 +339,10 @@ pub fn validate_config(config: &CustomImageModel) -> Diagnostics {
     }
 
     diags.extend(config.timeouts.validate(&attr_path!(M, timeouts)));
+    if let Maybe::Known(url) = &config.ufile_url
+        && let Some(d) = signed_url_warning(url)
+    {
+        diags.push(d);
+    }
     diags
 }

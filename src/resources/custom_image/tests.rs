@@ -4,7 +4,7 @@
 use super::model::{CustomImageModel, DEFAULT_CREATE_TIMEOUT, DEFAULT_DELETE_TIMEOUT, Refresh, validate_config};
 use super::*;
 use crate::framework::plan;
-use crate::framework::{AttrPath, Value};
+use crate::framework::{AttrPath, RawState, Value};
 use crate::ucloud::Image;
 
 fn paths(diags: &Diagnostics) -> Vec<String> {
@@ -43,14 +43,37 @@ fn validate(v: &Value) -> Diagnostics {
 #[test]
 fn a_valid_config_passes() {
     assert!(validate(&valid_config()).is_empty());
-    let signed = "https://b.cn-bj.ufileos.com/c7.raw?UCloudPublicKey=k&Signature=s&Expires=1";
-    assert!(validate(&with(valid_config(), "ufile_url", Value::string(signed))).is_empty());
     let other = with(
         with(valid_config(), "os_type", Value::string("Other")),
         "os_name",
         Value::string("Other"),
     );
     assert!(validate(&other).is_empty());
+}
+
+#[test]
+fn a_signed_url_is_valid_with_a_warning_that_state_keeps_its_signature() {
+    let signed = "https://bkt.cn-bj.ufileos.com/c7.raw?UCloudPublicKey=k&Signature=s3cr3t&Expires=1700000300";
+    let diags = validate(&with(valid_config(), "ufile_url", Value::string(signed)));
+    assert!(!diags.has_errors(), "{diags}");
+    assert_eq!(paths(&diags), ["ufile_url"]);
+    let d = diags.iter().next().expect("a warning");
+    assert_eq!(d.severity, crate::framework::Severity::Warning);
+    assert!(d.summary.contains("stored in the state"), "{}", d.summary);
+    assert!(d.detail.contains("used as given"), "{}", d.detail);
+    assert!(d.detail.contains("until 2023-11-14T22:18:20Z"), "{}", d.detail);
+    assert!(
+        d.detail.contains("(https://bkt.cn-bj.ufileos.com/c7.raw)"),
+        "{}",
+        d.detail
+    );
+    assert!(!d.detail.contains("s3cr3t"), "{}", d.detail);
+    // Any signature parameter counts, also on hosts that are not UFile's.
+    let cdn = "https://cdn.example.com/c7.raw?Signature=x";
+    assert_eq!(
+        paths(&validate(&with(valid_config(), "ufile_url", Value::string(cdn)))),
+        ["ufile_url"]
+    );
 }
 
 #[test]
@@ -293,6 +316,70 @@ fn changing_each_argument_replaces_and_timeouts_do_not() {
 }
 
 #[test]
+fn verify_source_changes_in_place_and_source_size_stays_as_it_was() {
+    let (p, _) = plan(Value::Null, valid_config(), Maybe::Known("cn-bj2".into()));
+    assert_eq!(p.get("verify_source"), &Value::Bool(true), "on by default");
+    assert!(p.get("source_size").is_unknown(), "learnt at create");
+
+    let mut prior = state_after_create();
+    prior.set("verify_source", Value::Bool(true));
+    prior.set("source_size", Value::Number(crate::framework::Number::Int(4096)));
+    let (p, replace) = plan(
+        prior,
+        with(valid_config(), "verify_source", Value::Bool(false)),
+        Maybe::Known("cn-bj2".into()),
+    );
+    assert!(replace.is_empty(), "{replace:?}");
+    assert_eq!(p.get("verify_source"), &Value::Bool(false));
+    assert_eq!(
+        p.get("source_size"),
+        &Value::Number(crate::framework::Number::Int(4096))
+    );
+
+    // After `terraform import` (which sets defaults): the size stays unknown to UCloud, null.
+    let mut imported = state_after_import();
+    imported.set("verify_source", Value::Bool(true));
+    let (p, replace) = plan(imported, valid_config(), Maybe::Known("cn-bj2".into()));
+    assert!(replace.is_empty(), "{replace:?}");
+    assert_eq!(p.get("source_size"), &Value::Null);
+}
+
+#[test]
+fn a_version_0_state_gains_the_defaults_of_the_new_attributes() {
+    let mut json = serde_json::json!({
+        "id": "uimage-1", "name": "centos-7-golden", "ufile_url": "https://bucket.cn-bj.ufileos.com/images/c7.qcow2",
+        "format": "qcow2", "os_type": "CentOS", "os_name": "CentOS 7.6 64位", "auth": true, "region": "cn-bj2",
+        "tag": "Default", "status": "Available", "size": 20, "timeouts": null
+    });
+    let m = CustomImageResource
+        .upgrade_state(RawState {
+            version: 0,
+            json: json.clone(),
+        })
+        .expect("upgraded");
+    assert_eq!(m.verify_source, Maybe::Known(true));
+    assert_eq!(m.source_size, Maybe::Null);
+    assert_eq!(m.id, Maybe::Known("uimage-1".into()));
+    // Upgraded, a matching configuration plans nothing.
+    let (p, replace) = plan(m.to_value(), valid_config(), Maybe::Known("cn-bj2".into()));
+    assert!(replace.is_empty(), "{replace:?}");
+    assert_eq!(p, m.to_value(), "no change at all");
+    json["verify_source"] = serde_json::Value::Bool(false);
+    let m = CustomImageResource
+        .upgrade_state(RawState { version: 0, json })
+        .expect("upgraded");
+    assert_eq!(m.verify_source, Maybe::Known(false), "a value it somehow had is kept");
+    assert!(
+        CustomImageResource
+            .upgrade_state(RawState {
+                version: 7,
+                json: serde_json::json!({})
+            })
+            .is_err()
+    );
+}
+
+#[test]
 fn a_letter_case_change_of_format_does_not_replace() {
     let (p, replace) = plan(
         state_after_create(),
@@ -372,10 +459,16 @@ fn after_create_known_planned_values_stay_and_unknowns_are_filled() {
 #[test]
 fn every_argument_has_a_replacement_rule_and_auth_a_default() {
     let s = custom_image_schema();
+    // Used only by create: changing it changes nothing in UCloud.
+    let create_only = [attr_name!(CustomImageModel, verify_source)];
     for a in &s.block.attributes {
-        let argument = a.required || a.optional;
+        let argument = (a.required || a.optional) && !create_only.contains(&a.name.as_str());
         assert_eq!(!a.replace.is_never(), argument, "{}", a.name);
     }
+    assert_eq!(
+        s.block.get("verify_source").and_then(|a| a.default.clone()),
+        Some(Value::Bool(true))
+    );
     assert_eq!(
         s.block.get("auth").and_then(|a| a.default.clone()),
         Some(Value::Bool(true))

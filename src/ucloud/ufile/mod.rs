@@ -22,3 +22,7 @@ pub use reader::{
 pub use sign::{Credentials, CredentialsError, StringToSign};
 pub use url::{ObjectUrl, Presigned, SIGNATURE_PARAMS, SignedUrl, UrlError, parse_base_url, presign, redact};
 pub use verdict::{Attribute, Finding, FindingKind, Severity, Verdict, check};
+
+/// The environment variable for the provider's `ufile_base_url`: object
+/// requests go path-style to `{base}/BUCKET/KEY`.
+pub const ENV_BASE_URL: &str = "UCLOUD_UFILE_BASE_URL";

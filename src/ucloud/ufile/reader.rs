@@ -241,6 +241,12 @@ impl ObjectReader {
         })
     }
 
+    /// The key pair that signs object requests (and presigned URLs), or why
+    /// there is none.
+    pub fn credentials(&self) -> Result<&Credentials, &CredentialsError> {
+        self.credentials.as_ref()
+    }
+
     /// Maps `ufile_url` to its object, honouring `ufile_base_url`.
     pub fn object(&self, ufile_url: &str) -> Result<ObjectUrl, UrlError> {
         ObjectUrl::parse(ufile_url, self.base_url.as_ref())
@@ -595,17 +601,7 @@ fn snippet(body: &[u8]) -> String {
 /// An error and its sources, without the URL (reqwest puts the full URL,
 /// query and all, into its messages).
 fn error_chain(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut parts = vec![e.to_string()];
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
+    crate::ucloud::client::error_chain(&e.without_url())
 }
 
 #[cfg(test)]

@@ -1,0 +1,295 @@
+//! `ucloud_custom_image_copy`'s model: every attribute declared once, the
+//! plan-time validation of a configuration, where the source and the copy
+//! live, and how an image UCloud describes fills the model.
+
+use super::super::custom_image::model::MAX_NAME_CHARS;
+use super::super::import_id::is_image_id;
+use super::super::non_empty;
+use crate::framework::plan::unless_imported;
+use crate::framework::timeouts::{Op, Timeouts, TimeoutsBlock};
+use crate::framework::{Diagnostic, Diagnostics, Maybe, attr};
+use crate::images::{Location, rfc3339};
+use crate::ucloud::Image;
+use crate::{attr_name, attr_path, model};
+use std::time::Duration;
+
+/// How long a copy may take by default (a cross-region copy of a large
+/// system disk takes tens of minutes).
+pub const DEFAULT_CREATE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+/// How long deleting a copy may take by default.
+pub const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// The `timeouts` block's operations and defaults, in one place.
+pub const TIMEOUTS: Timeouts = Timeouts::new(&[
+    (Op::Create, DEFAULT_CREATE_TIMEOUT),
+    (Op::Delete, DEFAULT_DELETE_TIMEOUT),
+]);
+
+/// Said of the source arguments, which DescribeImage cannot tell for a copy.
+const SOURCE_NOTE: &str = "UCloud does not say which image a copy came from: after `terraform import`, taken from \
+                           the configuration without replacing the copy.";
+
+model! {
+    /// The resource's values. Every field may be unknown at plan time.
+    #[derive(Clone, Debug, Default, PartialEq)]
+    pub struct CustomImageCopyModel {
+        pub id: Maybe<String> = attr::computed(
+            "The copy's image id (`uimage-...`) in its own region and project.",
+        )
+        .use_state_for_unknown(),
+        pub source_image_id: Maybe<String> = attr::required(format!(
+            "The custom image to copy (`uimage-...`), e.g. `ucloud_custom_image.centos.id`. It must be \
+             `Available` when the copy starts. {SOURCE_NOTE}"
+        ))
+        .requires_replace_if(unless_imported),
+        pub source_region: Maybe<String> = attr::optional_computed(format!(
+            "The region of the source image. Default: this resource's `region`. {SOURCE_NOTE}"
+        ))
+        .requires_replace_if(unless_imported)
+        .use_state_for_unknown(),
+        pub source_project_id: Maybe<String> = attr::optional_computed(format!(
+            "The project of the source image (`org-...`). Default: this resource's `project_id`. {SOURCE_NOTE}"
+        ))
+        .requires_replace_if(unless_imported)
+        .use_state_for_unknown(),
+        pub region: Maybe<String> = attr::optional_computed(
+            "The region the copy is made in (`TargetRegion`), e.g. `cn-sh2`. Default: the provider's `region`.",
+        )
+        .requires_replace()
+        .use_state_for_unknown(),
+        pub project_id: Maybe<String> = attr::optional_computed(
+            "The project the copy is made in (`TargetProjectId`, `org-...`). Default: the provider's \
+             `project_id`. UCloud requires a project id for a copy, so one of the two must be set.",
+        )
+        .requires_replace()
+        .use_state_for_unknown(),
+        pub name: Maybe<String> = attr::optional_computed(format!(
+            "The copy's name (`TargetImageName`), 1 to {MAX_NAME_CHARS} characters. Default: the source \
+             image's name."
+        ))
+        .requires_replace()
+        .use_state_for_unknown(),
+        pub description: Maybe<String> = attr::optional_computed(
+            "The copy's description (`TargetImageDescription`). Default: the source image's description.",
+        )
+        .requires_replace()
+        .use_state_for_unknown(),
+        pub tag: Maybe<String> = attr::optional_computed(
+            "The copy's business group (`TargetImageTag`). Default: UCloud's default group (`Default`).",
+        )
+        .requires_replace()
+        .use_state_for_unknown(),
+        pub status: Maybe<String> = attr::computed(
+            "The copy's state: `Available` once copied (`Copying` while copying).",
+        )
+        .use_state_for_unknown(),
+        pub size: Maybe<i64> = attr::computed("The image size in GB.").use_state_for_unknown(),
+        pub create_time: Maybe<String> = attr::computed("When the copy was created, RFC 3339 (UTC).")
+            .use_state_for_unknown(),
+        pub features: Maybe<Vec<String>> = attr::computed(
+            "Features UCloud reports for the copy, e.g. `CloudInit`, `HotPlug`, `IPv6`.",
+        )
+        .use_state_for_unknown(),
+        pub os_name: Maybe<String> = attr::computed("The operating system version, e.g. `CentOS 7.6 64位`.")
+            .use_state_for_unknown(),
+        pub timeouts: TimeoutsBlock = TIMEOUTS.block(),
+    }
+}
+
+/// Who refreshes a model from an image, and so which attributes it may change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refresh {
+    /// Create: every known planned value must stay as planned.
+    AfterCreate,
+    /// Read: the remote object wins for what UCloud returns.
+    Read,
+}
+
+/// Whether a source argument names the copy's own region or project:
+/// unset means "the same"; `None` while either side is not known.
+fn same_as_own(source: &Maybe<String>, own: &Maybe<String>, provider: &Maybe<String>) -> Option<bool> {
+    let own = match own {
+        Maybe::Known(v) => Some(v),
+        Maybe::Null => match provider {
+            Maybe::Known(v) => Some(v),
+            Maybe::Null => None,
+            Maybe::Unknown => return matches!(source, Maybe::Null).then_some(true),
+        },
+        Maybe::Unknown => return matches!(source, Maybe::Null).then_some(true),
+    };
+    match source {
+        Maybe::Null => Some(true),
+        Maybe::Known(s) => Some(own == Some(s)),
+        Maybe::Unknown => None,
+    }
+}
+
+impl CustomImageCopyModel {
+    /// The configured timeout of `op`, or its default.
+    pub fn timeout(&self, op: Op) -> Duration {
+        self.timeouts.get(&TIMEOUTS, op)
+    }
+
+    /// Whether the copy would land on its source: same region, same project
+    /// and no new name. `None` while that is not decided yet. `self` is a
+    /// configuration or a plan; unset source values stand for this
+    /// resource's own, unset own ones for `provider_*`.
+    pub fn copies_onto_itself(
+        &self,
+        provider_region: &Maybe<String>,
+        provider_project: &Maybe<String>,
+    ) -> Option<bool> {
+        if self.name.known().is_some() {
+            return Some(false);
+        }
+        if self.name.is_unknown() {
+            return None;
+        }
+        let region = same_as_own(&self.source_region, &self.region, provider_region);
+        let project = same_as_own(&self.source_project_id, &self.project_id, provider_project);
+        match (region, project) {
+            (Some(false), _) | (_, Some(false)) => Some(false),
+            (Some(true), Some(true)) => Some(true),
+            _ => None,
+        }
+    }
+
+    /// Where the source image lives, given where the copy lives: the
+    /// source arguments where known, otherwise the copy's own location.
+    pub fn source_location(&self, target: &Location) -> Location {
+        let region = self
+            .source_region
+            .known()
+            .cloned()
+            .unwrap_or_else(|| target.region.clone());
+        let project = match &self.source_project_id {
+            Maybe::Known(p) => Some(p.clone()),
+            _ => target.project_id.clone(),
+        };
+        Location::new(region, project)
+    }
+
+    /// Records where the copy and its source live, as the state keeps them.
+    pub fn locate(&mut self, target: &Location, source: &Location) {
+        self.region = Maybe::Known(target.region.clone());
+        self.project_id = target.project_id.clone().map_or(Maybe::Null, Maybe::Known);
+        self.source_region = Maybe::Known(source.region.clone());
+        self.source_project_id = source.project_id.clone().map_or(Maybe::Null, Maybe::Known);
+    }
+
+    /// Takes the computed attributes from `img` (the copy); what else it
+    /// takes depends on who asks (see [`Refresh`]).
+    pub fn refresh(&mut self, img: &Image, how: Refresh) {
+        self.id = Maybe::Known(img.image_id.clone());
+        self.status = Maybe::Known(img.state.clone());
+        self.size = Maybe::Known(img.image_size);
+        self.create_time = rfc3339(img.create_time).map_or(Maybe::Null, Maybe::Known);
+        self.features = Maybe::Known(img.features.clone());
+        self.os_name = non_empty(&img.os_name);
+        let keep_planned = how == Refresh::AfterCreate;
+        let take = |field: &mut Maybe<String>, remote: &str| {
+            if !(keep_planned && field.known().is_some()) {
+                *field = non_empty(remote);
+            }
+        };
+        take(&mut self.name, &img.image_name);
+        take(&mut self.tag, &img.tag);
+        // UCloud cannot store an empty description: keep the user's "" when it is empty.
+        let empty_in_state = self.description.known().is_some_and(|d| d.is_empty());
+        if !(img.image_description.is_empty() && empty_in_state) {
+            take(&mut self.description, &img.image_description);
+        }
+    }
+}
+
+/// Plan-time checks: no API call, the attribute path in every diagnostic,
+/// unknown values skipped until known.
+pub fn validate_config(config: &CustomImageCopyModel) -> Diagnostics {
+    type M = CustomImageCopyModel;
+    let mut diags = Diagnostics::new();
+    let mut err = |path, summary: &str, detail: String| diags.push(Diagnostic::error(summary, detail).at(path));
+
+    if let Maybe::Known(id) = &config.source_image_id
+        && !is_image_id(id)
+    {
+        let name = attr_name!(M, source_image_id);
+        err(
+            attr_path!(M, source_image_id),
+            &format!("Invalid {name}"),
+            format!(
+                "{id:?} is not a UCloud image id. Give the id of the custom image to copy (uimage-...), e.g. \
+                 ucloud_custom_image.centos.id."
+            ),
+        );
+    }
+
+    if let Maybe::Known(name) = &config.name {
+        let chars = name.chars().count();
+        if name.trim().is_empty() {
+            err(
+                attr_path!(M, name),
+                "Invalid image name",
+                "The copy's name must not be empty; remove the argument to use the source image's name.".into(),
+            );
+        } else if chars > MAX_NAME_CHARS {
+            err(
+                attr_path!(M, name),
+                "Invalid image name",
+                format!("The copy's name is {chars} characters long; UCloud allows at most {MAX_NAME_CHARS}."),
+            );
+        }
+    }
+
+    for (value, path, unset_means) in [
+        (
+            &config.source_region,
+            attr_path!(M, source_region),
+            "this resource's region",
+        ),
+        (
+            &config.source_project_id,
+            attr_path!(M, source_project_id),
+            "this resource's project",
+        ),
+        (&config.region, attr_path!(M, region), "the provider's region"),
+        (&config.project_id, attr_path!(M, project_id), "the provider's project"),
+        (&config.tag, attr_path!(M, tag), "UCloud's default business group"),
+    ] {
+        if value.known().is_some_and(|v| v.trim().is_empty()) {
+            let name = path.to_string();
+            err(
+                path,
+                &format!("Invalid {name}"),
+                format!("{name} must not be empty; remove the argument to use {unset_means}."),
+            );
+        }
+    }
+
+    // Decidable from the configuration alone when the source arguments are
+    // unset (they default to the copy's own); the plan checks the rest.
+    if config.copies_onto_itself(&Maybe::Unknown, &Maybe::Unknown) == Some(true) {
+        diags.push(onto_itself());
+    }
+
+    diags.extend(config.timeouts.validate(&attr_path!(M, timeouts)));
+    diags
+}
+
+/// The error for a copy whose target is its source.
+pub fn onto_itself() -> Diagnostic {
+    type M = CustomImageCopyModel;
+    Diagnostic::error(
+        "Copy onto itself",
+        format!(
+            "The copy would be made in the region and project of the source image under the same name, which \
+             only duplicates it. Set {region} or {project} to copy elsewhere (the source stays at {source_region} \
+             / {source_project}), or give the copy a new {name}.",
+            region = attr_name!(M, region),
+            project = attr_name!(M, project_id),
+            source_region = attr_name!(M, source_region),
+            source_project = attr_name!(M, source_project_id),
+            name = attr_name!(M, name),
+        ),
+    )
+    .at(attr_path!(M, source_image_id))
+}

@@ -1,0 +1,102 @@
+//! Issue #14 end to end, with the real `terraform`: an ImportCustomImage
+//! answered `RetCode 0` without its `ImageId` (a broken gateway) never puts
+//! an empty id in the state. Where the image was made, the provider adopts
+//! it by name and creation time; where it was not, the apply fails and the
+//! state holds nothing.
+
+use serde_json::Value;
+use test_support::hostile::{HostileServer, Reply};
+use test_support::sim::Sim;
+use test_support::terraform::Terraform;
+use test_support::ucloud::{self, ProviderSettings};
+
+/// The provider binary Cargo built for these tests.
+const PROVIDER: &str = env!("CARGO_BIN_EXE_terraform-provider-ucloud");
+const POLL_MS: u64 = 50;
+
+fn config(name: &str) -> String {
+    format!(
+        "resource \"ucloud_custom_image\" \"x\" {{\n  name      = \"{name}\"\n  ufile_url = \
+         \"https://bucket.cn-bj.ufileos.com/images/c7.qcow2\"\n  format    = \"qcow2\"\n  os_type   = \
+         \"CentOS\"\n  os_name   = \"CentOS 7.6 64位\"\n}}\n"
+    )
+}
+
+fn resources(tf: &Terraform) -> Vec<Value> {
+    tf.show_json()["values"]["root_module"]["resources"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn an_import_answered_without_its_id_is_adopted_by_name() {
+    let sim = Sim::start(&["--making-time", "300ms", "--idless-answer-rate", "1"]);
+    let tf = ucloud::workspace(PROVIDER, &sim, Some(3), POLL_MS);
+    tf.write("main.tf", &config("idless-adopted"));
+    tf.run(&["apply", "-auto-approve"]).expect_success();
+
+    let journal = sim.journal();
+    let imports: Vec<&Value> = journal.iter().filter(|e| e["Action"] == "ImportCustomImage").collect();
+    assert_eq!(imports.len(), 1, "one import, never a second: {imports:?}");
+    assert_eq!(imports[0]["IdDropped"], true, "the answer really had no ImageId");
+
+    let live: Vec<String> = sim
+        .live_images()
+        .iter()
+        .filter_map(|i| i["ImageId"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(live.len(), 1);
+    let state = resources(&tf);
+    assert_eq!(state.len(), 1);
+    assert_eq!(
+        state[0]["values"]["id"],
+        live[0].as_str(),
+        "the image made is the one adopted"
+    );
+    assert_eq!(state[0]["values"]["status"], "Available");
+
+    tf.run(&["destroy", "-auto-approve"]).expect_success();
+    assert!(sim.live_images().is_empty());
+}
+
+#[test]
+fn an_import_answered_without_its_id_that_made_nothing_fails_with_no_state() {
+    let rt = tokio::runtime::Runtime::new().expect("a runtime for the scripted server");
+    // RetCode 0 without an ImageId, then every DescribeImage finds no image.
+    let script = vec![
+        Reply::json(200, r#"{"Action":"ImportCustomImageResponse","RetCode":0}"#).request_id("req-idless"),
+        Reply::json(
+            200,
+            r#"{"Action":"DescribeImageResponse","RetCode":0,"TotalCount":0,"ImageSet":[]}"#,
+        ),
+    ];
+    let server = rt.block_on(HostileServer::start(script)).expect("scripted server");
+    let mut tf = Terraform::new(PROVIDER);
+    ucloud::isolate(&mut tf, POLL_MS);
+    // The scripted server answers every request in turn: keep the check's
+    // object reads away from it.
+    let no_ufile = ucloud::closed_endpoint();
+    let settings = ProviderSettings {
+        ufile_base_url: Some(&no_ufile),
+        ..ProviderSettings::with_sim_keys()
+    };
+    tf.write("provider.tf", &ucloud::provider_tf(&server.base_url, settings));
+    tf.write("main.tf", &config("idless-nothing"));
+
+    let applied = tf.run(&["apply", "-auto-approve"]);
+    assert_ne!(applied.code, 0, "{applied}");
+    assert!(applied.stderr.contains("Failed to import custom image"), "{applied}");
+    assert!(applied.stderr.contains("ImageId"), "names the missing field: {applied}");
+    assert!(!applied.stderr.contains("tainted"), "{applied}");
+    assert!(
+        resources(&tf).is_empty(),
+        "nothing in the state, least of all an empty id"
+    );
+    let imports = server
+        .seen()
+        .iter()
+        .filter(|s| s.action.as_deref() == Some("ImportCustomImage"))
+        .count();
+    assert_eq!(imports, 1, "an accepted import is never repeated");
+}
