@@ -12,8 +12,9 @@
 pub mod model;
 pub mod preflight;
 
-use super::import_id::{is_image_id, parse_import_id};
+use super::import_id::parse_import_id;
 use super::without_query;
+use super::{Lookup, look_up};
 use crate::framework::timeouts::Op;
 use crate::framework::{
     ApplyResult, Context, Diagnostic, Diagnostics, Maybe, Model, Plan, PlanRequest, RawState, ReadResult, Resource,
@@ -96,21 +97,9 @@ fn location_of(m: &CustomImageModel, data: &ProviderData) -> Result<Location, Di
 }
 
 /// The image id of a state, refused before any API call when it is empty
-/// or not an image id (a hand-edited or corrupted state).
+/// or not an image id.
 fn state_image_id(m: &CustomImageModel) -> Result<Option<&str>, Diagnostic> {
-    match m.id.known().map(String::as_str) {
-        None => Ok(None),
-        Some(id) if is_image_id(id) => Ok(Some(id)),
-        Some(id) => Err(Diagnostic::error(
-            "Invalid image id in state",
-            format!(
-                "The state holds {id:?} as the image id, which is not a UCloud image id (uimage-...). No API call \
-                 was made. Remove the resource from the state (`terraform state rm`) and adopt the image with \
-                 `terraform import` if it exists."
-            ),
-        )
-        .at(attr_path!(CustomImageModel, id))),
-    }
+    super::state_image_id(&m.id, attr_path!(CustomImageModel, id))
 }
 
 /// An import UCloud has accepted: from here on the image exists.
@@ -359,64 +348,22 @@ impl Resource<ProviderData> for CustomImageResource {
         data: &ProviderData,
         mut model: CustomImageModel,
     ) -> ReadResult<CustomImageModel> {
-        let keep = |model: CustomImageModel, diagnostics: Diagnostics| ReadResult {
-            state: Some(model),
-            diagnostics,
-        };
-        let image_id = match state_image_id(&model) {
-            Ok(Some(id)) => id.to_string(),
-            Ok(None) => return ReadResult::gone(),
-            Err(d) => return keep(model, d.into()),
-        };
-        let Some(client) = data.client.as_deref() else {
-            // Planning with a provider block that is not known yet: refreshing
-            // waits for apply rather than failing the plan.
-            let why = data.client().err().map(|d| d.detail).unwrap_or_default();
-            return keep(
-                model,
-                Diagnostic::warning(
-                    "Custom image not refreshed",
-                    format!("Image {image_id} was not read from UCloud: {why}"),
-                )
-                .into(),
-            );
-        };
-        let loc = match location_of(&model, data) {
-            Ok(l) => l,
-            Err(d) => return keep(model, d.into()),
-        };
-        let api = ImageApi::new(client, loc);
-        match data.waiter.look(&api, &ctx.cancel, &image_id).await {
-            Ok(None) => {
-                tracing::info!(image_id, "custom image no longer exists");
-                ReadResult::gone()
-            }
-            // A platform (Base) image found by id, e.g. through `terraform
-            // import`: this resource would try to delete it.
-            Ok(Some(img)) if !img.image_type.is_empty() && !img.image_type.eq_ignore_ascii_case("Custom") => keep(
-                model,
-                Diagnostic::error(
-                    "Not a custom image",
-                    format!(
-                        "Image {image_id} is a {} image ({:?}), not a custom image: ucloud_custom_image manages \
-                         only images imported into your account. Refer to platform images by id instead.",
-                        img.image_type, img.image_name
-                    ),
-                )
-                .into(),
-            ),
-            Ok(Some(img)) => {
+        let location = location_of(&model, data);
+        let id_path = attr_path!(CustomImageModel, id);
+        match look_up(ctx, data, &model.id, id_path, location, "Custom image", TYPE_NAME).await {
+            Lookup::Found(img, loc) => {
                 model.refresh(&img, Refresh::Read);
-                model.region = Maybe::Known(api.loc.region.clone());
+                model.region = Maybe::Known(loc.region);
                 if model.project_id.is_unknown() {
-                    model.project_id = api.loc.project_id.clone().map_or(Maybe::Null, Maybe::Known);
+                    model.project_id = loc.project_id.map_or(Maybe::Null, Maybe::Known);
                 }
                 ReadResult::found(model)
             }
-            Err(e) => keep(
-                model,
-                Diagnostic::error("Failed to read custom image", e.to_string()).into(),
-            ),
+            Lookup::Gone => ReadResult::gone(),
+            Lookup::Keep(diagnostics) => ReadResult {
+                state: Some(model),
+                diagnostics,
+            },
         }
     }
 

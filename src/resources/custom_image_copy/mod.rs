@@ -14,6 +14,7 @@ pub mod model;
 
 use super::import_id::parse_import_id;
 use super::state_image_id;
+use super::{Lookup, look_up};
 use crate::framework::timeouts::Op;
 use crate::framework::{
     ApplyResult, Context, Diagnostic, Diagnostics, Maybe, Model, Plan, PlanRequest, ReadResult, Resource, Schema,
@@ -409,64 +410,31 @@ impl Resource<ProviderData> for CustomImageCopyResource {
     }
 
     async fn read(&self, ctx: &Context, data: &ProviderData, mut model: M) -> ReadResult<M> {
-        let keep = |model: M, diagnostics: Diagnostics| ReadResult {
-            state: Some(model),
-            diagnostics,
-        };
-        let image_id = match state_image_id(&model.id, attr_path!(M, id)) {
-            Ok(Some(id)) => id.to_string(),
-            Ok(None) => return ReadResult::gone(),
-            Err(d) => return keep(model, d.into()),
-        };
-        let Some(client) = data.client.as_deref() else {
-            // Planning with a provider block that is not known yet: refreshing
-            // waits for apply rather than failing the plan.
-            let why = data.client().err().map(|d| d.detail).unwrap_or_default();
-            return keep(
-                model,
-                Diagnostic::warning(
-                    "Image copy not refreshed",
-                    format!("Copy {image_id} was not read from UCloud: {why}"),
-                )
-                .into(),
-            );
-        };
-        let loc = match state_location(&model, data) {
-            Ok(l) => l,
-            Err(d) => return keep(model, d.into()),
-        };
-        let api = ImageApi::new(client, loc);
-        match api.get(&image_id, &ctx.cancel).await {
-            Ok(None) => {
-                tracing::info!(image_id, "image copy no longer exists");
-                ReadResult::gone()
-            }
-            // A platform image found by id through `terraform import`: this
-            // resource would try to delete it.
-            Ok(Some(img)) if !img.image_type.is_empty() && img.image_type != CUSTOM => keep(
-                model,
-                Diagnostic::error(
-                    "Not a custom image",
-                    format!(
-                        "Image {image_id} is a {} image ({:?}), not a custom image: {TYPE_NAME} manages only \
-                         copies of images in your account.",
-                        img.image_type, img.image_name
-                    ),
-                )
-                .into(),
-            ),
-            Ok(Some(img)) => {
+        let location = state_location(&model, data);
+        match look_up(
+            ctx,
+            data,
+            &model.id,
+            attr_path!(M, id),
+            location,
+            "Image copy",
+            TYPE_NAME,
+        )
+        .await
+        {
+            Lookup::Found(img, loc) => {
                 model.refresh(&img, Refresh::Read);
-                model.region = Maybe::Known(api.loc.region.clone());
+                model.region = Maybe::Known(loc.region);
                 if model.project_id.is_unknown() {
-                    model.project_id = api.loc.project_id.clone().map_or(Maybe::Null, Maybe::Known);
+                    model.project_id = loc.project_id.map_or(Maybe::Null, Maybe::Known);
                 }
                 ReadResult::found(model)
             }
-            Err(e) => keep(
-                model,
-                Diagnostic::error("Failed to read image copy", e.to_string()).into(),
-            ),
+            Lookup::Gone => ReadResult::gone(),
+            Lookup::Keep(diagnostics) => ReadResult {
+                state: Some(model),
+                diagnostics,
+            },
         }
     }
 
