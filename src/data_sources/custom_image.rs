@@ -7,7 +7,6 @@ use super::query::{
     self, Arg, DEFAULT_IMAGE_TYPE, DEFAULT_STATUS, FilterArgs, Filters, ImageView, filter_doc, list_ids,
 };
 use crate::framework::{Context, DataSource, Diagnostic, Diagnostics, Maybe, Model, ReadResult, Schema, attr};
-use crate::images::ImageApi;
 use crate::provider_data::ProviderData;
 use crate::ucloud::Image;
 use crate::{attr_name, attr_path, model};
@@ -184,18 +183,9 @@ impl DataSource<ProviderData> for CustomImageDataSource {
             state: None,
             diagnostics: d,
         };
-        let filters = match config.filter_args().resolve(data) {
+        let (filters, found) = match config.filter_args().lookup(data, &ctx.cancel).await {
             Ok(f) => f,
             Err(d) => return failed(d),
-        };
-        let client = match data.client() {
-            Ok(c) => c,
-            Err(d) => return failed(d.into()),
-        };
-        let api = ImageApi::new(client, filters.loc.clone());
-        let found = match query::find(&api, &filters, &ctx.cancel).await {
-            Ok(f) => f,
-            Err(d) => return failed(d.into()),
         };
         let most_recent = config.most_recent.known().copied().unwrap_or(false);
         let image = match found.matches.as_slice() {

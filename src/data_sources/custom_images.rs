@@ -3,9 +3,8 @@
 //! list of objects and a list of ids. DescribeImage is read page by page
 //! until its TotalCount, so no image is left out.
 
-use super::query::{self, Arg, DEFAULT_IMAGE_TYPE, DEFAULT_STATUS, FilterArgs, Filters, ImageView, filter_doc};
+use super::query::{Arg, DEFAULT_IMAGE_TYPE, DEFAULT_STATUS, FilterArgs, Filters, ImageView, filter_doc};
 use crate::framework::{Context, DataSource, Diagnostics, Maybe, Model, ReadResult, Schema, attr};
-use crate::images::ImageApi;
 use crate::provider_data::ProviderData;
 use crate::ucloud::Image;
 use crate::{attr_path, model};
@@ -93,21 +92,12 @@ impl DataSource<ProviderData> for CustomImagesDataSource {
             state: None,
             diagnostics: d,
         };
-        let filters = match config.filter_args().resolve(data) {
-            Ok(f) => f,
-            Err(d) => return failed(d),
-        };
-        let client = match data.client() {
-            Ok(c) => c,
-            Err(d) => return failed(d.into()),
-        };
-        let api = ImageApi::new(client, filters.loc.clone());
-        match query::find(&api, &filters, &ctx.cancel).await {
-            Ok(found) => {
+        match config.filter_args().lookup(data, &ctx.cancel).await {
+            Ok((filters, found)) => {
                 tracing::debug!(matched = found.matches.len(), seen = found.seen, "images listed");
                 ReadResult::found(config.found(&found.matches, &filters))
             }
-            Err(d) => failed(d.into()),
+            Err(d) => failed(d),
         }
     }
 }

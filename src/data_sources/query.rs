@@ -217,6 +217,20 @@ impl FilterArgs<'_> {
 
     /// The filters for a read (every value known): defaults filled in from
     /// the declarations and the provider.
+    /// Resolves the filters and lists what matches them: the whole read of
+    /// both image data sources up to choosing what to return.
+    pub async fn lookup(
+        &self,
+        data: &ProviderData,
+        cancel: &CancellationToken,
+    ) -> Result<(Filters, Found), Diagnostics> {
+        let filters = self.resolve(data)?;
+        let client = data.client()?;
+        let api = ImageApi::new(client, filters.loc.clone());
+        let found = find(&api, &filters, cancel).await?;
+        Ok((filters, found))
+    }
+
     pub fn resolve(&self, data: &ProviderData) -> Result<Filters, Diagnostics> {
         let diags = self.validate();
         if diags.has_errors() {
