@@ -5,13 +5,15 @@
 //! Layers, top to bottom (arrows point down only; `tests/architecture.rs`
 //! checks it): [`plugin`] (go-plugin handshake, mTLS, serving),
 //! [`framework`] (tfplugin6 RPCs to typed calls), [`provider`] (the provider
-//! block and its lists), [`resources`] and [`data_sources`] (UCloud's
-//! Terraform surface) with [`provider_data`] (what they receive), [`images`]
+//! block and its lists), [`list_resources`] (`terraform query`, above both),
+//! [`resources`] and [`data_sources`] (UCloud's Terraform surface) with
+//! [`provider_data`] (what they receive), [`images`]
 //! (what image resources share), [`ucloud`] (the API client).
 
 pub mod data_sources;
 pub mod framework;
 pub mod images;
+pub mod list_resources;
 pub mod logging;
 pub mod plugin;
 pub mod provider;

@@ -6,6 +6,7 @@
 //! resources) must not break `terraform plan`: it then yields data without an
 //! API client, and only an operation that really needs the API reports it.
 
+use crate::framework::list::AnyListResource;
 use crate::framework::{
     AnyDataSource, AnyResource, ConfigureRequest, Context, Diagnostic, Diagnostics, Maybe, Model, Provider, Schema,
     Sensitive, Value, attr,
@@ -17,7 +18,7 @@ use crate::ucloud::ufile::{self, ObjectReader, ReaderConfig, ReaderConfigError};
 use crate::ucloud::{
     Client, DEFAULT_BASE_URL, DEFAULT_MAX_REQUESTS_PER_SECOND, DEFAULT_MAX_RETRIES, RateLimit, Secret,
 };
-use crate::{attr_name, attr_path, data_sources, model, resources};
+use crate::{attr_name, attr_path, data_sources, list_resources, model, resources};
 use async_trait::async_trait;
 use std::path::Path;
 use std::sync::Arc;
@@ -405,6 +406,10 @@ impl Provider for UcloudProvider {
 
     fn data_sources(&self) -> Vec<Arc<dyn AnyDataSource<ProviderData>>> {
         data_sources::all()
+    }
+
+    fn list_resources(&self) -> Vec<Arc<dyn AnyListResource<ProviderData>>> {
+        list_resources::all()
     }
 }
 

@@ -16,6 +16,18 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "provider",
         &[
             "framework",
+            "list_resources",
+            "resources",
+            "data_sources",
+            "provider_data",
+            "images",
+            "ucloud",
+        ],
+    ),
+    (
+        "list_resources",
+        &[
+            "framework",
             "resources",
             "data_sources",
             "provider_data",

@@ -6,6 +6,7 @@
 //! `{{file "relative/path"}}` (a file's contents, e.g. an example, read from
 //! the repository root).
 
+use super::resource::IdentitySchema;
 use super::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
 use super::value::Type;
 use std::fmt::Write as _;
@@ -136,6 +137,35 @@ fn type_name(t: &Type) -> String {
         Type::Object(_) => "Object".into(),
         Type::Tuple(_) => "Tuple".into(),
     }
+}
+
+/// Renders a resource identity (Terraform >= 1.12) as markdown: what
+/// `import { identity = {...} }` takes.
+pub fn render_identity(identity: &IdentitySchema) -> String {
+    let mut out = String::from("### Identity Schema\n\n");
+    for (title, required) in [("Required", true), ("Optional", false)] {
+        let attrs: Vec<&Attribute> = identity
+            .block
+            .attributes
+            .iter()
+            .filter(|a| a.required == required)
+            .collect();
+        if attrs.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "#### {title}\n");
+        for a in attrs {
+            let _ = writeln!(
+                out,
+                "- `{}` ({}) {}",
+                a.name,
+                type_name(&a.ty),
+                one_line(&a.description)
+            );
+        }
+        out.push('\n');
+    }
+    out.trim_end().to_string()
 }
 
 /// Expands a page template: `{{schema}}` and `{{file "path"}}` (relative to `root`).

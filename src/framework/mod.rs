@@ -8,11 +8,13 @@
 //!   carry them;
 //! - `plan`: the default plan and the schema's plan rules;
 //! - `resource`: the traits providers, resources and data sources implement;
+//! - `list`: list resources (`terraform query`);
 //! - `server`: the gRPC service; `timeouts`, `diagnostics`, `docs`: helpers.
 
 pub mod codec;
 pub mod diagnostics;
 pub mod docs;
+pub mod list;
 pub mod model;
 pub mod plan;
 pub mod resource;
@@ -22,10 +24,11 @@ pub mod timeouts;
 pub mod value;
 
 pub use diagnostics::{AttrPath, Diagnostic, Diagnostics, Severity};
+pub use list::{ListOutput, ListResource, Listed};
 pub use model::{Model, Sensitive, TfType};
 pub use resource::{
     AnyDataSource, AnyResource, ApplyResult, ConfigureRequest, Context, DataResult, DataSource, DeleteResult, Done,
-    Failure, Plan, PlanRequest, Provider, RawState, ReadResult, Resource,
+    Failure, IdentitySchema, Plan, PlanRequest, Provider, RawState, ReadResult, Resource,
 };
 pub use schema::{Attribute, Block, NestedBlock, Nesting, Replace, ReplaceRequest, Schema, attr};
 pub use value::{FromValue, IntoValue, Maybe, Number, Type, Value};

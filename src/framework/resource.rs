@@ -9,8 +9,9 @@
 
 use super::codec;
 use super::diagnostics::{AttrPath, Diagnostic, Diagnostics};
+use super::list::AnyListResource;
 use super::model::{Model, check_conformance};
-use super::schema::Schema;
+use super::schema::{Block, Schema};
 use super::value::Value;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -68,6 +69,12 @@ pub trait Provider: Send + Sync + 'static {
 
     /// Every data source this provider serves.
     fn data_sources(&self) -> Vec<Arc<dyn AnyDataSource<Self::Data>>> {
+        Vec::new()
+    }
+
+    /// Every list resource this provider serves (`terraform query`); each
+    /// must share its type name with a managed resource that has an identity.
+    fn list_resources(&self) -> Vec<Arc<dyn AnyListResource<Self::Data>>> {
         Vec::new()
     }
 }
@@ -188,6 +195,24 @@ pub type DeleteResult = Result<Diagnostics, Diagnostics>;
 /// The outcome of a data source's read: its state, or why there is none.
 pub type DataResult<M> = Result<Done<M>, Diagnostics>;
 
+/// A resource's identity (Terraform >= 1.12 keeps one with each object and
+/// imports by it): a version and the attributes. A required attribute is
+/// required for import, an optional one may be left to the provider.
+#[derive(Clone, Debug)]
+pub struct IdentitySchema {
+    pub version: i64,
+    pub block: Block,
+}
+
+/// The refusal of an identity by a resource that declares none.
+fn no_identity(type_name: &str) -> Diagnostics {
+    Diagnostic::error(
+        "Import by identity not supported",
+        format!("{type_name} has no resource identity: import it by id."),
+    )
+    .into()
+}
+
 /// A stored state as Terraform kept it on disk (JSON), in the schema
 /// version that wrote it: an upgrader can still see attributes that the
 /// current schema renamed or removed.
@@ -276,6 +301,24 @@ pub trait Resource<D: Send + Sync + 'static>: Send + Sync + 'static {
     /// calls [`Resource::read`] on it.
     async fn import(&self, ctx: &Context, data: &D, id: &str) -> Result<Self::Model, Diagnostics>;
 
+    /// The identity schema, for a resource that has an identity.
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        None
+    }
+
+    /// The identity of the object `state` describes. The server asks for it
+    /// in every answer that carries a state, so an identity is always the
+    /// state's, never an echo of what Terraform sent.
+    fn identity(&self, _state: &Self::Model) -> Option<Value> {
+        None
+    }
+
+    /// Builds the state that `import { identity = {...} }` starts from
+    /// (Terraform >= 1.12); Terraform then calls [`Resource::read`] on it.
+    async fn import_identity(&self, _ctx: &Context, _data: &D, _identity: &Value) -> Result<Self::Model, Diagnostics> {
+        Err(no_identity(self.type_name()))
+    }
+
     /// Converts a stored state of an older schema version (as it was on
     /// disk) into the current model. Called only for older versions; the
     /// default refuses, since a resource that bumps its schema version must
@@ -327,6 +370,11 @@ pub trait AnyResource<D>: Send + Sync + 'static {
     async fn update(&self, ctx: &Context, data: &D, prior: &Value, planned: &Value) -> ApplyResult<Value>;
     async fn delete(&self, ctx: &Context, data: &D, state: &Value) -> DeleteResult;
     async fn import(&self, ctx: &Context, data: &D, id: &str) -> Result<Value, Diagnostics>;
+    fn identity_schema(&self) -> Option<IdentitySchema>;
+    /// The identity of `state`; `None` without an identity or for a state
+    /// that does not fit the model.
+    fn identity(&self, state: &Value) -> Option<Value>;
+    async fn import_identity(&self, ctx: &Context, data: &D, identity: &Value) -> Result<Value, Diagnostics>;
     fn upgrade_state(&self, raw: RawState) -> Result<Value, Diagnostics>;
     /// Whether the typed model and the served schema agree (see
     /// [`check_conformance`]); run by a unit test over every resource.
@@ -444,6 +492,20 @@ impl<D: Send + Sync + 'static, R: Resource<D>> AnyResource<D> for R {
 
     async fn import(&self, ctx: &Context, data: &D, id: &str) -> Result<Value, Diagnostics> {
         Resource::import(self, ctx, data, id).await.map(|m| m.to_value())
+    }
+
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        Resource::identity_schema(self)
+    }
+
+    fn identity(&self, state: &Value) -> Option<Value> {
+        Resource::identity(self, &typed::<R::Model>(state).ok()?)
+    }
+
+    async fn import_identity(&self, ctx: &Context, data: &D, identity: &Value) -> Result<Value, Diagnostics> {
+        Resource::import_identity(self, ctx, data, identity)
+            .await
+            .map(|m| m.to_value())
     }
 
     fn upgrade_state(&self, raw: RawState) -> Result<Value, Diagnostics> {

@@ -91,28 +91,26 @@ impl<'a> ImageApi<'a> {
         Ok(found)
     }
 
-    /// Every image `req` lists, page by page until UCloud's TotalCount. The
-    /// next page starts after what the last one held, so a server that
-    /// answers fewer than `Limit` per page loses nothing.
+    /// Every image `req` lists, page by page until UCloud's TotalCount.
     pub async fn list(&self, req: DescribeImage, cancel: &CancellationToken) -> Result<Vec<Image>, ApiError> {
+        let mut pages = self.pages(req);
         let mut found: Vec<Image> = Vec::new();
-        for _ in 0..MAX_PAGES {
-            let offset = u32::try_from(found.len()).unwrap_or(u32::MAX);
-            let page_req = DescribeImage {
-                offset: Some(offset),
-                limit: Some(PAGE),
-                ..req.clone()
-            };
-            let resp = self.client.call(&page_req, cancel).await?;
-            let got = resp.image_set.len();
-            found.extend(resp.image_set);
-            if got == 0
-                || u64::try_from(found.len()).unwrap_or(u64::MAX) >= u64::try_from(resp.total_count).unwrap_or(0)
-            {
-                break;
-            }
+        while let Some(page) = pages.next(cancel).await? {
+            found.extend(page);
         }
         Ok(found)
+    }
+
+    /// The images `req` lists, one page per call of [`Pages::next`], for
+    /// readers that may stop early (a list resource at its limit).
+    pub fn pages(&self, req: DescribeImage) -> Pages<'_> {
+        Pages {
+            api: self,
+            req,
+            seen: 0,
+            calls: 0,
+            done: false,
+        }
     }
 
     /// Custom images called `name` created at or after `since` (unix s).
@@ -140,5 +138,36 @@ impl<'a> ImageApi<'a> {
             Err(e) if e.is_not_found() => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// DescribeImage read page by page until UCloud's TotalCount. The next page
+/// starts after what the last one held, so a server that answers fewer than
+/// `Limit` per page loses nothing; at most `MAX_PAGES` calls are made.
+pub struct Pages<'a> {
+    api: &'a ImageApi<'a>,
+    req: DescribeImage,
+    seen: usize,
+    calls: u32,
+    done: bool,
+}
+
+impl Pages<'_> {
+    /// The next page, or `None` when every image was read.
+    pub async fn next(&mut self, cancel: &CancellationToken) -> Result<Option<Vec<Image>>, ApiError> {
+        if self.done || self.calls >= MAX_PAGES {
+            return Ok(None);
+        }
+        self.calls += 1;
+        let page_req = DescribeImage {
+            offset: Some(u32::try_from(self.seen).unwrap_or(u32::MAX)),
+            limit: Some(PAGE),
+            ..self.req.clone()
+        };
+        let resp = self.api.client.call(&page_req, cancel).await?;
+        self.seen += resp.image_set.len();
+        let total = usize::try_from(resp.total_count).unwrap_or(0);
+        self.done = resp.image_set.is_empty() || self.seen >= total;
+        Ok(Some(resp.image_set).filter(|page| !page.is_empty()))
     }
 }

@@ -14,7 +14,7 @@ mod batch;
 mod reconcile;
 mod wait;
 
-pub use api::{ImageApi, Location};
+pub use api::{ImageApi, Location, Pages};
 pub use batch::DescribeIds;
 pub use reconcile::{CreateFailure, CreatesImage, create_once};
 pub use wait::{Halt, POLL_INTERVAL_ENV, PollSchedule, Settled, Waiter};

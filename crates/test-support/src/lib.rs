@@ -3,7 +3,8 @@
 //! [`terraform`] runs the real `terraform` in a temporary working directory
 //! with a dev override for the provider binary it is given, [`ucloud`] wires
 //! such a directory to a simulator, and [`plugin_client`] plays Terraform's
-//! side of the go-plugin connection, and [`hostile`] answers like a broken
+//! side of the go-plugin connection, [`protocol`] replays core's calls on it
+//! (what Terraform >= 1.12 would send), and [`hostile`] answers like a broken
 //! UCloud for the client's tests.
 //!
 //! `env!("CARGO_BIN_EXE_...")` exists only in the package owning a binary, so
@@ -14,6 +15,8 @@
 pub mod hostile;
 #[cfg(feature = "provider")]
 pub mod plugin_client;
+#[cfg(feature = "provider")]
+pub mod protocol;
 pub mod sim;
 pub mod terraform;
 #[cfg(feature = "provider")]

@@ -5,6 +5,7 @@
 
 use crate::framework::codec::{self, CodecError};
 use crate::framework::diagnostics::{AttrPath, Diagnostic, Diagnostics, PathStep, Severity};
+use crate::framework::resource::IdentitySchema;
 use crate::framework::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
 use crate::framework::value::{Type, Value};
 use crate::proto::tfplugin6 as pb;
@@ -15,6 +16,26 @@ pub(super) fn schema_to_proto(s: &Schema) -> pb::Schema {
     pb::Schema {
         version: s.version,
         block: Some(block_to_proto(&s.block)),
+    }
+}
+
+/// An identity schema on the wire: required attributes are required for
+/// import, optional ones optional.
+pub(super) fn identity_schema_to_proto(s: &IdentitySchema) -> pb::ResourceIdentitySchema {
+    pb::ResourceIdentitySchema {
+        version: s.version,
+        identity_attributes: s
+            .block
+            .attributes
+            .iter()
+            .map(|a| pb::resource_identity_schema::IdentityAttribute {
+                name: a.name.clone(),
+                r#type: a.ty.to_json().to_string().into_bytes(),
+                required_for_import: a.required,
+                optional_for_import: !a.required,
+                description: a.description.clone(),
+            })
+            .collect(),
     }
 }
 

@@ -19,12 +19,13 @@ mod ops;
 mod tests;
 
 use super::diagnostics::{Diagnostic, Diagnostics};
-use super::resource::{AnyDataSource, AnyResource, Context, Provider};
+use super::list::AnyListResource;
+use super::resource::{AnyDataSource, AnyResource, Context, IdentitySchema, Provider};
 use super::schema::Schema;
 use super::value::Type;
 use crate::proto::tfplugin6 as pb;
 use crate::proto::tfplugin6::provider_server::{Provider as TfProvider, ProviderServer};
-use convert::{diagnostics_to_proto, schema_to_proto};
+use convert::{diagnostics_to_proto, identity_schema_to_proto, schema_to_proto};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::RwLock;
@@ -37,10 +38,17 @@ pub const MAX_MESSAGE_SIZE: usize = 256 * 1024 * 1024;
 
 type RpcResult<T> = Result<Response<T>, Status>;
 
-/// One registered type (resource or data source) with its schema, built once.
+/// One registered type (resource, data source or list resource) with its
+/// schema, built once.
 struct Entry<T: ?Sized> {
     imp: Arc<T>,
     schema: Schema,
+    ty: Type,
+}
+
+/// A resource's identity schema and the type of its values.
+struct Identity {
+    schema: IdentitySchema,
     ty: Type,
 }
 
@@ -56,6 +64,9 @@ pub struct ProviderService<P: Provider> {
     provider_type: Type,
     resources: BTreeMap<String, Entry<dyn AnyResource<P::Data>>>,
     data_sources: BTreeMap<String, Entry<dyn AnyDataSource<P::Data>>>,
+    list_resources: BTreeMap<String, Entry<dyn AnyListResource<P::Data>>>,
+    /// The identity of each resource type that has one.
+    identities: BTreeMap<String, Identity>,
     /// GetProviderSchema's answer, built once: Terraform asks several times
     /// per run.
     schema_response: pb::get_provider_schema::Response,
@@ -96,6 +107,20 @@ impl<P: Provider> ProviderService<P> {
             |d| d.type_name(),
             |d| d.schema(),
         );
+        let list_resources = registry(
+            "list resource",
+            provider.list_resources(),
+            |l| l.type_name(),
+            |l| l.schema(),
+        );
+        let identities: BTreeMap<String, Identity> = resources
+            .iter()
+            .filter_map(|(name, e)| {
+                let schema = e.imp.identity_schema()?;
+                let ty = schema.block.value_type();
+                Some((name.clone(), Identity { schema, ty }))
+            })
+            .collect();
         let schema_response = pb::get_provider_schema::Response {
             provider: Some(schema_to_proto(&provider_schema)),
             resource_schemas: resources
@@ -103,6 +128,10 @@ impl<P: Provider> ProviderService<P> {
                 .map(|(name, e)| (name.clone(), schema_to_proto(&e.schema)))
                 .collect(),
             data_source_schemas: data_sources
+                .iter()
+                .map(|(name, e)| (name.clone(), schema_to_proto(&e.schema)))
+                .collect(),
+            list_resource_schemas: list_resources
                 .iter()
                 .map(|(name, e)| (name.clone(), schema_to_proto(&e.schema)))
                 .collect(),
@@ -114,6 +143,8 @@ impl<P: Provider> ProviderService<P> {
             provider_type,
             resources,
             data_sources,
+            list_resources,
+            identities,
             schema_response,
             configured: RwLock::new(None),
             stop: CancellationToken::new(),
@@ -146,6 +177,12 @@ impl<P: Provider> ProviderService<P> {
             .ok_or_else(|| unknown_type("data source", type_name, self.data_sources.keys()))
     }
 
+    fn list_resource(&self, type_name: &str) -> Result<&Entry<dyn AnyListResource<P::Data>>, Diagnostic> {
+        self.list_resources
+            .get(type_name)
+            .ok_or_else(|| unknown_type("list resource", type_name, self.list_resources.keys()))
+    }
+
     /// The provider data and a context, or an error when ConfigureProvider
     /// has not succeeded.
     async fn configured(&self, rpc: &str) -> Result<(Arc<P::Data>, Context), Diagnostic> {
@@ -174,10 +211,10 @@ fn unknown_type<'a>(kind: &str, type_name: &str, known: impl Iterator<Item = &'a
     } else {
         known.join(", ")
     };
-    let summary = if kind == "data source" {
-        "Unknown data source"
-    } else {
-        "Unknown resource type"
+    let summary = match kind {
+        "data source" => "Unknown data source",
+        "list resource" => "Unknown list resource",
+        _ => "Unknown resource type",
     };
     Diagnostic::error(
         summary,
@@ -241,7 +278,12 @@ with_diagnostics!(
     apply_resource_change,
     import_resource_state,
     read_data_source,
+    upgrade_resource_identity,
+    validate_list_resource_config,
 );
+
+/// ListResource's answer: events as the list resource finds objects.
+type ListStream = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::list_resource::Event, Status>> + Send>>;
 
 /// The one shape of every served RPC's answer: the response the operation
 /// built (or the fallback it chose) with its diagnostics attached.
@@ -267,6 +309,13 @@ impl<P: Provider> TfProvider for ProviderService<P> {
                 .data_sources
                 .keys()
                 .map(|name| pb::get_metadata::DataSourceMetadata {
+                    type_name: name.clone(),
+                })
+                .collect(),
+            list_resources: self
+                .list_resources
+                .keys()
+                .map(|name| pb::get_metadata::ListResourceMetadata {
                     type_name: name.clone(),
                 })
                 .collect(),
@@ -334,17 +383,26 @@ impl<P: Provider> TfProvider for ProviderService<P> {
         _: Request<pb::get_resource_identity_schemas::Request>,
     ) -> RpcResult<pb::get_resource_identity_schemas::Response> {
         log_rpc("GetResourceIdentitySchemas", "");
-        Ok(Response::new(pb::get_resource_identity_schemas::Response::default()))
+        Ok(Response::new(pb::get_resource_identity_schemas::Response {
+            identity_schemas: self
+                .identities
+                .iter()
+                .map(|(name, i)| (name.clone(), identity_schema_to_proto(&i.schema)))
+                .collect(),
+            ..Default::default()
+        }))
     }
 
     async fn upgrade_resource_identity(
         &self,
-        _: Request<pb::upgrade_resource_identity::Request>,
+        request: Request<pb::upgrade_resource_identity::Request>,
     ) -> RpcResult<pb::upgrade_resource_identity::Response> {
-        Err(unimplemented(
-            "UpgradeResourceIdentity",
-            "this provider declares no resource identities",
-        ))
+        const RPC: &str = "UpgradeResourceIdentity";
+        let req = request.into_inner();
+        log_rpc(RPC, &req.type_name);
+        let mut diags = Diagnostics::new();
+        let resp = self.upgrade_identity(&req, &mut diags).unwrap_or_default();
+        answer(RPC, resp, &diags)
     }
 
     async fn configure_provider(
@@ -367,7 +425,7 @@ impl<P: Provider> TfProvider for ProviderService<P> {
         log_rpc(RPC, &req.type_name);
         let mut diags = Diagnostics::new();
         // On failure the current state is kept as it is.
-        let resp = self
+        let mut resp = self
             .read(&req, &mut diags)
             .await
             .unwrap_or_else(|| pb::read_resource::Response {
@@ -375,6 +433,7 @@ impl<P: Provider> TfProvider for ProviderService<P> {
                 private: req.private.clone(),
                 ..Default::default()
             });
+        resp.new_identity = self.identity_of(&req.type_name, resp.new_state.as_ref(), &mut diags);
         answer(RPC, resp, &diags)
     }
 
@@ -386,7 +445,8 @@ impl<P: Provider> TfProvider for ProviderService<P> {
         let req = request.into_inner();
         log_rpc(RPC, &req.type_name);
         let mut diags = Diagnostics::new();
-        let resp = self.plan(&req, &mut diags).await.unwrap_or_default();
+        let mut resp = self.plan(&req, &mut diags).await.unwrap_or_default();
+        resp.planned_identity = self.identity_of(&req.type_name, resp.planned_state.as_ref(), &mut diags);
         answer(RPC, resp, &diags)
     }
 
@@ -400,7 +460,7 @@ impl<P: Provider> TfProvider for ProviderService<P> {
         let mut diags = Diagnostics::new();
         // On failure the prior state is kept: null for a create, the
         // existing object otherwise.
-        let resp = self
+        let mut resp = self
             .apply(&req, &mut diags)
             .await
             .unwrap_or_else(|| pb::apply_resource_change::Response {
@@ -408,6 +468,7 @@ impl<P: Provider> TfProvider for ProviderService<P> {
                 private: req.planned_private.clone(),
                 ..Default::default()
             });
+        resp.new_identity = self.identity_of(&req.type_name, resp.new_state.as_ref(), &mut diags);
         answer(RPC, resp, &diags)
     }
 
@@ -419,7 +480,10 @@ impl<P: Provider> TfProvider for ProviderService<P> {
         let req = request.into_inner();
         log_rpc(RPC, &req.type_name);
         let mut diags = Diagnostics::new();
-        let resp = self.import(&req, &mut diags).await.unwrap_or_default();
+        let mut resp = self.import(&req, &mut diags).await.unwrap_or_default();
+        for imported in &mut resp.imported_resources {
+            imported.identity = self.identity_of(&imported.type_name, imported.state.as_ref(), &mut diags);
+        }
         answer(RPC, resp, &diags)
     }
 
@@ -492,6 +556,26 @@ impl<P: Provider> TfProvider for ProviderService<P> {
 
     async fn call_function(&self, _: Request<pb::call_function::Request>) -> RpcResult<pb::call_function::Response> {
         Err(unimplemented("CallFunction", "this provider has no functions"))
+    }
+
+    type ListResourceStream = ListStream;
+
+    async fn list_resource(&self, request: Request<pb::list_resource::Request>) -> RpcResult<ListStream> {
+        let req = request.into_inner();
+        log_rpc("ListResource", &req.type_name);
+        Ok(Response::new(self.list(req).await))
+    }
+
+    async fn validate_list_resource_config(
+        &self,
+        request: Request<pb::validate_list_resource_config::Request>,
+    ) -> RpcResult<pb::validate_list_resource_config::Response> {
+        const RPC: &str = "ValidateListResourceConfig";
+        let req = request.into_inner();
+        log_rpc(RPC, &req.type_name);
+        let mut diags = Diagnostics::new();
+        self.validate_list(&req, &mut diags);
+        answer(RPC, Default::default(), &diags)
     }
 
     async fn stop_provider(&self, _: Request<pb::stop_provider::Request>) -> RpcResult<pb::stop_provider::Response> {

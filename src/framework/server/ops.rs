@@ -3,16 +3,26 @@
 //! `None` when it stopped on an error already in `diags`; the adapter in
 //! `mod.rs` then answers with the RPC's safe fallback.
 
-use super::convert::{check, codec_diagnostic, decode, encode, guarded, guarded_sync, path_to_proto, settle};
-use super::{Configured, ProviderService};
+use super::convert::{
+    check, codec_diagnostic, decode, diagnostics_to_proto, encode, guarded, guarded_sync, path_to_proto, settle,
+};
+use super::{Configured, ListStream, ProviderService};
 use crate::framework::codec;
 use crate::framework::diagnostics::{Diagnostic, Diagnostics};
+use crate::framework::list::{ListEvent, ListOutput};
 use crate::framework::model::Model;
 use crate::framework::plan;
 use crate::framework::resource::{ConfigureRequest, Context, Provider, RawState};
 use crate::framework::value::Value;
 use crate::proto::tfplugin6 as pb;
 use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+/// How many list events may wait to be sent: a list resource runs at most
+/// this far ahead of Terraform, so it stops paging soon after Terraform stops
+/// reading.
+const LIST_BUFFER: usize = 1;
 
 impl<P: Provider> ProviderService<P> {
     fn provider_config(&self, dv: Option<&pb::DynamicValue>, diags: &mut Diagnostics) -> Option<P::Model> {
@@ -340,12 +350,22 @@ impl<P: Provider> ProviderService<P> {
         let (data, ctx) = check(diags, self.configured("ImportResourceState").await)?;
         let resource = entry.imp.clone();
         let id = req.id.clone();
+        // Terraform >= 1.12 imports by identity with an empty id.
+        let by_identity = match (&req.identity, self.identities.get(&req.type_name)) {
+            (Some(identity), Some(known)) if id.is_empty() => Some(check(
+                diags,
+                decode(identity.identity_data.as_ref(), &known.ty, "import identity"),
+            )?),
+            _ => None,
+        };
         let outcome = check(
             diags,
-            guarded(
-                "ImportResourceState",
-                async move { resource.import(&ctx, &data, &id).await },
-            )
+            guarded("ImportResourceState", async move {
+                match by_identity {
+                    Some(identity) => resource.import_identity(&ctx, &data, &identity).await,
+                    None => resource.import(&ctx, &data, &id).await,
+                }
+            })
             .await,
         )?;
         let state = match outcome {
@@ -411,4 +431,204 @@ impl<P: Provider> ProviderService<P> {
             ..Default::default()
         })
     }
+
+    /// The identity of the object `state` describes, computed from that
+    /// state (never echoed from the request); `None` for a type without an
+    /// identity and for a null state.
+    pub(super) fn identity_of(
+        &self,
+        type_name: &str,
+        state: Option<&pb::DynamicValue>,
+        diags: &mut Diagnostics,
+    ) -> Option<pb::ResourceIdentityData> {
+        let known = self.identities.get(type_name)?;
+        let entry = self.resources.get(type_name)?;
+        let state = decode(state, &entry.ty, "state").ok()?;
+        if state.is_null() {
+            return None;
+        }
+        let identity = guarded_sync("identity", || entry.imp.identity(&state)).ok()??;
+        let data = check(diags, encode(&identity, &known.ty, "resource identity"))?;
+        Some(pb::ResourceIdentityData {
+            identity_data: Some(data),
+        })
+    }
+
+    /// A stored identity of the current version is decoded with the
+    /// current schema; there is no older version yet.
+    pub(super) fn upgrade_identity(
+        &self,
+        req: &pb::upgrade_resource_identity::Request,
+        diags: &mut Diagnostics,
+    ) -> Option<pb::upgrade_resource_identity::Response> {
+        let known = check(
+            diags,
+            self.identities.get(&req.type_name).ok_or_else(|| {
+                Diagnostic::error(
+                    "No resource identity",
+                    format!("{} has no resource identity to upgrade.", req.type_name),
+                )
+            }),
+        )?;
+        if req.version != known.schema.version {
+            diags.push(Diagnostic::error(
+                "Unsupported identity version",
+                format!(
+                    "The stored identity of this {} has version {}, but this provider knows only version {}. Use \
+                     the provider version that wrote it, or remove the resource from the state and import it again.",
+                    req.type_name, req.version, known.schema.version
+                ),
+            ));
+            return None;
+        }
+        let json = req.raw_identity.as_ref().map(|r| r.json.as_slice()).unwrap_or_default();
+        let identity = check(
+            diags,
+            codec::decode_json(json, &known.ty)
+                .map_err(|e| codec_diagnostic("Invalid stored identity", "stored identity", &e)),
+        )?;
+        let data = check(diags, encode(&identity, &known.ty, "upgraded identity"))?;
+        Some(pb::upgrade_resource_identity::Response {
+            upgraded_identity: Some(pb::ResourceIdentityData {
+                identity_data: Some(data),
+            }),
+            diagnostics: vec![],
+        })
+    }
+
+    pub(super) fn validate_list(&self, req: &pb::validate_list_resource_config::Request, diags: &mut Diagnostics) {
+        let Some(entry) = check(diags, self.list_resource(&req.type_name)) else {
+            return;
+        };
+        let Some(config) = check(
+            diags,
+            decode(req.config.as_ref(), &entry.ty, "list resource configuration"),
+        ) else {
+            return;
+        };
+        if let Some(found) = check(
+            diags,
+            guarded_sync("ValidateListResourceConfig", || entry.imp.validate(&config)),
+        ) {
+            diags.extend(found);
+        }
+    }
+
+    /// Runs the list resource in its own task and streams what it finds.
+    /// When Terraform stops reading (its limit reached, or cancelled), the
+    /// stream is dropped and the list resource's next send tells it to stop.
+    pub(super) async fn list(&self, req: pb::list_resource::Request) -> ListStream {
+        let (tx, rx) = mpsc::channel::<Result<pb::list_resource::Event, tonic::Status>>(LIST_BUFFER);
+        let mut diags = Diagnostics::new();
+        let started = self.start_list(&req, &mut diags).await;
+        match started {
+            Some((mut events, types)) => {
+                tokio::spawn(async move {
+                    while let Some(event) = events.recv().await {
+                        let event = list_event_to_proto(event, &types);
+                        if tx.send(Ok(event)).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            None => {
+                let event = pb::list_resource::Event {
+                    diagnostic: diagnostics_to_proto("ListResource", &diags),
+                    ..Default::default()
+                };
+                // A fresh channel has room for one event.
+                let _ = tx.try_send(Ok(event));
+            }
+        }
+        Box::pin(ReceiverStream::new(rx))
+    }
+
+    /// Starts the list resource's task; its events and the types to encode them.
+    async fn start_list(
+        &self,
+        req: &pb::list_resource::Request,
+        diags: &mut Diagnostics,
+    ) -> Option<(mpsc::Receiver<ListEvent>, ListTypes)> {
+        let entry = check(diags, self.list_resource(&req.type_name))?;
+        let resource = check(diags, self.resource(&req.type_name))?;
+        let (object_ty, object_block) = (resource.ty.clone(), resource.schema.block.clone());
+        let identity_ty = check(
+            diags,
+            self.identities
+                .get(&req.type_name)
+                .map(|i| i.ty.clone())
+                .ok_or_else(|| {
+                    Diagnostic::error(
+                        "List resource without identity",
+                        format!(
+                            "{} has no resource identity. This is a bug in the provider.",
+                            req.type_name
+                        ),
+                    )
+                }),
+        )?;
+        let config = check(
+            diags,
+            decode(req.config.as_ref(), &entry.ty, "list resource configuration"),
+        )?;
+        let (data, ctx) = check(diags, self.configured("ListResource").await)?;
+        let (sender, events) = mpsc::channel(LIST_BUFFER);
+        let mut out = ListOutput::new(sender.clone(), req.limit, req.include_resource_object);
+        let resource = entry.imp.clone();
+        tokio::spawn(async move {
+            let ran = guarded("ListResource", async move {
+                resource.list(&ctx, &data, &config, &mut out).await;
+            })
+            .await;
+            if let Err(d) = ran {
+                let _ = sender.send(ListEvent::Diagnostics(d.into())).await;
+            }
+        });
+        let types = ListTypes {
+            identity: identity_ty,
+            object: object_ty,
+            object_block,
+        };
+        Some((events, types))
+    }
+}
+
+/// What list events are encoded with: the identity's type, and the managed
+/// resource's type and schema.
+struct ListTypes {
+    identity: crate::framework::Type,
+    object: crate::framework::Type,
+    object_block: crate::framework::Block,
+}
+
+/// One list event on the wire; a value that does not fit its type becomes
+/// an error diagnostic on that event.
+fn list_event_to_proto(event: ListEvent, types: &ListTypes) -> pb::list_resource::Event {
+    let ListTypes {
+        identity: identity_ty,
+        object: object_ty,
+        object_block,
+    } = types;
+    let mut diags = Diagnostics::new();
+    let mut out = pb::list_resource::Event::default();
+    match event {
+        ListEvent::Found(found) => {
+            out.display_name = found.display_name;
+            out.identity = check(&mut diags, encode(&found.identity, identity_ty, "listed identity"))
+                .map(|d| pb::ResourceIdentityData { identity_data: Some(d) });
+            out.resource_object = found.object.and_then(|mut o| {
+                // As after ImportResourceState: the read after an import
+                // starts from a state with the schema's defaults.
+                plan::import_defaults(object_block, &mut o);
+                check(
+                    &mut diags,
+                    encode(&settle("ListResource", o), object_ty, "listed object"),
+                )
+            });
+        }
+        ListEvent::Diagnostics(d) => diags = d,
+    }
+    out.diagnostic = diagnostics_to_proto("ListResource", &diags);
+    out
 }

@@ -77,7 +77,7 @@ fn location_of(m: &CustomImageModel, data: &ProviderData) -> Result<Location, Di
     })
 }
 
-crate::image_model!(CustomImageModel, timeouts: model::TIMEOUTS, location: location_of);
+super::lifecycle::image_model!(CustomImageModel, timeouts: model::TIMEOUTS, location: location_of);
 
 /// The `ucloud_custom_image` resource.
 #[derive(Clone, Copy, Debug, Default)]

@@ -12,13 +12,14 @@
 //! What differs between resources (wording, the advice when UCloud fails an
 //! image) is data: [`Words`] and [`ImageResource::unavailable_hint`].
 
-use super::import_id::parse_import_id;
+use super::import_id::{ImportId, parse_import_id};
 use crate::framework::timeouts::Op;
 use crate::framework::{
-    ApplyResult, AttrPath, Context, DeleteResult, Diagnostic, Diagnostics, Done, Failure, Maybe, Model, Plan,
-    PlanRequest, RawState, ReadResult, Resource,
+    ApplyResult, AttrPath, Context, DeleteResult, Diagnostic, Diagnostics, Done, Failure, IdentitySchema, Maybe, Model,
+    Plan, PlanRequest, RawState, ReadResult, Resource, Value, attr,
 };
 use crate::images::{CreatesImage, Halt, ImageApi, Location, Settled, create_once, human, is_image_id, rfc3339};
+use crate::model;
 use crate::provider_data::ProviderData;
 use crate::ucloud::Image;
 use async_trait::async_trait;
@@ -147,7 +148,6 @@ pub mod declare {
 /// `refresh_more`: `image_model!(Model, timeouts: TIMEOUTS, location: fn)`,
 /// where `fn(&Model, &ProviderData) -> Result<Location, Diagnostic>` says
 /// where the image of a state lives.
-#[macro_export]
 macro_rules! image_model {
     ($model:ty, timeouts: $timeouts:expr, location: $location:expr) => {
         impl $crate::resources::lifecycle::ImageModel for $model {
@@ -187,6 +187,70 @@ macro_rules! image_model {
             }
         }
     };
+}
+pub(crate) use image_model;
+
+model! {
+    /// The identity of every image resource (Terraform >= 1.12): where the
+    /// image lives and its id, the same three values the import ids give.
+    /// `project_id` is what the state records: the resource's or the
+    /// provider's `project_id` when the image was made, or null for the
+    /// account's default project when neither named one (UCloud does not
+    /// name it). Nothing changes an image's identity: every attribute in it
+    /// forces a replacement.
+    #[derive(Clone, Debug, Default, PartialEq)]
+    pub struct ImageIdentity {
+        pub id: Maybe<String> = attr::required("The image id (`uimage-...`)."),
+        pub region: Maybe<String> = attr::optional(
+            "The region of the image. Default on import: the provider's `region`.",
+        ),
+        pub project_id: Maybe<String> = attr::optional(
+            "The project of the image (`org-...`); null for the account's default project when neither the \
+             resource nor the provider named one. Default on import: the provider's `project_id`.",
+        ),
+    }
+}
+
+impl ImageIdentity {
+    /// The identity's schema, version 0.
+    pub fn schema() -> IdentitySchema {
+        IdentitySchema {
+            version: 0,
+            block: Self::block("Where the image lives and its id."),
+        }
+    }
+
+    /// The identity of the image a state describes.
+    pub fn of<M: ImageModel>(state: &M) -> Self {
+        let mut state = state.clone();
+        let core = state.core();
+        ImageIdentity {
+            id: core.id.clone(),
+            region: core.region.clone(),
+            project_id: core.project_id.clone(),
+        }
+    }
+
+    /// The import id this identity stands for; refused without an image id.
+    fn import_id(&self) -> Result<ImportId, Diagnostics> {
+        let Some(image_id) = self.id.known().filter(|id| is_image_id(id)) else {
+            return Err(Diagnostic::error(
+                "Invalid import identity",
+                format!(
+                    "The identity's id is {:?}, which is not a UCloud image id (uimage-...).",
+                    self.id.known().map_or("null", String::as_str)
+                ),
+            )
+            .at(AttrPath::attr("id"))
+            .into());
+        };
+        let given = |v: &Maybe<String>| v.known().filter(|s| !s.is_empty()).cloned();
+        Ok(ImportId {
+            project_id: given(&self.project_id),
+            region: given(&self.region),
+            image_id: image_id.clone(),
+        })
+    }
 }
 
 /// Everything a create needs once its checks passed: where the image will
@@ -475,16 +539,35 @@ async fn read<R: ImageResource>(ctx: &Context, data: &ProviderData, mut model: R
         )
         .into()),
         Ok(Some(img)) => {
-            model.refresh(&img, Refresh::Read);
-            let core = model.core();
-            *core.region = Maybe::Known(api.loc.region.clone());
-            if core.project_id.is_unknown() {
-                *core.project_id = api.loc.project_id.clone().map_or(Maybe::Null, Maybe::Known);
-            }
+            read_into(&mut model, &img, &api.loc);
             Ok(Some(model.into()))
         }
         Err(e) => Err(Diagnostic::error(format!("Failed to read {}", w.object), e.to_string()).into()),
     }
+}
+
+/// What a read takes from the image found at `loc`.
+fn read_into<M: ImageModel>(model: &mut M, img: &Image, loc: &Location) {
+    model.refresh(img, Refresh::Read);
+    let core = model.core();
+    *core.region = Maybe::Known(loc.region.clone());
+    if core.project_id.is_unknown() {
+        *core.project_id = loc.project_id.clone().map_or(Maybe::Null, Maybe::Known);
+    }
+}
+
+/// The state of an image found at `loc` as `terraform import` and the read
+/// after it make it (the framework adds the schema's defaults to both):
+/// what a list resource hands over as the full object.
+pub fn adopted<M: ImageModel>(img: &Image, loc: &Location) -> M {
+    let mut model = M::default();
+    {
+        let mut core = model.core();
+        *core.id = Maybe::Known(img.image_id.clone());
+        core.locate(loc);
+    }
+    read_into(&mut model, img, loc);
+    model
 }
 
 /// Delete, waiting until the image is gone.
@@ -506,10 +589,9 @@ async fn delete<R: ImageResource>(ctx: &Context, data: &ProviderData, model: R::
 
 /// Import: only what locates the image; Read fills in the rest. Arguments
 /// UCloud cannot tell stay null, and the next plan takes them from the
-/// configuration without a replacement.
-fn import<M: ImageModel>(data: &ProviderData, id: &str) -> Result<M, Diagnostics> {
-    let parsed = parse_import_id(id).map_err(|why| Diagnostics::from(Diagnostic::error("Invalid import id", why)))?;
-    let loc = parsed.location(id, data)?;
+/// configuration without a replacement. `raw` names the import in messages.
+fn import<M: ImageModel>(data: &ProviderData, parsed: ImportId, raw: &str) -> Result<M, Diagnostics> {
+    let loc = parsed.location(raw, data)?;
     let mut model = M::default();
     let mut core = model.core();
     *core.id = Maybe::Known(parsed.image_id);
@@ -551,7 +633,29 @@ impl<R: ImageResource> Resource<ProviderData> for R {
     }
 
     async fn import(&self, _ctx: &Context, data: &ProviderData, id: &str) -> Result<R::Model, Diagnostics> {
-        import(data, id)
+        let parsed = parse_import_id(id).map_err(|why| Diagnostic::error("Invalid import id", why))?;
+        import(data, parsed, id)
+    }
+
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        Some(ImageIdentity::schema())
+    }
+
+    fn identity(&self, state: &R::Model) -> Option<Value> {
+        Some(ImageIdentity::of(state).to_value())
+    }
+
+    /// The same defaults as the id forms: a missing region or project is
+    /// the provider's.
+    async fn import_identity(
+        &self,
+        _ctx: &Context,
+        data: &ProviderData,
+        identity: &Value,
+    ) -> Result<R::Model, Diagnostics> {
+        let parsed = ImageIdentity::from_value(identity)?.import_id()?;
+        let raw = format!("identity {{ id = {:?} }}", parsed.image_id);
+        import(data, parsed, &raw)
     }
 
     fn upgrade_state(&self, raw: RawState) -> Result<R::Model, Diagnostics> {

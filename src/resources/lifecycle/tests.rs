@@ -47,7 +47,7 @@ fn golden_location(m: &GoldenModel, data: &ProviderData) -> Result<Location, Dia
         .ok_or_else(|| Diagnostic::error("No region", "Set one."))
 }
 
-crate::image_model!(GoldenModel, timeouts: TIMEOUTS, location: golden_location);
+super::image_model!(GoldenModel, timeouts: TIMEOUTS, location: golden_location);
 
 struct GoldenImage;
 
