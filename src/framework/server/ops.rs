@@ -10,6 +10,7 @@ use crate::framework::diagnostics::{Diagnostic, Diagnostics};
 use crate::framework::model::Model;
 use crate::framework::plan;
 use crate::framework::resource::{ConfigureRequest, Context, Plan, PlanRequest, Provider, RawState};
+use crate::framework::validate;
 use crate::framework::value::Value;
 use crate::proto::tfplugin6 as pb;
 use std::sync::Arc;
@@ -25,11 +26,17 @@ impl<P: Provider> ProviderService<P> {
         req: &pb::validate_provider_config::Request,
         diags: &mut Diagnostics,
     ) -> Option<()> {
-        let config = self.provider_config(req.config.as_ref(), diags)?;
+        let raw = check(
+            diags,
+            decode(req.config.as_ref(), &self.provider_type, "provider configuration"),
+        )?;
+        let config = check(diags, P::Model::from_value(&raw))?;
         let provider = self.provider.clone();
         let found = check(
             diags,
-            guarded_sync("ValidateProviderConfig", || provider.validate(&config)),
+            guarded_sync("ValidateProviderConfig", || {
+                validate::config(&provider.schema().block, &raw, |_| provider.validate(&config))
+            }),
         )?;
         diags.extend(found);
         Some(())
@@ -44,7 +51,9 @@ impl<P: Provider> ProviderService<P> {
         let config = check(diags, decode(req.config.as_ref(), &entry.ty, "resource configuration"))?;
         let found = check(
             diags,
-            guarded_sync("ValidateResourceConfig", || entry.imp.validate(&config)),
+            guarded_sync("ValidateResourceConfig", || {
+                validate::config(&entry.schema.block, &config, |c| entry.imp.validate(c))
+            }),
         )?;
         diags.extend(found);
         Some(())
@@ -62,7 +71,9 @@ impl<P: Provider> ProviderService<P> {
         )?;
         let found = check(
             diags,
-            guarded_sync("ValidateDataResourceConfig", || entry.imp.validate(&config)),
+            guarded_sync("ValidateDataResourceConfig", || {
+                validate::config(&entry.schema.block, &config, |c| entry.imp.validate(c))
+            }),
         )?;
         diags.extend(found);
         Some(())
