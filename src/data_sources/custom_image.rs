@@ -4,7 +4,7 @@
 //! says how many did and how to narrow the filters.
 
 use super::query::{self, Arg, FilterArgs, Filters, ImageView, filter, list_ids};
-use crate::framework::{Context, DataSource, Diagnostic, Diagnostics, Maybe, Model, ReadResult, Schema, attr};
+use crate::framework::{Context, DataResult, DataSource, Diagnostic, Maybe, Model, Schema, attr};
 use crate::provider_data::ProviderData;
 use crate::ucloud::Image;
 use crate::{attr_name, attr_path, model};
@@ -172,24 +172,17 @@ impl DataSource<ProviderData> for CustomImageDataSource {
         custom_image_data_schema()
     }
 
-    async fn read(&self, ctx: &Context, data: &ProviderData, config: M) -> ReadResult<M> {
-        let failed = |d: Diagnostics| ReadResult {
-            state: None,
-            diagnostics: d,
-        };
-        let (filters, found) = match config.filter_args().lookup(data, &ctx.cancel).await {
-            Ok(f) => f,
-            Err(d) => return failed(d),
-        };
+    async fn read(&self, ctx: &Context, data: &ProviderData, config: M) -> DataResult<M> {
+        let (filters, found) = config.filter_args().lookup(data, &ctx.cancel).await?;
         let most_recent = config.most_recent.known().copied().unwrap_or(false);
         let image = match found.matches.as_slice() {
             [one] => one,
             [newest, next, ..] if most_recent && newest.create_time > next.create_time => newest,
-            [_, _, ..] if most_recent => return failed(not_one(&filters, &found, true).into()),
-            _ => return failed(not_one(&filters, &found, false).into()),
+            [_, _, ..] if most_recent => return Err(not_one(&filters, &found, true).into()),
+            _ => return Err(not_one(&filters, &found, false).into()),
         };
         tracing::debug!(image_id = %image.image_id, matched = found.matches.len(), "image found");
-        ReadResult::found(config.found(image, &filters))
+        Ok(config.found(image, &filters).into())
     }
 }
 

@@ -4,7 +4,7 @@
 //! until its TotalCount, so no image is left out.
 
 use super::query::{Arg, FilterArgs, Filters, ImageView, filter};
-use crate::framework::{Context, DataSource, Diagnostics, Maybe, Model, ReadResult, Schema, attr};
+use crate::framework::{Context, DataResult, DataSource, Maybe, Model, Schema, attr};
 use crate::provider_data::ProviderData;
 use crate::ucloud::Image;
 use crate::{attr_path, model};
@@ -83,17 +83,9 @@ impl DataSource<ProviderData> for CustomImagesDataSource {
         custom_images_data_schema()
     }
 
-    async fn read(&self, ctx: &Context, data: &ProviderData, config: M) -> ReadResult<M> {
-        let failed = |d: Diagnostics| ReadResult {
-            state: None,
-            diagnostics: d,
-        };
-        match config.filter_args().lookup(data, &ctx.cancel).await {
-            Ok((filters, found)) => {
-                tracing::debug!(matched = found.matches.len(), seen = found.seen, "images listed");
-                ReadResult::found(config.found(&found.matches, &filters))
-            }
-            Err(d) => failed(d),
-        }
+    async fn read(&self, ctx: &Context, data: &ProviderData, config: M) -> DataResult<M> {
+        let (filters, found) = config.filter_args().lookup(data, &ctx.cancel).await?;
+        tracing::debug!(matched = found.matches.len(), seen = found.seen, "images listed");
+        Ok(config.found(&found.matches, &filters).into())
     }
 }

@@ -27,8 +27,8 @@ pub mod value;
 pub use diagnostics::{AttrPath, Diagnostic, Diagnostics, Severity};
 pub use model::{Model, Sensitive, TfType};
 pub use resource::{
-    AnyDataSource, AnyResource, ApplyResult, ConfigureRequest, Context, DataSource, Plan, PlanRequest, Provider,
-    RawState, ReadResult, Resource,
+    AnyDataSource, AnyResource, ApplyResult, ConfigureRequest, Context, DataResult, DataSource, DeleteResult, Done,
+    Failure, Plan, PlanRequest, Provider, RawState, ReadResult, Resource,
 };
 pub use schema::{Attribute, Block, NestedBlock, Nesting, Replace, ReplaceRequest, Schema, attr};
 pub use validate::{Validator, v};

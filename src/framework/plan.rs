@@ -12,7 +12,8 @@
 //!   value differs from its prior one, the rule decides. No resource
 //!   computes `requires_replace` itself.
 
-use super::diagnostics::AttrPath;
+use super::diagnostics::{AttrPath, Diagnostics};
+use super::resource::{AnyResource, Plan, PlanRequest};
 use super::schema::{Block, Nesting, Replace, ReplaceRequest};
 use super::value::{Number, Value};
 use std::collections::BTreeMap;
@@ -31,6 +32,66 @@ fn entries(v: &Value) -> Option<&BTreeMap<String, Value>> {
         Value::Map(m) | Value::Object(m) => Some(m),
         _ => None,
     }
+}
+
+/// A planned change as PlanResourceChange answers it.
+#[derive(Debug)]
+pub struct PlannedChange {
+    pub planned: Value,
+    /// The schema's rules' paths, then the resource's own; empty on create.
+    pub requires_replace: Vec<AttrPath>,
+    pub diagnostics: Diagnostics,
+}
+
+/// The whole plan of a create or an update, the one function the server
+/// and every unit test of planning call: the default plan, the resource's
+/// adjustments, then the schema's replacement rules.
+pub fn plan_change<D: 'static>(
+    resource: &dyn AnyResource<D>,
+    data: &D,
+    prior: &Value,
+    proposed: &Value,
+    config: &Value,
+) -> PlannedChange {
+    let block = resource.schema().block;
+    let mut plan = Plan {
+        planned: default_plan(&block, prior, proposed, config),
+        requires_replace: Vec::new(),
+        diagnostics: Diagnostics::new(),
+    };
+    let req = PlanRequest {
+        prior: (!prior.is_null()).then(|| prior.clone()),
+        proposed: proposed.clone(),
+        config: config.clone(),
+    };
+    resource.modify_plan(data, &req, &mut plan);
+    let mut requires_replace = requires_replace(&block, prior, &plan.planned, config);
+    for extra in plan.requires_replace {
+        if !prior.is_null() && !requires_replace.contains(&extra) {
+            requires_replace.push(extra);
+        }
+    }
+    PlannedChange {
+        planned: plan.planned,
+        requires_replace,
+        diagnostics: plan.diagnostics,
+    }
+}
+
+/// What Terraform proposes for `config` over `prior`: the configuration,
+/// with the prior value of every computed attribute the configuration
+/// leaves null. Unit tests of planning start from it, as the server does
+/// from Terraform's proposal.
+pub fn proposed_new_state(block: &Block, prior: &Value, config: &Value) -> Value {
+    let mut proposed = config.clone();
+    if !prior.is_null() {
+        for a in block.attributes.iter().filter(|a| a.computed) {
+            if config.get(&a.name).is_null() {
+                proposed.set(&a.name, prior.get(&a.name).clone());
+            }
+        }
+    }
+    proposed
 }
 
 /// The framework's plan for an object that is created (`prior` null) or

@@ -94,57 +94,99 @@ pub struct Plan<M> {
     pub diagnostics: Diagnostics,
 }
 
-/// The outcome of create / update: the new state (kept even when the
-/// diagnostics hold an error, so a created object is never lost) and the
-/// diagnostics.
+/// An operation that succeeded: the resulting state and any warnings.
 #[derive(Debug)]
-pub struct ApplyResult<M> {
-    pub state: Option<M>,
-    pub diagnostics: Diagnostics,
+pub struct Done<M> {
+    pub state: M,
+    pub warnings: Diagnostics,
 }
 
-impl<M> ApplyResult<M> {
-    /// A failure that created nothing.
-    pub fn failed(diagnostics: impl Into<Diagnostics>) -> Self {
-        ApplyResult {
-            state: None,
+impl<M> Done<M> {
+    /// Adds the warnings gathered on the way (they come first).
+    pub fn warned(mut self, earlier: Diagnostics) -> Self {
+        let mut all = earlier;
+        all.extend(std::mem::take(&mut self.warnings));
+        self.warnings = all;
+        self
+    }
+}
+
+impl<M> From<M> for Done<M> {
+    fn from(state: M) -> Self {
+        Done {
+            state,
+            warnings: Diagnostics::new(),
+        }
+    }
+}
+
+/// An operation that failed: its diagnostics and, when the object exists
+/// despite the failure, the state to keep. Terraform marks a kept state
+/// from create as tainted, so a created object is never lost; a read that
+/// fails keeps the prior state whatever `keep` says.
+#[derive(Debug)]
+pub struct Failure<M> {
+    pub diagnostics: Diagnostics,
+    pub keep: Option<M>,
+}
+
+impl<M> Failure<M> {
+    /// A failure after the object came to exist: `state` stays in Terraform's state.
+    pub fn keeping(state: M, diagnostics: impl Into<Diagnostics>) -> Self {
+        Failure {
             diagnostics: diagnostics.into(),
+            keep: Some(state),
         }
     }
 
-    /// A success.
-    pub fn done(state: M) -> Self {
-        ApplyResult {
-            state: Some(state),
-            diagnostics: Diagnostics::new(),
+    /// Adds the diagnostics gathered before the failure (they come first).
+    pub fn warned(mut self, earlier: Diagnostics) -> Self {
+        let mut all = earlier;
+        all.extend(std::mem::take(&mut self.diagnostics));
+        self.diagnostics = all;
+        self
+    }
+
+    /// The same failure for another model (only the diagnostics carry over).
+    pub fn without_state<N>(self) -> Failure<N> {
+        Failure {
+            diagnostics: self.diagnostics,
+            keep: None,
+        }
+    }
+}
+
+impl<M> From<Diagnostic> for Failure<M> {
+    fn from(d: Diagnostic) -> Self {
+        Failure {
+            diagnostics: d.into(),
+            keep: None,
         }
     }
 }
 
-/// The outcome of read: `state == None` means the object no longer exists.
-#[derive(Debug)]
-pub struct ReadResult<M> {
-    pub state: Option<M>,
-    pub diagnostics: Diagnostics,
-}
-
-impl<M> ReadResult<M> {
-    /// The object no longer exists.
-    pub fn gone() -> Self {
-        ReadResult {
-            state: None,
-            diagnostics: Diagnostics::new(),
-        }
-    }
-
-    /// The object as read.
-    pub fn found(state: M) -> Self {
-        ReadResult {
-            state: Some(state),
-            diagnostics: Diagnostics::new(),
+impl<M> From<Diagnostics> for Failure<M> {
+    fn from(diagnostics: Diagnostics) -> Self {
+        Failure {
+            diagnostics,
+            keep: None,
         }
     }
 }
+
+/// The outcome of create / update: each step of a body is `?`.
+pub type ApplyResult<M> = Result<Done<M>, Failure<M>>;
+
+/// The outcome of a resource's read: `Ok(None)` means the object no longer
+/// exists; an error keeps the prior state.
+pub type ReadResult<M> = Result<Option<Done<M>>, Failure<M>>;
+
+/// The outcome of delete: `Ok` with warnings, or the diagnostics that say
+/// why the object may still exist (Terraform then keeps it).
+pub type DeleteResult = Result<Diagnostics, Diagnostics>;
+
+/// The outcome of a data source's read: its state, or why there is none.
+pub type DataResult<M> = Result<Done<M>, Diagnostics>;
 
 /// A stored state as Terraform kept it on disk (JSON), in the schema
 /// version that wrote it: an upgrader can still see attributes that the
@@ -190,7 +232,16 @@ pub trait Resource<D: Send + Sync + 'static>: Send + Sync + 'static {
     /// The full type name, e.g. `ucloud_custom_image`.
     fn type_name(&self) -> &'static str;
 
-    fn schema(&self) -> Schema;
+    /// The schema version; bump it with an [`Resource::upgrade_state`].
+    const SCHEMA_VERSION: i64 = 0;
+
+    /// What the resource is, for the docs (markdown).
+    fn description(&self) -> String;
+
+    /// The schema, from the model's declarations.
+    fn schema(&self) -> Schema {
+        Self::Model::schema(Self::SCHEMA_VERSION, self.description())
+    }
 
     /// Plan-time checks of a configuration (ValidateResourceConfig). No API
     /// calls; unknown values are skipped.
@@ -216,10 +267,10 @@ pub trait Resource<D: Send + Sync + 'static>: Send + Sync + 'static {
         _prior: Self::Model,
         planned: Self::Model,
     ) -> ApplyResult<Self::Model> {
-        ApplyResult::done(planned)
+        Ok(planned.into())
     }
 
-    async fn delete(&self, ctx: &Context, data: &D, state: Self::Model) -> Diagnostics;
+    async fn delete(&self, ctx: &Context, data: &D, state: Self::Model) -> DeleteResult;
 
     /// Builds the state that `terraform import ID` starts from; Terraform then
     /// calls [`Resource::read`] on it.
@@ -260,7 +311,7 @@ pub trait DataSource<D: Send + Sync + 'static>: Send + Sync + 'static {
 
     /// Reads with a wholly known configuration; returns the configuration
     /// with its computed attributes set.
-    async fn read(&self, ctx: &Context, data: &D, config: Self::Model) -> ReadResult<Self::Model>;
+    async fn read(&self, ctx: &Context, data: &D, config: Self::Model) -> DataResult<Self::Model>;
 }
 
 /// A resource as the server drives it: values in, values out.
@@ -274,7 +325,7 @@ pub trait AnyResource<D>: Send + Sync + 'static {
     async fn create(&self, ctx: &Context, data: &D, planned: &Value) -> ApplyResult<Value>;
     async fn read(&self, ctx: &Context, data: &D, state: &Value) -> ReadResult<Value>;
     async fn update(&self, ctx: &Context, data: &D, prior: &Value, planned: &Value) -> ApplyResult<Value>;
-    async fn delete(&self, ctx: &Context, data: &D, state: &Value) -> Diagnostics;
+    async fn delete(&self, ctx: &Context, data: &D, state: &Value) -> DeleteResult;
     async fn import(&self, ctx: &Context, data: &D, id: &str) -> Result<Value, Diagnostics>;
     fn upgrade_state(&self, raw: RawState) -> Result<Value, Diagnostics>;
     /// Whether the typed model and the served schema agree (see
@@ -288,7 +339,7 @@ pub trait AnyDataSource<D>: Send + Sync + 'static {
     fn type_name(&self) -> &'static str;
     fn schema(&self) -> Schema;
     fn validate(&self, config: &Value) -> Diagnostics;
-    async fn read(&self, ctx: &Context, data: &D, config: &Value) -> ReadResult<Value>;
+    async fn read(&self, ctx: &Context, data: &D, config: &Value) -> DataResult<Value>;
     /// See [`AnyResource::check_model`].
     fn check_model(&self) -> Result<(), String>;
 }
@@ -297,18 +348,22 @@ fn typed<M: Model>(v: &Value) -> Result<M, Diagnostics> {
     M::from_value(v).map_err(Diagnostics::from)
 }
 
-fn applied<M: Model>(r: ApplyResult<M>) -> ApplyResult<Value> {
-    ApplyResult {
-        state: r.state.map(|m| m.to_value()),
-        diagnostics: r.diagnostics,
+fn done<M: Model>(d: Done<M>) -> Done<Value> {
+    Done {
+        state: d.state.to_value(),
+        warnings: d.warnings,
     }
 }
 
-fn read_back<M: Model>(r: ReadResult<M>) -> ReadResult<Value> {
-    ReadResult {
-        state: r.state.map(|m| m.to_value()),
-        diagnostics: r.diagnostics,
+fn failure<M: Model>(f: Failure<M>) -> Failure<Value> {
+    Failure {
+        diagnostics: f.diagnostics,
+        keep: f.keep.map(|m| m.to_value()),
     }
+}
+
+fn applied<M: Model>(r: ApplyResult<M>) -> ApplyResult<Value> {
+    r.map(done).map_err(failure)
 }
 
 #[async_trait]
@@ -362,32 +417,29 @@ impl<D: Send + Sync + 'static, R: Resource<D>> AnyResource<D> for R {
     async fn create(&self, ctx: &Context, data: &D, planned: &Value) -> ApplyResult<Value> {
         match typed::<R::Model>(planned) {
             Ok(m) => applied(Resource::create(self, ctx, data, m).await),
-            Err(d) => ApplyResult::failed(d),
+            Err(d) => Err(d.into()),
         }
     }
 
     async fn read(&self, ctx: &Context, data: &D, state: &Value) -> ReadResult<Value> {
         match typed::<R::Model>(state) {
-            Ok(m) => read_back(Resource::read(self, ctx, data, m).await),
-            Err(d) => ReadResult {
-                state: Some(state.clone()),
-                diagnostics: d,
-            },
+            Ok(m) => Resource::read(self, ctx, data, m)
+                .await
+                .map(|found| found.map(done))
+                .map_err(failure),
+            Err(d) => Err(Failure::keeping(state.clone(), d)),
         }
     }
 
     async fn update(&self, ctx: &Context, data: &D, prior: &Value, planned: &Value) -> ApplyResult<Value> {
         match (typed::<R::Model>(prior), typed::<R::Model>(planned)) {
             (Ok(p), Ok(n)) => applied(Resource::update(self, ctx, data, p, n).await),
-            (Err(d), _) | (_, Err(d)) => ApplyResult::failed(d),
+            (Err(d), _) | (_, Err(d)) => Err(d.into()),
         }
     }
 
-    async fn delete(&self, ctx: &Context, data: &D, state: &Value) -> Diagnostics {
-        match typed::<R::Model>(state) {
-            Ok(m) => Resource::delete(self, ctx, data, m).await,
-            Err(d) => d,
-        }
+    async fn delete(&self, ctx: &Context, data: &D, state: &Value) -> DeleteResult {
+        Resource::delete(self, ctx, data, typed::<R::Model>(state)?).await
     }
 
     async fn import(&self, ctx: &Context, data: &D, id: &str) -> Result<Value, Diagnostics> {
@@ -420,14 +472,10 @@ impl<D: Send + Sync + 'static, S: DataSource<D>> AnyDataSource<D> for S {
         }
     }
 
-    async fn read(&self, ctx: &Context, data: &D, config: &Value) -> ReadResult<Value> {
-        match typed::<S::Model>(config) {
-            Ok(m) => read_back(DataSource::read(self, ctx, data, m).await),
-            Err(d) => ReadResult {
-                state: None,
-                diagnostics: d,
-            },
-        }
+    async fn read(&self, ctx: &Context, data: &D, config: &Value) -> DataResult<Value> {
+        DataSource::read(self, ctx, data, typed::<S::Model>(config)?)
+            .await
+            .map(done)
     }
 
     fn check_model(&self) -> Result<(), String> {

@@ -3,7 +3,7 @@
 //! answer here (`None`, a shorter list, or success for a delete), not an
 //! error.
 
-use crate::ucloud::{Client, DescribeImage, Error as ApiError, Image, TerminateCustomImage};
+use crate::ucloud::{CUSTOM_IMAGE_TYPE, Client, DescribeImage, Error as ApiError, Image, TerminateCustomImage};
 use tokio_util::sync::CancellationToken;
 
 /// A region and project; `None` is the account's default project.
@@ -118,7 +118,7 @@ impl<'a> ImageApi<'a> {
     /// Custom images called `name` created at or after `since` (unix s).
     pub async fn find_by_name(&self, name: &str, since: i64) -> Result<Vec<Image>, ApiError> {
         let req = DescribeImage {
-            image_type: Some("Custom".to_string()),
+            image_type: Some(CUSTOM_IMAGE_TYPE.to_string()),
             ..self.describe()
         };
         let all = self.list(req, &CancellationToken::new()).await?;

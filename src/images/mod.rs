@@ -16,7 +16,7 @@ mod wait;
 
 pub use api::{ImageApi, Location};
 pub use batch::DescribeIds;
-pub use reconcile::{CreateFailure, create_once};
+pub use reconcile::{CreateFailure, CreatesImage, create_once};
 pub use wait::{Halt, POLL_INTERVAL_ENV, PollSchedule, Settled, Waiter};
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

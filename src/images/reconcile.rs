@@ -7,7 +7,7 @@
 use super::api::ImageApi;
 use super::unix_now;
 use super::wait::PollSchedule;
-use crate::ucloud::{Error as ApiError, Image};
+use crate::ucloud::{Action, CopyCustomImage, Error as ApiError, Image, ImportCustomImage};
 use std::future::Future;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -33,6 +33,37 @@ impl CreateFailure {
             summary: summary.into(),
             detail: detail.into(),
         }
+    }
+}
+
+/// A call that makes one image and whose answer names it: what
+/// [`create_once`] is given by the image resources.
+pub trait CreatesImage: Action<Response: Send> + Send + Sync {
+    /// The name the new image gets; a lost answer is reconciled by it.
+    fn new_image_name(&self) -> &str;
+    /// The new image's id in the answer (empty when the answer named none).
+    fn new_image_id(answer: Self::Response) -> String;
+}
+
+impl CreatesImage for ImportCustomImage {
+    fn new_image_name(&self) -> &str {
+        &self.image_name
+    }
+
+    fn new_image_id(answer: Self::Response) -> String {
+        answer.image_id
+    }
+}
+
+impl CreatesImage for CopyCustomImage {
+    /// A copy without a name of its own takes the source's, which the
+    /// resource fills in before the call.
+    fn new_image_name(&self) -> &str {
+        self.target_image_name.as_deref().unwrap_or_default()
+    }
+
+    fn new_image_id(answer: Self::Response) -> String {
+        answer.target_image_id
     }
 }
 

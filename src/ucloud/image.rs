@@ -381,6 +381,21 @@ pub struct Image {
     pub integrated_software: String,
 }
 
+/// The `ImageType` of the images an account imports or copies: the only
+/// images this provider creates, deletes or copies.
+pub const CUSTOM_IMAGE_TYPE: &str = "Custom";
+
+/// Every `ImageType` UCloud documents.
+pub const IMAGE_TYPES: [&str; 3] = ["Base", "Business", CUSTOM_IMAGE_TYPE];
+
+impl Image {
+    /// Whether this is a custom image. An answer that leaves out the type
+    /// says nothing against it; letter case is not trusted either way.
+    pub fn is_custom(&self) -> bool {
+        self.image_type.is_empty() || self.image_type.eq_ignore_ascii_case(CUSTOM_IMAGE_TYPE)
+    }
+}
+
 /// The lifecycle state of an image. Only the four states UCloud documents
 /// are named; anything else is kept by name as [`ImageState::Unknown`] so a
 /// waiter can report it instead of taking it for progress or success.

@@ -9,7 +9,7 @@ use crate::framework::codec;
 use crate::framework::diagnostics::{Diagnostic, Diagnostics};
 use crate::framework::model::Model;
 use crate::framework::plan;
-use crate::framework::resource::{ConfigureRequest, Context, Plan, PlanRequest, Provider, RawState};
+use crate::framework::resource::{ConfigureRequest, Context, Provider, RawState};
 use crate::framework::validate;
 use crate::framework::value::Value;
 use crate::proto::tfplugin6 as pb;
@@ -201,13 +201,17 @@ impl<P: Provider> ProviderService<P> {
             diags,
             guarded("ReadResource", async move { resource.read(&ctx, &data, &state).await }).await,
         )?;
-        let had_errors = result.diagnostics.has_errors();
-        diags.extend(result.diagnostics);
-        let new_state = match result.state {
-            Some(v) => settle("ReadResource", v),
+        let new_state = match result {
+            Ok(Some(found)) => {
+                diags.extend(found.warnings);
+                settle("ReadResource", found.state)
+            }
+            Ok(None) => Value::Null,
             // An error is no proof the object is gone: keep the state.
-            None if had_errors => return None,
-            None => Value::Null,
+            Err(failure) => {
+                diags.extend(failure.diagnostics);
+                return None;
+            }
         };
         let new_state = check(diags, encode(&new_state, &entry.ty, "refreshed state"))?;
         Some(pb::read_resource::Response {
@@ -240,38 +244,21 @@ impl<P: Provider> ProviderService<P> {
         let config = check(diags, decode(req.config.as_ref(), &entry.ty, "configuration"))?;
         let (data, _ctx) = check(diags, self.configured("PlanResourceChange").await)?;
 
-        let block = &entry.schema.block;
-        let mut plan = Plan {
-            planned: plan::default_plan(block, &prior, &proposed, &config),
-            requires_replace: Vec::new(),
-            diagnostics: Diagnostics::new(),
-        };
-        let plan_req = PlanRequest {
-            prior: (!prior.is_null()).then(|| prior.clone()),
-            proposed,
-            config,
-        };
-        check(
+        let change = check(
             diags,
             guarded_sync("PlanResourceChange", || {
-                entry.imp.modify_plan(&data, &plan_req, &mut plan)
+                plan::plan_change(entry.imp.as_ref(), &data, &prior, &proposed, &config)
             }),
         )?;
-        let failed = plan.diagnostics.has_errors();
-        diags.extend(plan.diagnostics);
+        let failed = change.diagnostics.has_errors();
+        diags.extend(change.diagnostics);
         if failed {
             return None;
         }
-        let mut requires_replace = plan::requires_replace(block, &prior, &plan.planned, &plan_req.config);
-        for extra in plan.requires_replace {
-            if !prior.is_null() && !requires_replace.contains(&extra) {
-                requires_replace.push(extra);
-            }
-        }
-        let planned_state = check(diags, encode(&plan.planned, &entry.ty, "planned state"))?;
+        let planned_state = check(diags, encode(&change.planned, &entry.ty, "planned state"))?;
         Some(pb::plan_resource_change::Response {
             planned_state: Some(planned_state),
-            requires_replace: requires_replace.iter().map(path_to_proto).collect(),
+            requires_replace: change.requires_replace.iter().map(path_to_proto).collect(),
             planned_private: req.prior_private.clone(),
             ..Default::default()
         })
@@ -289,18 +276,20 @@ impl<P: Provider> ProviderService<P> {
         let resource = entry.imp.clone();
 
         let new_state = if planned.is_null() {
-            let found = check(
+            let deleted = check(
                 diags,
                 guarded("ApplyResourceChange", async move {
                     resource.delete(&ctx, &data, &prior).await
                 })
                 .await,
             )?;
-            let failed = found.has_errors();
-            diags.extend(found);
-            if failed {
+            match deleted {
+                Ok(warnings) => diags.extend(warnings),
                 // The object may still exist: keep it in the state.
-                return None;
+                Err(d) => {
+                    diags.extend(d);
+                    return None;
+                }
             }
             Value::Null
         } else if prior.is_null() {
@@ -311,10 +300,18 @@ impl<P: Provider> ProviderService<P> {
                 })
                 .await,
             )?;
-            diags.extend(result.diagnostics);
-            // A state returned with errors is kept: Terraform marks it
-            // tainted, so the object is replaced or destroyed later.
-            result.state.map_or(Value::Null, |s| settle("ApplyResourceChange", s))
+            match result {
+                Ok(done) => {
+                    diags.extend(done.warnings);
+                    settle("ApplyResourceChange", done.state)
+                }
+                // A state kept with errors: Terraform marks it tainted, so
+                // the object is replaced or destroyed later.
+                Err(failure) => {
+                    diags.extend(failure.diagnostics);
+                    failure.keep.map_or(Value::Null, |s| settle("ApplyResourceChange", s))
+                }
+            }
         } else {
             let result = check(
                 diags,
@@ -323,10 +320,18 @@ impl<P: Provider> ProviderService<P> {
                 })
                 .await,
             )?;
-            diags.extend(result.diagnostics);
-            match result.state {
-                Some(s) => settle("ApplyResourceChange", s),
-                None => return None,
+            match result {
+                Ok(done) => {
+                    diags.extend(done.warnings);
+                    settle("ApplyResourceChange", done.state)
+                }
+                Err(failure) => {
+                    diags.extend(failure.diagnostics);
+                    match failure.keep {
+                        Some(s) => settle("ApplyResourceChange", s),
+                        None => return None,
+                    }
+                }
             }
         };
         let new_state = check(diags, encode(&new_state, &entry.ty, "new state"))?;
@@ -392,13 +397,13 @@ impl<P: Provider> ProviderService<P> {
             diags,
             guarded("ReadDataSource", async move { source.read(&ctx, &data, &config).await }).await,
         )?;
-        let failed = result.diagnostics.has_errors();
-        diags.extend(result.diagnostics);
-        let state = match result.state {
-            Some(s) if !failed => settle("ReadDataSource", s),
-            Some(_) => return None,
-            None => {
-                if !failed {
+        let state = match result {
+            Ok(done) => {
+                diags.extend(done.warnings);
+                settle("ReadDataSource", done.state)
+            }
+            Err(d) => {
+                if !d.has_errors() {
                     diags.push(Diagnostic::error(
                         "Data source returned nothing",
                         format!(
@@ -407,6 +412,7 @@ impl<P: Provider> ProviderService<P> {
                         ),
                     ));
                 }
+                diags.extend(d);
                 return None;
             }
         };

@@ -6,7 +6,8 @@ use super::*;
 use crate::framework::codec;
 use crate::framework::diagnostics::{AttrPath, Diagnostic};
 use crate::framework::resource::{
-    ApplyResult, ConfigureRequest, DataSource, Plan, PlanRequest, RawState, ReadResult, Resource,
+    ApplyResult, ConfigureRequest, DataResult, DataSource, DeleteResult, Failure, Plan, PlanRequest, RawState,
+    ReadResult, Resource,
 };
 use crate::framework::schema::{Attribute, Block, NestedBlock, Nesting};
 use crate::framework::timeouts::{self, Op};
@@ -93,10 +94,7 @@ fn image_schema() -> Schema {
 }
 
 fn cancelled_result() -> ApplyResult<Value> {
-    ApplyResult {
-        state: None,
-        diagnostics: Diagnostic::error("Cancelled", "Terraform asked the provider to stop.").into(),
-    }
+    Err(Diagnostic::error("Cancelled", "Terraform asked the provider to stop.").into())
 }
 
 #[async_trait]
@@ -105,6 +103,10 @@ impl Resource<FakeData> for FakeImage {
 
     fn type_name(&self) -> &'static str {
         "fake_image"
+    }
+
+    fn description(&self) -> String {
+        "An image.".into()
     }
 
     fn schema(&self) -> Schema {
@@ -138,48 +140,39 @@ impl Resource<FakeData> for FakeImage {
                 cancelled_result()
             }
             Some("panic") => panic!("fake create panicked"),
-            Some("fail-after-create") => ApplyResult {
-                state: Some(state),
-                diagnostics: Diagnostic::error("Import failed", "The image is in state Failed.").into(),
-            },
+            Some("fail-after-create") => Err(Failure::keeping(
+                state,
+                Diagnostic::error("Import failed", "The image is in state Failed."),
+            )),
             _ => {
                 state.set("status", Value::string("Available"));
                 if state.get("size").is_unknown() {
                     state.set("size", Value::Number(Number::Int(40)));
                 }
-                ApplyResult {
-                    state: Some(state),
-                    diagnostics: Diagnostics::new(),
-                }
+                Ok(state.into())
             }
         }
     }
 
     async fn read(&self, _ctx: &Context, _data: &FakeData, state: Value) -> ReadResult<Value> {
         match state.get("id").as_str() {
-            Some("gone") => ReadResult::gone(),
-            Some("read-error") => ReadResult {
-                state: None,
-                diagnostics: Diagnostic::error("API unreachable", "Try again.").into(),
-            },
-            _ => ReadResult::found(state),
+            Some("gone") => Ok(None),
+            Some("read-error") => Err(Diagnostic::error("API unreachable", "Try again.").into()),
+            _ => Ok(Some(state.into())),
         }
     }
 
     async fn update(&self, _ctx: &Context, _data: &FakeData, _prior: Value, planned: Value) -> ApplyResult<Value> {
         match planned.get("description").as_str() {
-            Some("update-error") => ApplyResult {
-                state: None,
-                diagnostics: Diagnostic::error("Update failed", "No.").into(),
-            },
-            _ => ApplyResult::done(planned),
+            Some("update-error") => Err(Diagnostic::error("Update failed", "No.").into()),
+            _ => Ok(planned.into()),
         }
     }
 
-    async fn delete(&self, _ctx: &Context, _data: &FakeData, state: Value) -> Diagnostics {
+    async fn delete(&self, _ctx: &Context, _data: &FakeData, state: Value) -> DeleteResult {
         match state.get("id").as_str() {
-            Some("stuck") => Diagnostic::error("Delete failed", "The image is in use.").into(),
-            _ => Diagnostics::new(),
+            Some("stuck") => Err(Diagnostic::error("Delete failed", "The image is in use.").into()),
+            _ => Ok(Diagnostics::new()),
         }
     }
 
@@ -237,18 +230,15 @@ impl DataSource<FakeData> for FakeLookup {
         }
     }
 
-    async fn read(&self, _ctx: &Context, data: &FakeData, config: Value) -> ReadResult<Value> {
+    async fn read(&self, _ctx: &Context, data: &FakeData, config: Value) -> DataResult<Value> {
         match config.get("name").as_str() {
-            Some("missing") => ReadResult {
-                state: None,
-                diagnostics: Diagnostic::error("No image found", "No image is called \"missing\".").into(),
-            },
+            Some("missing") => Err(Diagnostic::error("No image found", "No image is called \"missing\".").into()),
             Some("panic") => panic!("fake lookup panicked"),
             _ => {
                 let mut state = config;
                 state.set("id", Value::string("img-7"));
                 state.set("region", Value::string(data.region.as_str()));
-                ReadResult::found(state)
+                Ok(state.into())
             }
         }
     }

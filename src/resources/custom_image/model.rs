@@ -6,7 +6,7 @@
 use super::super::{non_empty, without_query};
 use crate::framework::timeouts::{Op, Timeouts, TimeoutsBlock};
 use crate::framework::{Diagnostic, Diagnostics, Maybe, ReplaceRequest, attr, v};
-use crate::images::rfc3339;
+use crate::resources::lifecycle::Refresh;
 use crate::ucloud::ufile::{ObjectUrl, SIGNATURE_PARAMS};
 use crate::ucloud::{Image, ImageFormat};
 use crate::{attr_name, attr_path, model};
@@ -145,29 +145,15 @@ model! {
     }
 }
 
-/// Who refreshes a model from an image, and so which attributes it may change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Refresh {
-    /// Create: every known planned value must stay as planned.
-    AfterCreate,
-    /// Read: the remote object wins for what UCloud returns.
-    Read,
-}
-
 impl CustomImageModel {
     /// The configured timeout of `op`, or its default.
     pub fn timeout(&self, op: Op) -> Duration {
         self.timeouts.get(&TIMEOUTS, op)
     }
 
-    /// Takes the computed attributes from `img`; what else it takes depends on
-    /// who asks (see [`Refresh`]).
-    pub fn refresh(&mut self, img: &Image, how: Refresh) {
-        self.id = Maybe::Known(img.image_id.clone());
-        self.status = Maybe::Known(img.state.clone());
-        self.size = Maybe::Known(img.image_size);
-        self.create_time = rfc3339(img.create_time).map_or(Maybe::Null, Maybe::Known);
-        self.features = Maybe::Known(img.features.clone());
+    /// What a refresh takes beyond the attributes every image resource
+    /// has; it depends on who asks (see [`Refresh`]).
+    pub fn refresh_more(&mut self, img: &Image, how: Refresh) {
         let tag = non_empty(&img.tag);
         match how {
             Refresh::AfterCreate => {

@@ -1,10 +1,9 @@
 //! Unit tests of `ucloud_custom_image`: validation, the plan through the
 //! framework's real default plan and rules, refresh, requests.
 
-use super::model::{CustomImageModel, DEFAULT_CREATE_TIMEOUT, DEFAULT_DELETE_TIMEOUT, Refresh, validate_config};
+use super::model::{CustomImageModel, DEFAULT_CREATE_TIMEOUT, DEFAULT_DELETE_TIMEOUT, validate_config};
 use super::*;
-use crate::framework::plan;
-use crate::framework::{AttrPath, RawState, Value};
+use crate::framework::{AttrPath, RawState, Resource, Value};
 use crate::ucloud::Image;
 
 fn paths(diags: &Diagnostics) -> Vec<String> {
@@ -38,7 +37,7 @@ fn with(mut v: Value, attr: &str, x: Value) -> Value {
 
 /// What ValidateResourceConfig reports: the declared checks, then the model's own.
 fn validate(v: &Value) -> Diagnostics {
-    crate::framework::validate::config(&custom_image_schema().block, v, |c| {
+    crate::framework::validate::config(&CustomImageModel::block(""), v, |c| {
         validate_config(&CustomImageModel::from_value(c).expect("model"))
     })
 }
@@ -208,37 +207,12 @@ fn data(region: Maybe<String>) -> ProviderData {
     ProviderData::unconfigured("tests make no API calls", region, Maybe::Null)
 }
 
-/// The plan as the server makes it: Terraform's proposal, the framework's
-/// default plan, the resource's adjustments, the schema's replacement rules.
+/// The plan as the server makes it, from what Terraform would propose.
 fn plan(prior: Value, config: Value, provider_region: Maybe<String>) -> (Value, Vec<String>) {
-    let block = custom_image_schema().block;
-    let mut proposed = config.clone();
-    if !prior.is_null() {
-        for a in block.attributes.iter().filter(|a| a.computed) {
-            if config.get(&a.name).is_null() {
-                proposed.set(&a.name, prior.get(&a.name).clone());
-            }
-        }
-    }
-    let planned = plan::default_plan(&block, &prior, &proposed, &config);
-    let typed = |v: &Value| CustomImageModel::from_value(v).expect("model");
-    let req = PlanRequest {
-        prior: (!prior.is_null()).then(|| typed(&prior)),
-        proposed: typed(&proposed),
-        config: typed(&config),
-    };
-    let mut p = Plan {
-        planned: typed(&planned),
-        requires_replace: vec![],
-        diagnostics: Diagnostics::new(),
-    };
-    CustomImageResource.modify_plan(&data(provider_region), &req, &mut p);
-    let planned = p.planned.to_value();
-    let replace = plan::requires_replace(&block, &prior, &planned, &config)
-        .iter()
-        .map(AttrPath::to_string)
-        .collect();
-    (planned, replace)
+    let proposed = plan::proposed_new_state(&CustomImageResource.schema().block, &prior, &config);
+    let change = plan::plan_change(&CustomImageResource, &data(provider_region), &prior, &proposed, &config);
+    let replace = change.requires_replace.iter().map(AttrPath::to_string).collect();
+    (change.planned, replace)
 }
 
 #[test]
@@ -354,12 +328,14 @@ fn a_version_0_state_gains_the_defaults_of_the_new_attributes() {
         "format": "qcow2", "os_type": "CentOS", "os_name": "CentOS 7.6 64位", "auth": true, "region": "cn-bj2",
         "tag": "Default", "status": "Available", "size": 20, "timeouts": null
     });
-    let m = CustomImageResource
-        .upgrade_state(RawState {
+    let m = ImageResource::upgrade_state(
+        &CustomImageResource,
+        RawState {
             version: 0,
             json: json.clone(),
-        })
-        .expect("upgraded");
+        },
+    )
+    .expect("upgraded");
     assert_eq!(m.verify_source, Maybe::Known(true));
     assert_eq!(m.source_size, Maybe::Null);
     assert_eq!(m.id, Maybe::Known("uimage-1".into()));
@@ -368,17 +344,17 @@ fn a_version_0_state_gains_the_defaults_of_the_new_attributes() {
     assert!(replace.is_empty(), "{replace:?}");
     assert_eq!(p, m.to_value(), "no change at all");
     json["verify_source"] = serde_json::Value::Bool(false);
-    let m = CustomImageResource
-        .upgrade_state(RawState { version: 0, json })
-        .expect("upgraded");
+    let m = ImageResource::upgrade_state(&CustomImageResource, RawState { version: 0, json }).expect("upgraded");
     assert_eq!(m.verify_source, Maybe::Known(false), "a value it somehow had is kept");
     assert!(
-        CustomImageResource
-            .upgrade_state(RawState {
+        ImageResource::upgrade_state(
+            &CustomImageResource,
+            RawState {
                 version: 7,
                 json: serde_json::json!({})
-            })
-            .is_err()
+            }
+        )
+        .is_err()
     );
 }
 
@@ -461,7 +437,7 @@ fn after_create_known_planned_values_stay_and_unknowns_are_filled() {
 
 #[test]
 fn every_argument_has_a_replacement_rule_and_auth_a_default() {
-    let s = custom_image_schema();
+    let s = CustomImageResource.schema();
     // Used only by create: changing it changes nothing in UCloud.
     let create_only = [attr_name!(CustomImageModel, verify_source)];
     for a in &s.block.attributes {
@@ -486,13 +462,18 @@ async fn states_with_an_empty_or_malformed_id_are_refused_without_an_api_call() 
     let data = data(Maybe::Known("cn-bj2".into()));
     for bad in ["", "uimage-", "not-an-image", " uimage-1"] {
         let state = CustomImageModel::from_value(&with(state_after_create(), "id", Value::string(bad))).expect("model");
-        let read = CustomImageResource
+        // A failed read keeps the prior state (the server's rule).
+        let Err(read) = CustomImageResource
             .read(&Context::default(), &data, state.clone())
-            .await;
+            .await
+        else {
+            panic!("{bad:?}: the read should fail");
+        };
         let text = read.diagnostics.to_string();
         assert!(text.contains("Invalid image id in state"), "{bad:?}: {text}");
-        assert_eq!(read.state.as_ref(), Some(&state), "the state is kept as it is");
-        let deleted = CustomImageResource.delete(&Context::default(), &data, state).await;
+        let Err(deleted) = CustomImageResource.delete(&Context::default(), &data, state).await else {
+            panic!("{bad:?}: the delete should fail");
+        };
         assert!(
             deleted.to_string().contains("No API call was made"),
             "{bad:?}: {deleted}"

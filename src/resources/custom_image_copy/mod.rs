@@ -1,55 +1,31 @@
 //! `ucloud_custom_image_copy`: a custom image copied into another region
 //! and/or project (CopyCustomImage). The model, schema and validation are in
-//! `model.rs`; this file is the lifecycle: plan defaults, create / read /
-//! delete / import.
-//!
-//! What it guarantees, as the import resource does: a copy is never
-//! orphaned. The source is checked before anything is created; the copy's
-//! id is recorded the moment CopyCustomImage answers, and every failure
-//! after that keeps it in the state (tainted). A lost answer is reconciled
-//! in the target by name and creation time instead of copying twice. A copy
-//! that ends `Unavailable` is deleted again.
+//! `model.rs`; this file says where a copy lives and what a copy needs
+//! before its one call: the source checked (it must exist, be a custom
+//! image and be `Available`) and the request. Create, settle or taint, read,
+//! delete and import come from the shared image lifecycle
+//! (`resources::lifecycle`): a copy is never orphaned, a lost answer is
+//! reconciled in the target by name, a copy that ends `Unavailable` is
+//! deleted again.
 
 pub mod model;
 
-use super::import_id::parse_import_id;
-use super::state_image_id;
-use super::{Lookup, look_up};
+use super::lifecycle::{Core, ImageModel, ImageResource, Prepared, Refresh, Words};
 use crate::framework::timeouts::Op;
-use crate::framework::{
-    ApplyResult, Context, Diagnostic, Diagnostics, Maybe, Model, Plan, PlanRequest, ReadResult, Resource, Schema,
-};
-use crate::images::{Halt, ImageApi, Location, Settled, create_once, human};
+use crate::framework::{AttrPath, Context, Diagnostic, Diagnostics, Failure, Maybe, Plan, PlanRequest};
+use crate::images::{ImageApi, Location};
 use crate::provider_data::ProviderData;
 use crate::ucloud::{CopyCustomImage, Image, ImageState};
 use crate::{attr_name, attr_path};
 use async_trait::async_trait;
-use model::{CustomImageCopyModel, Refresh, onto_itself, validate_config};
+use model::{CustomImageCopyModel, onto_itself, validate_config};
 use std::time::Duration;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// The resource type name.
 pub const TYPE_NAME: &str = "ucloud_custom_image_copy";
 
-/// The state of a copy that has been accepted but not finished.
-const COPYING: &str = "Copying";
-
-/// The image type CopyCustomImage copies.
-const CUSTOM: &str = "Custom";
-
 type M = CustomImageCopyModel;
-
-/// The resource's schema.
-pub fn custom_image_copy_schema() -> Schema {
-    M::schema(
-        0,
-        "A copy of a UHost custom image in another region and/or project (CopyCustomImage). Creating it checks \
-         that the source image is `Available`, copies it once and waits in the target until the copy is \
-         `Available`; a copy that fails is deleted again. UCloud cannot change an image, so changing any \
-         argument but `timeouts` replaces the copy.",
-    )
-}
 
 /// Where the copy lives, or the error saying how to tell. The target
 /// project must be known: CopyCustomImage requires `TargetProjectId`.
@@ -119,7 +95,7 @@ async fn checked_source(api: &ImageApi<'_>, cancel: &CancellationToken, id: &str
                 api.loc
             ),
         )),
-        Ok(Some(img)) if !img.image_type.is_empty() && img.image_type != CUSTOM => Err(at(
+        Ok(Some(img)) if !img.is_custom() => Err(at(
             "Source is not a custom image",
             format!(
                 "{attr} {id} is a {} image ({:?}); CopyCustomImage copies only custom images. Platform images \
@@ -163,150 +139,64 @@ fn copy_request(m: &M, source: &Image, from: &Location, target: &Location) -> Re
     })
 }
 
-/// A copy UCloud has accepted: from here on it exists in the target.
-struct Accepted {
-    image_id: String,
-    started: Instant,
-    create_timeout: Duration,
+impl ImageModel for M {
+    fn core(&mut self) -> Core<'_> {
+        Core {
+            id: &mut self.id,
+            status: &mut self.status,
+            region: &mut self.region,
+            project_id: &mut self.project_id,
+            size: &mut self.size,
+            create_time: &mut self.create_time,
+            features: &mut self.features,
+        }
+    }
+
+    fn id(&self) -> &Maybe<String> {
+        &self.id
+    }
+
+    fn id_path() -> AttrPath {
+        attr_path!(M, id)
+    }
+
+    fn location(&self, data: &ProviderData) -> Result<Location, Diagnostic> {
+        state_location(self, data)
+    }
+
+    fn refresh_more(&mut self, img: &Image, how: Refresh) {
+        M::refresh_more(self, img, how)
+    }
+
+    fn timeout(&self, op: Op) -> Duration {
+        M::timeout(self, op)
+    }
 }
 
 /// The `ucloud_custom_image_copy` resource.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CustomImageCopyResource;
 
-impl CustomImageCopyResource {
-    /// Create after the id exists: wait in the target, and on every failure
-    /// keep the id in the state unless the copy is certainly gone.
-    async fn finish_create(
-        &self,
-        ctx: &Context,
-        api: &ImageApi<'_>,
-        data: &ProviderData,
-        mut model: M,
-        accepted: Accepted,
-    ) -> ApplyResult<M> {
-        let Accepted {
-            image_id,
-            started,
-            create_timeout,
-        } = accepted;
-        model.id = Maybe::Known(image_id.clone());
-        model.status = Maybe::Known(COPYING.to_string());
-        let tainted = |mut m: M, status: &str, summary: &str, detail: String| {
-            m.status = Maybe::Known(status.to_string());
-            ApplyResult {
-                state: Some(m),
-                diagnostics: Diagnostic::error(
-                    summary,
-                    format!(
-                        "{detail} The copy is kept in the state as tainted: the next `terraform apply` replaces it \
-                         and `terraform destroy` deletes it."
-                    ),
-                )
-                .into(),
-            }
-        };
-        let deadline = started + create_timeout;
-        let settled = data
-            .waiter
-            .until_settled(api, &ctx.cancel, &image_id, deadline, COPYING)
-            .await;
-        let elapsed = human(started.elapsed());
-        match settled {
-            Settled::Available(img) => {
-                tracing::info!(image_id, elapsed = ?started.elapsed(), "image copy available");
-                model.refresh(&img, Refresh::AfterCreate);
-                ApplyResult::done(model)
-            }
-            Settled::Unavailable(img) => {
-                tracing::warn!(image_id, "copy ended Unavailable, deleting it");
-                let why = format!(
-                    "UCloud could not copy {source} into {target}: copy {image_id} ended in state {state} after \
-                     {elapsed}. Check that cross-region copy is enabled for the account (a UCloud support ticket) \
-                     and that the source image is intact.",
-                    source = model.source_image_id.known().map_or("the source image", String::as_str),
-                    target = api.loc,
-                    state = img.state,
-                );
-                let cleanup_deadline = Instant::now() + model.timeout(Op::Delete);
-                match data.waiter.delete(api, &ctx.cancel, &image_id, cleanup_deadline).await {
-                    Ok(()) => ApplyResult::failed(Diagnostic::error(
-                        "Custom image copy failed",
-                        format!("{why} The failed copy was deleted: nothing is left behind."),
-                    )),
-                    Err(cleanup_err) => tainted(
-                        model,
-                        &img.state,
-                        "Custom image copy failed",
-                        format!("{why} Deleting the failed copy did not complete: {cleanup_err}"),
-                    ),
-                }
-            }
-            Settled::Unexpected(img) => tainted(
-                model,
-                &img.state,
-                "Image copy in an unexpected state",
-                format!(
-                    "Copy {image_id} is in state {:?}, which is neither in progress (Copying, Making) nor done \
-                     (Available, Unavailable), {elapsed} after the copy started. Check it in the UCloud console.",
-                    img.state
-                ),
-            ),
-            // Kept rather than dropped: if UCloud merely lagged, dropping the id
-            // would orphan the copy; if it is really gone, the next refresh
-            // removes it from the state.
-            Settled::Gone => tainted(
-                model,
-                COPYING,
-                "Image copy disappeared while copying",
-                format!(
-                    "Copy {image_id} was created but then no longer found in {}: was it deleted outside \
-                     Terraform?",
-                    api.loc
-                ),
-            ),
-            Settled::Halted(Halt::TimedOut, last) => tainted(
-                model,
-                &last,
-                "Timed out waiting for the image copy",
-                format!(
-                    "Copy {image_id} in {} was still {last} after {elapsed} ({timeout} = {}). Copies across \
-                     regions of large images take longer: raise `{timeout}`.",
-                    api.loc,
-                    human(create_timeout),
-                    timeout = format_args!("{}.{}", attr_name!(M, timeouts), Op::Create.as_str()),
-                ),
-            ),
-            Settled::Halted(Halt::Cancelled, last) => tainted(
-                model,
-                &last,
-                "Image copy interrupted",
-                format!(
-                    "Terraform asked the provider to stop while copy {image_id} in {} was {last} ({elapsed} after \
-                     the copy started).",
-                    api.loc
-                ),
-            ),
-            Settled::Failed(e, last) => tainted(
-                model,
-                &last,
-                "Failed to read the image copy while waiting for it",
-                format!("Copy {image_id} in {} was {last} when polling it failed: {e}.", api.loc),
-            ),
-        }
-    }
-}
-
 #[async_trait]
-impl Resource<ProviderData> for CustomImageCopyResource {
+impl ImageResource for CustomImageCopyResource {
     type Model = M;
+    type Call = CopyCustomImage;
 
-    fn type_name(&self) -> &'static str {
-        TYPE_NAME
-    }
+    const TYPE_NAME: &'static str = TYPE_NAME;
+    const WORDS: Words = Words {
+        object: "image copy",
+        operation: "Custom image copy",
+        verb: "copy",
+        in_progress: "Copying",
+        slow: "Copies across regions of large images take longer",
+    };
 
-    fn schema(&self) -> Schema {
-        custom_image_copy_schema()
+    fn description(&self) -> String {
+        "A copy of a UHost custom image in another region and/or project (CopyCustomImage). Creating it checks \
+         that the source image is `Available`, copies it once and waits in the target until the copy is \
+         `Available`; a copy that fails is deleted again. UCloud cannot change an image, so changing any \
+         argument but `timeouts` replaces the copy."
+            .into()
     }
 
     fn validate(&self, config: &M) -> Diagnostics {
@@ -345,137 +235,46 @@ impl Resource<ProviderData> for CustomImageCopyResource {
         }
     }
 
-    async fn create(&self, ctx: &Context, data: &ProviderData, mut model: M) -> ApplyResult<M> {
-        let started = Instant::now();
-        let client = match data.client() {
-            Ok(c) => c,
-            Err(d) => return ApplyResult::failed(d),
-        };
-        let target = match target_of(&model, data) {
-            Ok(l) => l,
-            Err(d) => return ApplyResult::failed(d),
-        };
+    /// The source, checked in its location, then the request into the target.
+    async fn prepare(
+        &self,
+        ctx: &Context,
+        data: &ProviderData,
+        model: &mut M,
+    ) -> Result<Prepared<CopyCustomImage>, Failure<M>> {
+        let target = target_of(model, data)?;
         let from = model.source_location(&target);
-        let Some(source_id) = model.source_image_id.known().cloned() else {
-            return ApplyResult::failed(
-                Diagnostic::error(
-                    "Value not known at apply time",
-                    format!(
-                        "{} has no known value. This is a bug in the provider; please report it.",
-                        attr_name!(M, source_image_id)
-                    ),
-                )
-                .at(attr_path!(M, source_image_id)),
-            );
-        };
-        let source_api = ImageApi::new(client, from.clone());
-        let source = match checked_source(&source_api, &ctx.cancel, &source_id).await {
-            Ok(img) => img,
-            Err(d) => return ApplyResult::failed(d),
-        };
-        let req = match copy_request(&model, &source, &from, &target) {
-            Ok(r) => r,
-            Err(d) => return ApplyResult::failed(d),
-        };
+        let source_id = model.source_image_id.known().cloned().ok_or_else(|| {
+            Diagnostic::error(
+                "Value not known at apply time",
+                format!(
+                    "{} has no known value. This is a bug in the provider; please report it.",
+                    attr_name!(M, source_image_id)
+                ),
+            )
+            .at(attr_path!(M, source_image_id))
+        })?;
+        let source = checked_source(&ImageApi::new(data.client()?, from.clone()), &ctx.cancel, &source_id).await?;
+        let call = copy_request(model, &source, &from, &target)?;
         // The plan could not tell when the name was left to the source's.
-        if from == target && req.target_image_name.as_deref() == Some(source.image_name.as_str()) {
-            return ApplyResult::failed(onto_itself());
+        if from == target && call.target_image_name.as_deref() == Some(source.image_name.as_str()) {
+            return Err(onto_itself().into());
         }
-        let name = req.target_image_name.clone().unwrap_or_default();
         model.locate(&target, &from);
-        let create_timeout = model.timeout(Op::Create);
-        let api = ImageApi::new(client, target);
-        let never = CancellationToken::new();
-        let copied = create_once(
-            &api,
-            &ctx.cancel,
-            &name,
-            "copy",
-            started + create_timeout,
-            data.waiter.schedule(),
-            || async { client.call(&req, &never).await.map(|r| r.target_image_id) },
-        )
-        .await;
-        let image_id = match copied {
-            Ok(id) => id,
-            Err(f) => return ApplyResult::failed(Diagnostic::error(f.summary, f.detail)),
-        };
-        tracing::info!(image_id, source = %source_id, target = %api.loc, "custom image copy started");
-        let accepted = Accepted {
-            image_id,
-            started,
-            create_timeout,
-        };
-        self.finish_create(ctx, &api, data, model, accepted).await
-    }
-
-    async fn read(&self, ctx: &Context, data: &ProviderData, mut model: M) -> ReadResult<M> {
-        let location = state_location(&model, data);
-        match look_up(
-            ctx,
-            data,
-            &model.id,
-            attr_path!(M, id),
-            location,
-            "Image copy",
-            TYPE_NAME,
-        )
-        .await
-        {
-            Lookup::Found(img, loc) => {
-                model.refresh(&img, Refresh::Read);
-                model.region = Maybe::Known(loc.region);
-                if model.project_id.is_unknown() {
-                    model.project_id = loc.project_id.map_or(Maybe::Null, Maybe::Known);
-                }
-                ReadResult::found(model)
-            }
-            Lookup::Gone => ReadResult::gone(),
-            Lookup::Keep(diagnostics) => ReadResult {
-                state: Some(model),
-                diagnostics,
-            },
-        }
-    }
-
-    async fn delete(&self, ctx: &Context, data: &ProviderData, model: M) -> Diagnostics {
-        let image_id = match state_image_id(&model.id, attr_path!(M, id)) {
-            Ok(Some(id)) => id,
-            Ok(None) => return Diagnostics::new(),
-            Err(d) => return d.into(),
-        };
-        let client = match data.client() {
-            Ok(c) => c,
-            Err(d) => return d.into(),
-        };
-        let loc = match state_location(&model, data) {
-            Ok(l) => l,
-            Err(d) => return d.into(),
-        };
-        let api = ImageApi::new(client, loc);
-        let deadline = Instant::now() + model.timeout(Op::Delete);
-        match data.waiter.delete(&api, &ctx.cancel, image_id, deadline).await {
-            Ok(()) => {
-                tracing::info!(image_id, "image copy deleted");
-                Diagnostics::new()
-            }
-            Err(detail) => Diagnostic::error("Failed to delete image copy", detail).into(),
-        }
-    }
-
-    /// Only what locates the copy; Read fills in the rest. The source
-    /// arguments stay null: the next plan takes them from the configuration
-    /// without a replacement.
-    async fn import(&self, _ctx: &Context, data: &ProviderData, id: &str) -> Result<M, Diagnostics> {
-        let parsed =
-            parse_import_id(id).map_err(|why| Diagnostics::from(Diagnostic::error("Invalid import id", why)))?;
-        let loc = parsed.location(id, data)?;
-        Ok(M {
-            id: Maybe::Known(parsed.image_id),
-            region: Maybe::Known(loc.region),
-            project_id: loc.project_id.map_or(Maybe::Null, Maybe::Known),
-            ..M::default()
+        tracing::info!(source = %source_id, from = %from, "copying");
+        Ok(Prepared {
+            location: target,
+            call,
+            warnings: Diagnostics::new(),
         })
+    }
+
+    fn unavailable_hint(&self, model: &M, _loc: &Location) -> String {
+        format!(
+            "The source was {}. Check that cross-region copy is enabled for the account (a UCloud support ticket) \
+             and that the source image is intact.",
+            model.source_image_id.known().map_or("the source image", String::as_str)
+        )
     }
 }
 

@@ -9,7 +9,8 @@ use super::super::non_empty;
 use crate::framework::plan::unless_imported;
 use crate::framework::timeouts::{Op, Timeouts, TimeoutsBlock};
 use crate::framework::{Diagnostic, Diagnostics, Maybe, attr, v};
-use crate::images::{Location, rfc3339};
+use crate::images::Location;
+use crate::resources::lifecycle::Refresh;
 use crate::ucloud::Image;
 use crate::{attr_name, attr_path, model};
 use std::time::Duration;
@@ -105,15 +106,6 @@ model! {
     }
 }
 
-/// Who refreshes a model from an image, and so which attributes it may change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Refresh {
-    /// Create: every known planned value must stay as planned.
-    AfterCreate,
-    /// Read: the remote object wins for what UCloud returns.
-    Read,
-}
-
 /// Whether a source argument names the copy's own region or project:
 /// unset means "the same"; `None` while either side is not known.
 fn same_as_own(source: &Maybe<String>, own: &Maybe<String>, provider: &Maybe<String>) -> Option<bool> {
@@ -186,14 +178,9 @@ impl CustomImageCopyModel {
         self.source_project_id = source.project_id.clone().map_or(Maybe::Null, Maybe::Known);
     }
 
-    /// Takes the computed attributes from `img` (the copy); what else it
-    /// takes depends on who asks (see [`Refresh`]).
-    pub fn refresh(&mut self, img: &Image, how: Refresh) {
-        self.id = Maybe::Known(img.image_id.clone());
-        self.status = Maybe::Known(img.state.clone());
-        self.size = Maybe::Known(img.image_size);
-        self.create_time = rfc3339(img.create_time).map_or(Maybe::Null, Maybe::Known);
-        self.features = Maybe::Known(img.features.clone());
+    /// What a refresh takes from `img` (the copy) beyond the attributes
+    /// every image resource has; it depends on who asks (see [`Refresh`]).
+    pub fn refresh_more(&mut self, img: &Image, how: Refresh) {
         self.os_name = non_empty(&img.os_name);
         let keep_planned = how == Refresh::AfterCreate;
         let take = |field: &mut Maybe<String>, remote: &str| {

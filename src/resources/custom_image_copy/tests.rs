@@ -2,10 +2,10 @@
 //! framework's real default plan and rules (create defaults, import, the
 //! copy onto itself), refresh, the CopyCustomImage request.
 
-use super::model::{DEFAULT_CREATE_TIMEOUT, Refresh, validate_config};
+use super::model::{DEFAULT_CREATE_TIMEOUT, validate_config};
 use super::*;
 use crate::framework::plan;
-use crate::framework::{AttrPath, Value};
+use crate::framework::{AttrPath, Model, Resource, Value};
 
 fn s(x: &str) -> Value {
     Value::string(x)
@@ -34,9 +34,7 @@ fn with(mut v: Value, attr: &str, x: Value) -> Value {
 
 /// What ValidateResourceConfig reports: the declared checks, then the model's own.
 fn validate(v: &Value) -> Diagnostics {
-    crate::framework::validate::config(&custom_image_copy_schema().block, v, |c| {
-        validate_config(&M::from_value(c).expect("model"))
-    })
+    crate::framework::validate::config(&M::block(""), v, |c| validate_config(&M::from_value(c).expect("model")))
 }
 
 #[test]
@@ -118,37 +116,12 @@ fn provider() -> ProviderData {
     data(Maybe::Known("cn-bj2".into()), Maybe::Known("org-a".into()))
 }
 
-/// The plan as the server makes it: Terraform's proposal, the framework's
-/// default plan, the resource's adjustments, the schema's replacement rules.
+/// The plan as the server makes it, from what Terraform would propose.
 fn plan_with(prior: &Value, config: &Value, data: &ProviderData) -> (Value, Vec<String>, Diagnostics) {
-    let block = custom_image_copy_schema().block;
-    let mut proposed = config.clone();
-    if !prior.is_null() {
-        for a in block.attributes.iter().filter(|a| a.computed) {
-            if config.get(&a.name).is_null() {
-                proposed.set(&a.name, prior.get(&a.name).clone());
-            }
-        }
-    }
-    let planned = plan::default_plan(&block, prior, &proposed, config);
-    let typed = |v: &Value| M::from_value(v).expect("model");
-    let req = PlanRequest {
-        prior: (!prior.is_null()).then(|| typed(prior)),
-        proposed: typed(&proposed),
-        config: typed(config),
-    };
-    let mut p = Plan {
-        planned: typed(&planned),
-        requires_replace: vec![],
-        diagnostics: Diagnostics::new(),
-    };
-    CustomImageCopyResource.modify_plan(data, &req, &mut p);
-    let planned = p.planned.to_value();
-    let replace = plan::requires_replace(&block, prior, &planned, config)
-        .iter()
-        .map(AttrPath::to_string)
-        .collect();
-    (planned, replace, p.diagnostics)
+    let proposed = plan::proposed_new_state(&CustomImageCopyResource.schema().block, prior, config);
+    let change = plan::plan_change(&CustomImageCopyResource, data, prior, &proposed, config);
+    let replace = change.requires_replace.iter().map(AttrPath::to_string).collect();
+    (change.planned, replace, change.diagnostics)
 }
 
 fn plan(prior: &Value, config: &Value) -> (Value, Vec<String>) {
@@ -289,7 +262,7 @@ fn changing_each_argument_replaces_and_timeouts_do_not() {
 
 #[test]
 fn every_argument_has_a_replacement_rule() {
-    let schema = custom_image_copy_schema();
+    let schema = CustomImageCopyResource.schema();
     for a in &schema.block.attributes {
         assert_eq!(!a.replace.is_never(), a.required || a.optional, "{}", a.name);
     }
@@ -389,17 +362,22 @@ fn refresh_after_create_keeps_the_plan_and_read_takes_the_remote_values() {
 async fn states_with_a_malformed_id_are_refused_without_an_api_call() {
     for bad in ["", "uimage-", "not-an-image"] {
         let state = M::from_value(&with(state_after_create(), "id", s(bad))).expect("model");
-        let read = CustomImageCopyResource
+        let Err(read) = CustomImageCopyResource
             .read(&Context::default(), &provider(), state.clone())
-            .await;
+            .await
+        else {
+            panic!("{bad:?}: the read should fail");
+        };
         assert!(
             read.diagnostics.to_string().contains("Invalid image id in state"),
             "{bad:?}"
         );
-        assert_eq!(read.state.as_ref(), Some(&state));
-        let deleted = CustomImageCopyResource
+        let Err(deleted) = CustomImageCopyResource
             .delete(&Context::default(), &provider(), state)
-            .await;
+            .await
+        else {
+            panic!("{bad:?}: the delete should fail");
+        };
         assert!(
             deleted.to_string().contains("No API call was made"),
             "{bad:?}: {deleted}"
@@ -433,9 +411,12 @@ async fn import_names_only_where_the_copy_lives() {
 #[tokio::test]
 async fn create_without_a_client_fails_before_anything_is_copied() {
     let planned = M::from_value(&valid_config()).expect("model");
-    let out = CustomImageCopyResource
+    let Err(out) = CustomImageCopyResource
         .create(&Context::default(), &provider(), planned)
-        .await;
-    assert!(out.state.is_none());
+        .await
+    else {
+        panic!("the create should fail");
+    };
+    assert!(out.keep.is_none());
     assert!(out.diagnostics.to_string().contains("Provider not configured"));
 }
