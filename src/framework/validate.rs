@@ -157,18 +157,19 @@ fn ticked(items: &[String]) -> String {
     items.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
 }
 
-/// Whether an attribute's value counts as set for the block rules.
-enum Set {
-    Yes,
-    No,
+/// Whether an attribute's value counts as set for the rules between
+/// attributes.
+enum Presence {
+    Set,
+    Unset,
     Unknown,
 }
 
-fn set(v: &Value) -> Set {
+fn presence(v: &Value) -> Presence {
     match v {
-        Value::Null => Set::No,
-        Value::Unknown => Set::Unknown,
-        _ => Set::Yes,
+        Value::Null => Presence::Unset,
+        Value::Unknown => Presence::Unknown,
+        _ => Presence::Set,
     }
 }
 
@@ -231,7 +232,7 @@ impl Validator {
             Rule::Between { min, max } => format!("From {min} to {max}."),
             Rule::Duration => return None,
             Rule::ConflictsWith(others) => format!("Conflicts with {}.", ticked(others)),
-            Rule::ExactlyOneOf(_) => return None,
+            Rule::ExactlyOneOf(others) => format!("Set exactly one of this and {}.", ticked(others)),
         })
     }
 
@@ -317,10 +318,12 @@ impl Validator {
     fn check_siblings(&self, name: &str, value: &Value, object: &Value) -> Option<String> {
         match &self.rule {
             Rule::ConflictsWith(others) => {
-                if !matches!(set(value), Set::Yes) {
+                if !matches!(presence(value), Presence::Set) {
                     return None;
                 }
-                let other = others.iter().find(|o| matches!(set(object.get(o)), Set::Yes))?;
+                let other = others
+                    .iter()
+                    .find(|o| matches!(presence(object.get(o)), Presence::Set))?;
                 Some(format!("Set {other} or {name}, not both."))
             }
             Rule::ExactlyOneOf(others) => {
@@ -330,10 +333,10 @@ impl Validator {
                 let mut chosen = Vec::new();
                 for member in &group {
                     let v = if member == name { value } else { object.get(member) };
-                    match set(v) {
-                        Set::Unknown => return None,
-                        Set::Yes => chosen.push(member.clone()),
-                        Set::No => {}
+                    match presence(v) {
+                        Presence::Unknown => return None,
+                        Presence::Set => chosen.push(member.clone()),
+                        Presence::Unset => {}
                     }
                 }
                 match chosen.len() {
@@ -736,6 +739,7 @@ mod tests {
             v::url(["http", "https"]).with_path().without_query(),
             v::between(0, 10),
             v::conflicts_with(["name"]),
+            v::exactly_one_of(["a", "b"]),
             v::duration(),
         ]
         .iter()
@@ -751,6 +755,7 @@ mod tests {
                 Some("Must be an http or https URL with a path and no query.".to_string()),
                 Some("From 0 to 10.".to_string()),
                 Some("Conflicts with `name`.".to_string()),
+                Some("Set exactly one of this and `a`, `b`.".to_string()),
                 None,
             ]
         );
