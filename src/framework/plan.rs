@@ -53,9 +53,21 @@ pub fn plan_change<D: 'static>(
     proposed: &Value,
     config: &Value,
 ) -> PlannedChange {
-    let block = resource.schema().block;
+    plan_block(&resource.schema().block, prior, proposed, config, |req, plan| {
+        resource.modify_plan(data, req, plan)
+    })
+}
+
+/// [`plan_change`] for a schema block, with `adjust` in the resource's place.
+pub fn plan_block(
+    block: &Block,
+    prior: &Value,
+    proposed: &Value,
+    config: &Value,
+    adjust: impl FnOnce(&PlanRequest<Value>, &mut Plan<Value>),
+) -> PlannedChange {
     let mut plan = Plan {
-        planned: default_plan(&block, prior, proposed, config),
+        planned: default_plan(block, prior, proposed, config),
         requires_replace: Vec::new(),
         diagnostics: Diagnostics::new(),
     };
@@ -64,8 +76,8 @@ pub fn plan_change<D: 'static>(
         proposed: proposed.clone(),
         config: config.clone(),
     };
-    resource.modify_plan(data, &req, &mut plan);
-    let mut requires_replace = requires_replace(&block, prior, &plan.planned, config);
+    adjust(&req, &mut plan);
+    let mut requires_replace = requires_replace(block, prior, &plan.planned, config);
     for extra in plan.requires_replace {
         if !prior.is_null() && !requires_replace.contains(&extra) {
             requires_replace.push(extra);
@@ -423,25 +435,13 @@ mod tests {
         c
     }
 
-    /// Terraform's proposal: the config, with prior values for unset computed attributes.
-    fn proposed(prior: &Value, config: &Value) -> Value {
-        let mut p = config.clone();
-        for a in block().attributes.iter().filter(|a| a.computed) {
-            if config.get(&a.name).is_null() {
-                p.set(&a.name, prior.get(&a.name).clone());
-            }
-        }
-        p
-    }
-
+    /// The plan the server makes for a resource that adjusts nothing.
     fn plan(prior: &Value, config: &Value) -> (Value, Vec<String>) {
         let b = block();
-        let planned = default_plan(&b, prior, &proposed(prior, config), config);
-        let rr = requires_replace(&b, prior, &planned, config)
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        (planned, rr)
+        let proposed = proposed_new_state(&b, prior, config);
+        let change = plan_block(&b, prior, &proposed, config, |_, _| {});
+        let rr = change.requires_replace.iter().map(ToString::to_string).collect();
+        (change.planned, rr)
     }
 
     #[test]

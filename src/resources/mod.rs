@@ -34,6 +34,25 @@ pub fn without_query(url: &str) -> &str {
     url.split(['?', '#']).next().unwrap_or(url)
 }
 
+/// An image as UCloud describes it, for the resources' unit tests.
+#[cfg(test)]
+pub fn sample_image(id: &str, name: &str, description: &str, state: &str) -> crate::ucloud::Image {
+    crate::ucloud::Image {
+        image_id: id.into(),
+        image_name: name.into(),
+        image_description: description.into(),
+        image_type: crate::ucloud::CUSTOM_IMAGE_TYPE.into(),
+        os_type: "Linux".into(),
+        os_name: "CentOS 7.6 64位".into(),
+        state: state.into(),
+        image_size: 20,
+        create_time: 1_700_000_000,
+        tag: "Default".into(),
+        features: vec!["CloudInit".into()],
+        ..crate::ucloud::Image::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@
 pub mod model;
 pub mod preflight;
 
-use super::lifecycle::{Core, ImageModel, ImageResource, Prepared, Refresh, Words};
+use super::lifecycle::{ImageResource, Prepared, Words};
 use super::without_query;
 use crate::framework::timeouts::Op;
 use crate::framework::{
@@ -16,14 +16,19 @@ use crate::framework::{
 };
 use crate::images::Location;
 use crate::provider_data::ProviderData;
-use crate::ucloud::{Image, ImageFormat, ImportCustomImage};
+use crate::ucloud::{ImageFormat, ImportCustomImage};
 use crate::{attr_name, attr_path};
 use async_trait::async_trait;
 use model::{CustomImageModel, format_list, validate_config};
-use std::time::Duration;
 
-/// The resource type name.
-pub const TYPE_NAME: &str = "ucloud_custom_image";
+/// What the messages and docs call an import and its image.
+pub const WORDS: Words = Words {
+    object: "custom image",
+    operation: "Custom image import",
+    verb: "import",
+    in_progress: "Making",
+    slow: "Large files take longer",
+};
 
 /// A required value of the planned model, known by apply time.
 fn planned_str<'a>(m: &'a Maybe<String>, attr: &str) -> Result<&'a str, Diagnostic> {
@@ -72,39 +77,7 @@ fn location_of(m: &CustomImageModel, data: &ProviderData) -> Result<Location, Di
     })
 }
 
-impl ImageModel for CustomImageModel {
-    fn core(&mut self) -> Core<'_> {
-        Core {
-            id: &mut self.id,
-            status: &mut self.status,
-            region: &mut self.region,
-            project_id: &mut self.project_id,
-            size: &mut self.size,
-            create_time: &mut self.create_time,
-            features: &mut self.features,
-        }
-    }
-
-    fn id(&self) -> &Maybe<String> {
-        &self.id
-    }
-
-    fn id_path() -> AttrPath {
-        attr_path!(CustomImageModel, id)
-    }
-
-    fn location(&self, data: &ProviderData) -> Result<Location, Diagnostic> {
-        location_of(self, data)
-    }
-
-    fn refresh_more(&mut self, img: &Image, how: Refresh) {
-        CustomImageModel::refresh_more(self, img, how)
-    }
-
-    fn timeout(&self, op: Op) -> Duration {
-        CustomImageModel::timeout(self, op)
-    }
-}
+crate::image_model!(CustomImageModel, timeouts: model::TIMEOUTS, location: location_of);
 
 /// The `ucloud_custom_image` resource.
 #[derive(Clone, Copy, Debug, Default)]
@@ -115,16 +88,10 @@ impl ImageResource for CustomImageResource {
     type Model = CustomImageModel;
     type Call = ImportCustomImage;
 
-    const TYPE_NAME: &'static str = TYPE_NAME;
+    const TYPE_NAME: &'static str = "ucloud_custom_image";
     /// 1 added `verify_source` and `source_size`.
     const SCHEMA_VERSION: i64 = 1;
-    const WORDS: Words = Words {
-        object: "custom image",
-        operation: "Custom image import",
-        verb: "import",
-        in_progress: "Making",
-        slow: "Large files take longer",
-    };
+    const WORDS: Words = WORDS;
 
     fn description(&self) -> String {
         "A UHost custom image imported from a disk image file in UFile (ImportCustomImage). Creating it waits \
@@ -203,8 +170,9 @@ impl ImageResource for CustomImageResource {
             return Err(Diagnostic::error(
                 "Cannot upgrade stored state",
                 format!(
-                    "The stored state of this {TYPE_NAME} has schema version {}, which this provider cannot \
+                    "The stored state of this {} has schema version {}, which this provider cannot \
                      upgrade. Remove the resource from the state and import it again.",
+                    Self::TYPE_NAME,
                     raw.version
                 ),
             )

@@ -4,9 +4,10 @@
 //! fills the model.
 
 use super::super::{non_empty, without_query};
+use super::WORDS;
 use crate::framework::timeouts::{Op, Timeouts, TimeoutsBlock};
 use crate::framework::{Diagnostic, Diagnostics, Maybe, ReplaceRequest, attr, v};
-use crate::resources::lifecycle::Refresh;
+use crate::resources::lifecycle::{Refresh, declare};
 use crate::ucloud::ufile::{ObjectUrl, SIGNATURE_PARAMS};
 use crate::ucloud::{Image, ImageFormat};
 use crate::{attr_name, attr_path, model};
@@ -117,17 +118,10 @@ model! {
         .validate(v::non_empty())
         .requires_replace()
         .use_state_for_unknown(),
-        pub status: Maybe<String> = attr::computed(
-            "The image state: `Available` once imported (`Making` while importing).",
-        )
-        .use_state_for_unknown(),
-        pub size: Maybe<i64> = attr::computed("The image size in GB.").use_state_for_unknown(),
-        pub create_time: Maybe<String> = attr::computed("When the image was created, RFC 3339 (UTC).")
-            .use_state_for_unknown(),
-        pub features: Maybe<Vec<String>> = attr::computed(
-            "Features UCloud reports for the image, e.g. `CloudInit`, `HotPlug`, `IPv6`.",
-        )
-        .use_state_for_unknown(),
+        pub status: Maybe<String> = declare::status(WORDS),
+        pub size: Maybe<i64> = declare::size(WORDS),
+        pub create_time: Maybe<String> = declare::create_time(WORDS),
+        pub features: Maybe<Vec<String>> = declare::features(WORDS),
         pub verify_source: Maybe<bool> = attr::optional(
             "Check the image file before importing it: read its size and its first and last bytes from UFile (at \
              most 3 requests, with the provider's key pair or the URL's own signature) and fail at once, without \

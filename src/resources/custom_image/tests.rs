@@ -4,7 +4,9 @@
 use super::model::{CustomImageModel, DEFAULT_CREATE_TIMEOUT, DEFAULT_DELETE_TIMEOUT, validate_config};
 use super::*;
 use crate::framework::{AttrPath, RawState, Resource, Value};
+use crate::resources::lifecycle::{ImageModel, Refresh};
 use crate::ucloud::Image;
+use std::time::Duration;
 
 fn paths(diags: &Diagnostics) -> Vec<String> {
     diags
@@ -380,20 +382,7 @@ fn a_new_or_unknown_provider_region_does_not_move_existing_images() {
 }
 
 fn image(state: &str) -> Image {
-    Image {
-        image_id: "uimage-1".into(),
-        image_name: "centos-7-golden".into(),
-        image_description: String::new(),
-        image_type: "Custom".into(),
-        os_type: "Linux".into(),
-        os_name: "CentOS 7.6 64位".into(),
-        state: state.into(),
-        image_size: 20,
-        create_time: 1_700_000_000,
-        tag: "Default".into(),
-        features: vec!["CloudInit".into()],
-        ..Image::default()
-    }
+    crate::resources::sample_image("uimage-1", "centos-7-golden", "", state)
 }
 
 #[test]
@@ -454,31 +443,6 @@ fn every_argument_has_a_replacement_rule_and_auth_a_default() {
     );
     assert_eq!(s.block.blocks.len(), 1);
     assert_eq!(s.block.blocks[0].type_name, "timeouts");
-}
-
-#[tokio::test]
-async fn states_with_an_empty_or_malformed_id_are_refused_without_an_api_call() {
-    // Data without a client: any API call would fail with "Provider not configured".
-    let data = data(Maybe::Known("cn-bj2".into()));
-    for bad in ["", "uimage-", "not-an-image", " uimage-1"] {
-        let state = CustomImageModel::from_value(&with(state_after_create(), "id", Value::string(bad))).expect("model");
-        // A failed read keeps the prior state (the server's rule).
-        let Err(read) = CustomImageResource
-            .read(&Context::default(), &data, state.clone())
-            .await
-        else {
-            panic!("{bad:?}: the read should fail");
-        };
-        let text = read.diagnostics.to_string();
-        assert!(text.contains("Invalid image id in state"), "{bad:?}: {text}");
-        let Err(deleted) = CustomImageResource.delete(&Context::default(), &data, state).await else {
-            panic!("{bad:?}: the delete should fail");
-        };
-        assert!(
-            deleted.to_string().contains("No API call was made"),
-            "{bad:?}: {deleted}"
-        );
-    }
 }
 
 #[tokio::test]

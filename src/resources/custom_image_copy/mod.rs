@@ -10,22 +10,30 @@
 
 pub mod model;
 
-use super::lifecycle::{Core, ImageModel, ImageResource, Prepared, Refresh, Words};
-use crate::framework::timeouts::Op;
-use crate::framework::{AttrPath, Context, Diagnostic, Diagnostics, Failure, Maybe, Plan, PlanRequest};
+use super::lifecycle::{ImageResource, Prepared, Words};
+use crate::framework::{Context, Diagnostic, Diagnostics, Failure, Maybe, Plan, PlanRequest};
 use crate::images::{ImageApi, Location};
 use crate::provider_data::ProviderData;
 use crate::ucloud::{CopyCustomImage, Image, ImageState};
 use crate::{attr_name, attr_path};
 use async_trait::async_trait;
 use model::{CustomImageCopyModel, onto_itself, validate_config};
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// The resource type name.
-pub const TYPE_NAME: &str = "ucloud_custom_image_copy";
+/// What the messages and docs call a copy.
+pub const WORDS: Words = Words {
+    object: "image copy",
+    operation: "Custom image copy",
+    verb: "copy",
+    in_progress: "Copying",
+    slow: "Copies across regions of large images take longer",
+};
 
 type M = CustomImageCopyModel;
+
+/// The `ucloud_custom_image_copy` resource.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CustomImageCopyResource;
 
 /// Where the copy lives, or the error saying how to tell. The target
 /// project must be known: CopyCustomImage requires `TargetProjectId`.
@@ -139,57 +147,15 @@ fn copy_request(m: &M, source: &Image, from: &Location, target: &Location) -> Re
     })
 }
 
-impl ImageModel for M {
-    fn core(&mut self) -> Core<'_> {
-        Core {
-            id: &mut self.id,
-            status: &mut self.status,
-            region: &mut self.region,
-            project_id: &mut self.project_id,
-            size: &mut self.size,
-            create_time: &mut self.create_time,
-            features: &mut self.features,
-        }
-    }
-
-    fn id(&self) -> &Maybe<String> {
-        &self.id
-    }
-
-    fn id_path() -> AttrPath {
-        attr_path!(M, id)
-    }
-
-    fn location(&self, data: &ProviderData) -> Result<Location, Diagnostic> {
-        state_location(self, data)
-    }
-
-    fn refresh_more(&mut self, img: &Image, how: Refresh) {
-        M::refresh_more(self, img, how)
-    }
-
-    fn timeout(&self, op: Op) -> Duration {
-        M::timeout(self, op)
-    }
-}
-
-/// The `ucloud_custom_image_copy` resource.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct CustomImageCopyResource;
+crate::image_model!(M, timeouts: model::TIMEOUTS, location: state_location);
 
 #[async_trait]
 impl ImageResource for CustomImageCopyResource {
     type Model = M;
     type Call = CopyCustomImage;
 
-    const TYPE_NAME: &'static str = TYPE_NAME;
-    const WORDS: Words = Words {
-        object: "image copy",
-        operation: "Custom image copy",
-        verb: "copy",
-        in_progress: "Copying",
-        slow: "Copies across regions of large images take longer",
-    };
+    const TYPE_NAME: &'static str = "ucloud_custom_image_copy";
+    const WORDS: Words = WORDS;
 
     fn description(&self) -> String {
         "A copy of a UHost custom image in another region and/or project (CopyCustomImage). Creating it checks \

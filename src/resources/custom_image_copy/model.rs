@@ -6,11 +6,12 @@
 use super::super::custom_image::model::MAX_NAME_CHARS;
 use super::super::import_id::is_image_id;
 use super::super::non_empty;
+use super::WORDS;
 use crate::framework::plan::unless_imported;
 use crate::framework::timeouts::{Op, Timeouts, TimeoutsBlock};
 use crate::framework::{Diagnostic, Diagnostics, Maybe, attr, v};
 use crate::images::Location;
-use crate::resources::lifecycle::Refresh;
+use crate::resources::lifecycle::{Refresh, declare};
 use crate::ucloud::Image;
 use crate::{attr_name, attr_path, model};
 use std::time::Duration;
@@ -89,17 +90,10 @@ model! {
         .validate(v::non_empty())
         .requires_replace()
         .use_state_for_unknown(),
-        pub status: Maybe<String> = attr::computed(
-            "The copy's state: `Available` once copied (`Copying` while copying).",
-        )
-        .use_state_for_unknown(),
-        pub size: Maybe<i64> = attr::computed("The image size in GB.").use_state_for_unknown(),
-        pub create_time: Maybe<String> = attr::computed("When the copy was created, RFC 3339 (UTC).")
-            .use_state_for_unknown(),
-        pub features: Maybe<Vec<String>> = attr::computed(
-            "Features UCloud reports for the copy, e.g. `CloudInit`, `HotPlug`, `IPv6`.",
-        )
-        .use_state_for_unknown(),
+        pub status: Maybe<String> = declare::status(WORDS),
+        pub size: Maybe<i64> = declare::size(WORDS),
+        pub create_time: Maybe<String> = declare::create_time(WORDS),
+        pub features: Maybe<Vec<String>> = declare::features(WORDS),
         pub os_name: Maybe<String> = attr::computed("The operating system version, e.g. `CentOS 7.6 64位`.")
             .use_state_for_unknown(),
         pub timeouts: TimeoutsBlock = TIMEOUTS.block(),

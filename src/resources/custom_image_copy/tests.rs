@@ -5,7 +5,9 @@
 use super::model::{DEFAULT_CREATE_TIMEOUT, validate_config};
 use super::*;
 use crate::framework::plan;
+use crate::framework::timeouts::Op;
 use crate::framework::{AttrPath, Model, Resource, Value};
+use crate::resources::lifecycle::{ImageModel, Refresh};
 
 fn s(x: &str) -> Value {
     Value::string(x)
@@ -270,20 +272,7 @@ fn every_argument_has_a_replacement_rule() {
 }
 
 fn image(name: &str, state: &str) -> Image {
-    Image {
-        image_id: "uimage-src".into(),
-        image_name: name.into(),
-        image_description: "golden".into(),
-        image_type: "Custom".into(),
-        os_type: "Linux".into(),
-        os_name: "CentOS 7.6 64位".into(),
-        state: state.into(),
-        image_size: 20,
-        create_time: 1_700_000_000,
-        tag: "Default".into(),
-        features: vec!["CloudInit".into()],
-        ..Image::default()
-    }
+    crate::resources::sample_image("uimage-src", name, "golden", state)
 }
 
 #[test]
@@ -356,33 +345,6 @@ fn refresh_after_create_keeps_the_plan_and_read_takes_the_remote_values() {
         Maybe::Null,
         "DescribeImage cannot tell the source"
     );
-}
-
-#[tokio::test]
-async fn states_with_a_malformed_id_are_refused_without_an_api_call() {
-    for bad in ["", "uimage-", "not-an-image"] {
-        let state = M::from_value(&with(state_after_create(), "id", s(bad))).expect("model");
-        let Err(read) = CustomImageCopyResource
-            .read(&Context::default(), &provider(), state.clone())
-            .await
-        else {
-            panic!("{bad:?}: the read should fail");
-        };
-        assert!(
-            read.diagnostics.to_string().contains("Invalid image id in state"),
-            "{bad:?}"
-        );
-        let Err(deleted) = CustomImageCopyResource
-            .delete(&Context::default(), &provider(), state)
-            .await
-        else {
-            panic!("{bad:?}: the delete should fail");
-        };
-        assert!(
-            deleted.to_string().contains("No API call was made"),
-            "{bad:?}: {deleted}"
-        );
-    }
 }
 
 #[tokio::test]

@@ -111,6 +111,84 @@ pub trait ImageModel: Model + Clone + Default + Send + Sync + 'static {
     fn timeout(&self, op: Op) -> Duration;
 }
 
+/// The declarations of the computed [`Core`] attributes, worded for each
+/// resource: `pub size: Maybe<i64> = lifecycle::declare::size(WORDS)`.
+pub mod declare {
+    use super::Words;
+    use crate::framework::{Attribute, attr};
+
+    pub fn status(w: Words) -> Attribute {
+        attr::computed(format!(
+            "The state of the {}: `Available` once made (`{}` until then).",
+            w.object, w.in_progress
+        ))
+        .use_state_for_unknown()
+    }
+
+    pub fn size(_: Words) -> Attribute {
+        attr::computed("The image size in GB.").use_state_for_unknown()
+    }
+
+    pub fn create_time(w: Words) -> Attribute {
+        attr::computed(format!("When the {} was created, RFC 3339 (UTC).", w.object)).use_state_for_unknown()
+    }
+
+    pub fn features(w: Words) -> Attribute {
+        attr::computed(format!(
+            "Features UCloud reports for the {}, e.g. `CloudInit`, `HotPlug`, `IPv6`.",
+            w.object
+        ))
+        .use_state_for_unknown()
+    }
+}
+
+/// Implements [`ImageModel`] for a model that has the [`Core`] attributes
+/// under their usual names, a `timeouts` block and an inherent
+/// `refresh_more`: `image_model!(Model, timeouts: TIMEOUTS, location: fn)`,
+/// where `fn(&Model, &ProviderData) -> Result<Location, Diagnostic>` says
+/// where the image of a state lives.
+#[macro_export]
+macro_rules! image_model {
+    ($model:ty, timeouts: $timeouts:expr, location: $location:expr) => {
+        impl $crate::resources::lifecycle::ImageModel for $model {
+            fn core(&mut self) -> $crate::resources::lifecycle::Core<'_> {
+                $crate::resources::lifecycle::Core {
+                    id: &mut self.id,
+                    status: &mut self.status,
+                    region: &mut self.region,
+                    project_id: &mut self.project_id,
+                    size: &mut self.size,
+                    create_time: &mut self.create_time,
+                    features: &mut self.features,
+                }
+            }
+
+            fn id(&self) -> &$crate::framework::Maybe<String> {
+                &self.id
+            }
+
+            fn id_path() -> $crate::framework::AttrPath {
+                $crate::attr_path!($model, id)
+            }
+
+            fn location(
+                &self,
+                data: &$crate::provider_data::ProviderData,
+            ) -> Result<$crate::images::Location, $crate::framework::Diagnostic> {
+                $location(self, data)
+            }
+
+            fn refresh_more(&mut self, img: &$crate::ucloud::Image, how: $crate::resources::lifecycle::Refresh) {
+                <$model>::refresh_more(self, img, how)
+            }
+
+            fn timeout(&self, op: $crate::framework::timeouts::Op) -> std::time::Duration {
+                self.timeouts.get(&$timeouts, op)
+            }
+        }
+    };
+}
+
 /// Everything a create needs once its checks passed: where the image will
 /// live, the call that makes it, and what the checks warned of.
 pub struct Prepared<C> {
@@ -480,3 +558,6 @@ impl<R: ImageResource> Resource<ProviderData> for R {
         ImageResource::upgrade_state(self, raw)
     }
 }
+
+#[cfg(test)]
+mod tests;
