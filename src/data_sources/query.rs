@@ -416,8 +416,8 @@ mod tests {
                 "status",
                 "Available, Making, Copying, Unavailable",
             ),
-            (vec![(REGION, " ")], "region", "remove the argument"),
-            (vec![(PROJECT, "")], "project_id", "remove the argument"),
+            (vec![(REGION, " ")], "region", "provider's region"),
+            (vec![(PROJECT, "")], "project_id", "provider's project"),
         ] {
             let d = declared(&pairs);
             assert_eq!(paths(&d), [path], "{pairs:?}: {d}");
