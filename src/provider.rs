@@ -9,7 +9,7 @@
 use crate::framework::list::AnyListResource;
 use crate::framework::{
     AnyDataSource, AnyResource, ConfigureRequest, Context, Diagnostic, Diagnostics, Maybe, Model, Provider, Schema,
-    Sensitive, Value, attr,
+    Sensitive, Value, attr, v, validate,
 };
 use crate::images::{PollSchedule, Waiter};
 use crate::provider_data::ProviderData;
@@ -34,6 +34,10 @@ pub const ENV_MAX_REQUESTS_PER_SECOND: &str = "UCLOUD_MAX_REQUESTS_PER_SECOND";
 /// The highest `max_requests_per_second` accepted: beyond it the limit
 /// would be no protection at all (use 0 to turn it off).
 const MAX_REQUESTS_PER_SECOND_CEILING: i64 = 10_000;
+
+/// What to write for `ufile_base_url`, said when it is unusable.
+const UFILE_BASE_URL_HELP: &str = "Use the http(s) URL under which UFile objects are served path-style as \
+                                   BUCKET/KEY, e.g. http://127.0.0.1:8080/ufile, or leave it unset.";
 
 /// The provider's type name, as in `provider "ucloud" {}`.
 pub const TYPE_NAME: &str = "ucloud";
@@ -79,7 +83,11 @@ model! {
              `https://api.ucloud.cn`.",
         )
         .env(credentials::ENV_API_BASE_URL)
-        .shown_default(DEFAULT_BASE_URL),
+        .shown_default(DEFAULT_BASE_URL)
+        .validate(v::url(["http", "https"]).help(format!(
+            "Use an http(s) URL such as {DEFAULT_BASE_URL} (or set {}).",
+            credentials::ENV_API_BASE_URL
+        ))),
         pub ufile_base_url: Maybe<String> = attr::optional(
             "Where the provider reads image files for the check before an import, as `base_url` is for the API: \
              with it set, `https://BUCKET.REGION.ufileos.com/KEY` is requested path-style at \
@@ -87,12 +95,14 @@ model! {
              clouds; ImportCustomImage still gets the URL of `ufile_url`. Can also be set with \
              `UCLOUD_UFILE_BASE_URL`. Default: each bucket's own UFile host.",
         )
-        .env(ENV_UFILE_BASE_URL),
+        .env(ENV_UFILE_BASE_URL)
+        .validate(v::url(["http", "https"]).without_query().help(UFILE_BASE_URL_HELP)),
         pub max_retries: Maybe<i64> = attr::optional(format!(
             "How many times a failed request that is safe to repeat is retried (throttling, service \
              unavailable, network errors). Imports are never repeated blindly. Default: `{DEFAULT_MAX_RETRIES}`."
         ))
-        .shown_default(DEFAULT_MAX_RETRIES.to_string()),
+        .shown_default(DEFAULT_MAX_RETRIES.to_string())
+        .validate(v::between(0, i64::from(u16::MAX))),
         pub max_requests_per_second: Maybe<i64> = attr::optional(format!(
             "The most UCloud API requests this provider sends per second, retries included, in bursts of at most \
              as many; `0` turns the limit off. UCloud throttles each account (RetCode 153) without publishing \
@@ -102,7 +112,8 @@ model! {
              `{ENV_MAX_REQUESTS_PER_SECOND}`. Default: `{DEFAULT_MAX_REQUESTS_PER_SECOND}`."
         ))
         .env(ENV_MAX_REQUESTS_PER_SECOND)
-        .shown_default(DEFAULT_MAX_REQUESTS_PER_SECOND.to_string()),
+        .shown_default(DEFAULT_MAX_REQUESTS_PER_SECOND.to_string())
+        .validate(v::between(0, MAX_REQUESTS_PER_SECOND_CEILING).help("0 turns the limit off.")),
     }
 }
 
@@ -154,54 +165,6 @@ fn env_of(argument: &str) -> Option<&'static str> {
     provider_schema().block.get(argument).and_then(|a| a.env)
 }
 
-/// Checks of the provider block that need no credentials and no network.
-pub fn validate_provider_config(config: &ProviderModel) -> Diagnostics {
-    let mut diags = Diagnostics::new();
-    if let Maybe::Known(n) = &config.max_retries
-        && !(0..=i64::from(u16::MAX)).contains(n)
-    {
-        let name = attr_name!(ProviderModel, max_retries);
-        diags.push(
-            Diagnostic::error(
-                format!("Invalid {name}"),
-                format!("{name} must be a whole number of retries, 0 or more (default {DEFAULT_MAX_RETRIES})."),
-            )
-            .at(attr_path!(ProviderModel, max_retries)),
-        );
-    }
-    if let Maybe::Known(n) = &config.max_requests_per_second
-        && let Err(why) = check_max_requests_per_second(*n)
-    {
-        diags.push(
-            Diagnostic::error(
-                format!("Invalid {}", attr_name!(ProviderModel, max_requests_per_second)),
-                why,
-            )
-            .at(attr_path!(ProviderModel, max_requests_per_second)),
-        );
-    }
-    if let Maybe::Known(raw) = &config.base_url
-        && let Err(why) = check_base_url(raw)
-    {
-        diags.push(
-            Diagnostic::error(
-                format!("Invalid {}", attr_name!(ProviderModel, base_url)),
-                format!(
-                    "{why}. Use an http(s) URL such as {DEFAULT_BASE_URL} (or set {}).",
-                    credentials::ENV_API_BASE_URL
-                ),
-            )
-            .at(attr_path!(ProviderModel, base_url)),
-        );
-    }
-    if let Maybe::Known(raw) = &config.ufile_base_url
-        && let Err(e) = ufile::parse_base_url(raw)
-    {
-        diags.push(ufile_base_url_error(&e));
-    }
-    diags
-}
-
 fn check_max_requests_per_second(n: i64) -> Result<u32, String> {
     match u32::try_from(n) {
         Ok(n) if i64::from(n) <= MAX_REQUESTS_PER_SECOND_CEILING => Ok(n),
@@ -234,28 +197,15 @@ fn rate_limit(args: &ProviderModel, env: &dyn Fn(&str) -> Option<String>) -> Res
     })
 }
 
-/// An unusable `ufile_base_url`, from the block or the environment.
+/// An unusable `ufile_base_url` from the environment (the block's own
+/// value was checked by its declaration).
 fn ufile_base_url_error(e: &dyn std::fmt::Display) -> Diagnostic {
     let name = attr_name!(ProviderModel, ufile_base_url);
     Diagnostic::error(
         format!("Invalid {name}"),
-        format!(
-            "{e}. Use the http(s) URL under which UFile objects are served path-style as BUCKET/KEY, e.g. \
-             http://127.0.0.1:8080/ufile (in the provider block or {ENV_UFILE_BASE_URL}), or leave it unset."
-        ),
+        format!("{e} (from {ENV_UFILE_BASE_URL}). {UFILE_BASE_URL_HELP}"),
     )
     .at(attr_path!(ProviderModel, ufile_base_url))
-}
-
-fn check_base_url(raw: &str) -> Result<(), String> {
-    let url = url::Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("{raw:?} does not use http or https"));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("{raw:?} has no host"));
-    }
-    Ok(())
 }
 
 /// A credential-chain failure as a diagnostic at the argument it concerns,
@@ -291,7 +241,9 @@ pub fn configure_from(
     env: &dyn Fn(&str) -> Option<String>,
     home: Option<&Path>,
 ) -> Result<ProviderData, Diagnostics> {
-    let mut diags = validate_provider_config(args);
+    // Terraform validated the block already; a caller that did not gets the
+    // same checks here.
+    let mut diags = validate::declared(&provider_schema().block, &args.to_value());
     if diags.has_errors() {
         return Err(diags);
     }
@@ -387,10 +339,6 @@ impl Provider for UcloudProvider {
         provider_schema()
     }
 
-    fn validate(&self, config: &ProviderModel) -> Diagnostics {
-        validate_provider_config(config)
-    }
-
     async fn configure(
         &self,
         _ctx: &Context,
@@ -421,6 +369,11 @@ mod tests {
 
     fn model(v: &Value) -> ProviderModel {
         ProviderModel::from_value(v).expect("a provider block")
+    }
+
+    /// What ValidateProviderConfig reports for a block.
+    fn validate_block(config: &Value) -> Diagnostics {
+        validate::config(&provider_schema().block, config, |c| UcloudProvider.validate(&model(c)))
     }
 
     #[test]
@@ -455,31 +408,31 @@ mod tests {
             ("max_retries", Value::Number(Number::Int(-1))),
             ("base_url", Value::string("ftp://api.ucloud.cn")),
         ]);
-        let diags = validate_provider_config(&model(&config));
+        let diags = validate_block(&config);
         let paths: Vec<String> = diags
             .iter()
             .filter_map(|d| d.attribute.as_ref().map(|p| p.to_string()))
             .collect();
-        assert_eq!(paths, vec!["max_retries", "base_url"]);
+        assert_eq!(paths, vec!["base_url", "max_retries"]);
 
         let fine = block(&[
             ("max_retries", Value::Number(Number::Int(0))),
             ("base_url", Value::string("http://127.0.0.1:8080")),
         ]);
-        assert!(validate_provider_config(&model(&fine)).is_empty());
+        assert!(validate_block(&fine).is_empty());
         let unknown = block(&[("max_retries", Value::Unknown), ("base_url", Value::Unknown)]);
-        assert!(validate_provider_config(&model(&unknown)).is_empty());
+        assert!(validate_block(&unknown).is_empty());
 
         for bad in [-1, 10_001] {
             let config = block(&[("max_requests_per_second", Value::Number(Number::Int(bad)))]);
-            let diags = validate_provider_config(&model(&config));
+            let diags = validate_block(&config);
             let d = diags.iter().next().expect("a diagnostic");
             assert_eq!(d.attribute, Some(AttrPath::attr("max_requests_per_second")), "{bad}");
-            assert!(d.detail.contains("0 (no limit)"), "{}", d.detail);
+            assert!(d.detail.contains("from 0 to 10000"), "{}", d.detail);
         }
         for fine in [0, 1, 10_000] {
             let config = block(&[("max_requests_per_second", Value::Number(Number::Int(fine)))]);
-            assert!(validate_provider_config(&model(&config)).is_empty(), "{fine}");
+            assert!(validate_block(&config).is_empty(), "{fine}");
         }
     }
 
@@ -608,7 +561,7 @@ mod tests {
         assert!(d.detail.contains(ENV_UFILE_BASE_URL), "{}", d.detail);
 
         config.set("ufile_base_url", Value::string("http://h/?q=1"));
-        let diags = validate_provider_config(&model(&config));
+        let diags = validate_block(&config);
         assert_eq!(
             diags.iter().filter_map(|d| d.attribute.clone()).collect::<Vec<_>>(),
             [AttrPath::attr("ufile_base_url")]

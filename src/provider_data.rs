@@ -2,9 +2,10 @@
 //! call receives. Kept apart from `provider.rs` so that resources depend on
 //! it without depending on the provider that lists them.
 
-use crate::framework::{Diagnostic, Maybe};
+use crate::framework::{AttrPath, Diagnostic, Maybe};
 use crate::images::{Location, Waiter};
 use crate::ucloud::Client;
+use crate::ucloud::credentials::ENV_REGION;
 use crate::ucloud::ufile::ObjectReader;
 use std::sync::Arc;
 
@@ -73,19 +74,58 @@ impl ProviderData {
         }
     }
 
-    /// Where an object lives: its own region and project where known,
-    /// otherwise the provider's defaults. `None` when no region is known.
-    pub fn location(&self, region: &Maybe<String>, project_id: &Maybe<String>) -> Option<Location> {
-        let region = match (region, &self.region) {
-            (Maybe::Known(r), _) | (_, Maybe::Known(r)) if !r.is_empty() => r.clone(),
-            _ => return None,
+    /// Where an object lives, from its `region` and `project_id` arguments
+    /// as configured: each one given (known, not empty) wins, otherwise the
+    /// provider's default. Without a region anywhere, the one error says so
+    /// at `region_path`, the argument's path in the caller's model. Unset
+    /// (null or unknown) `project_id` with no provider default is the
+    /// account's default project.
+    pub fn locate(
+        &self,
+        region: &Maybe<String>,
+        project_id: &Maybe<String>,
+        region_path: AttrPath,
+    ) -> Result<Location, Diagnostic> {
+        self.resolve(region, project_id, region_path, false)
+    }
+
+    /// Where the object a state (or a plan built from one) records lives:
+    /// as [`ProviderData::locate`], except that a null `project_id` is the
+    /// account's default project, as recorded, whatever the provider's
+    /// default is now; only an unknown one takes the provider's.
+    pub fn locate_recorded(
+        &self,
+        region: &Maybe<String>,
+        project_id: &Maybe<String>,
+        region_path: AttrPath,
+    ) -> Result<Location, Diagnostic> {
+        self.resolve(region, project_id, region_path, true)
+    }
+
+    /// The one rule behind both: argument, then provider, then one error.
+    fn resolve(
+        &self,
+        region: &Maybe<String>,
+        project_id: &Maybe<String>,
+        region_path: AttrPath,
+        recorded: bool,
+    ) -> Result<Location, Diagnostic> {
+        let given = |m: &Maybe<String>| m.known().filter(|v| !v.is_empty()).cloned();
+        let Some(region) = given(region).or_else(|| given(&self.region)) else {
+            return Err(Diagnostic::error(
+                "No region",
+                format!(
+                    "Set {region_path} here, or `region` (or the {ENV_REGION} environment variable) on the \
+                     provider."
+                ),
+            )
+            .at(region_path));
         };
         let project_id = match project_id {
-            Maybe::Known(p) => Some(p.clone()),
-            Maybe::Null => None,
-            Maybe::Unknown => self.project_id.known().cloned(),
+            Maybe::Null if recorded => None,
+            _ => given(project_id).or_else(|| given(&self.project_id)),
         };
-        Some(Location::new(region, project_id))
+        Ok(Location::new(region, project_id))
     }
 }
 
@@ -107,11 +147,43 @@ mod tests {
     #[test]
     fn location_falls_back_to_the_provider_defaults() {
         let data = ProviderData::unconfigured("x", Maybe::Known("cn-bj2".into()), Maybe::Known("org-d".into()));
-        let own = data.location(&Maybe::Known("hk".into()), &Maybe::Null);
+        let own = data
+            .locate_recorded(&Maybe::Known("hk".into()), &Maybe::Null, AttrPath::attr("region"))
+            .ok();
         assert_eq!(own, Some(Location::new("hk", None)));
-        let defaults = data.location(&Maybe::Unknown, &Maybe::Unknown);
+        let defaults = data
+            .locate_recorded(&Maybe::Unknown, &Maybe::Unknown, AttrPath::attr("region"))
+            .ok();
         assert_eq!(defaults, Some(Location::new("cn-bj2", Some("org-d".into()))));
         let none = ProviderData::unconfigured("x", Maybe::Unknown, Maybe::Null);
-        assert_eq!(none.location(&Maybe::Null, &Maybe::Null), None);
+        assert!(
+            none.locate_recorded(&Maybe::Null, &Maybe::Null, AttrPath::attr("region"))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn locate_takes_the_argument_then_the_provider_then_says_where_to_set_it() {
+        let data = ProviderData::unconfigured("x", Maybe::Known("cn-bj2".into()), Maybe::Known("org-d".into()));
+        let at = AttrPath::attr("region");
+        let own = data.locate(&Maybe::Known("hk".into()), &Maybe::Known("org-o".into()), at.clone());
+        assert_eq!(own, Ok(Location::new("hk", Some("org-o".into()))));
+        for unset in [Maybe::Null, Maybe::Unknown, Maybe::Known(String::new())] {
+            let defaults = data.locate(&unset, &unset, at.clone());
+            assert_eq!(defaults, Ok(Location::new("cn-bj2", Some("org-d".into()))), "{unset:?}");
+        }
+        let bare = ProviderData::unconfigured("x", Maybe::Known("cn-bj2".into()), Maybe::Null);
+        assert_eq!(
+            bare.locate(&Maybe::Null, &Maybe::Null, at.clone()),
+            Ok(Location::new("cn-bj2", None)),
+            "the account's default project"
+        );
+        let nowhere = ProviderData::unconfigured("x", Maybe::Unknown, Maybe::Null);
+        let err = nowhere
+            .locate(&Maybe::Null, &Maybe::Null, AttrPath::attr("source").then("region"))
+            .expect_err("no region");
+        assert_eq!(err.attribute, Some(AttrPath::attr("source").then("region")));
+        assert_eq!(err.summary, "No region");
+        assert!(err.detail.contains("Set source.region here") && err.detail.contains("UCLOUD_REGION"));
     }
 }

@@ -3,10 +3,8 @@
 //! pipeline with `most_recent`. Exactly one image must match, or the error
 //! says how many did and how to narrow the filters.
 
-use super::query::{
-    self, Arg, DEFAULT_IMAGE_TYPE, DEFAULT_STATUS, FilterArgs, Filters, ImageView, filter_doc, list_ids,
-};
-use crate::framework::{Context, DataResult, DataSource, Diagnostic, Diagnostics, Maybe, Model, Schema, attr};
+use super::query::{self, Arg, FilterArgs, Filters, ImageView, filter, list_ids};
+use crate::framework::{Context, DataResult, DataSource, Diagnostic, Maybe, Model, Schema, attr};
 use crate::provider_data::ProviderData;
 use crate::ucloud::Image;
 use crate::{attr_name, attr_path, model};
@@ -19,20 +17,20 @@ model! {
     /// The data source's values: filters, then what was found.
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct CustomImageDataModel {
-        pub image_id: Maybe<String> = attr::optional("Only the image with this id (`uimage-...`)."),
-        pub name: Maybe<String> = attr::optional_computed(format!(
+        pub image_id: Maybe<String> = filter::image_id(),
+        pub name: Maybe<String> = filter::name(attr::optional_computed(format!(
             "{} Set from the image found when unset.",
-            filter_doc::NAME
-        )),
-        pub name_regex: Maybe<String> = attr::optional(filter_doc::NAME_REGEX),
+            filter::NAME
+        ))),
+        pub name_regex: Maybe<String> = filter::name_regex(),
         pub most_recent: Maybe<bool> = attr::optional(
             "When several images match, take the one created last instead of failing.",
         )
         .default(false),
-        pub image_type: Maybe<String> = attr::optional(filter_doc::IMAGE_TYPE).default(DEFAULT_IMAGE_TYPE),
-        pub status: Maybe<String> = attr::optional(filter_doc::STATUS).default(DEFAULT_STATUS),
-        pub region: Maybe<String> = attr::optional_computed(filter_doc::REGION),
-        pub project_id: Maybe<String> = attr::optional_computed(filter_doc::PROJECT_ID),
+        pub image_type: Maybe<String> = filter::image_type(),
+        pub status: Maybe<String> = filter::status(),
+        pub region: Maybe<String> = filter::region(),
+        pub project_id: Maybe<String> = filter::project_id(),
         pub id: Maybe<String> = attr::computed("The id (`uimage-...`) of the image found."),
         pub description: Maybe<String> = attr::computed("The image description."),
         pub tag: Maybe<String> = attr::computed("The image's business group."),
@@ -172,10 +170,6 @@ impl DataSource<ProviderData> for CustomImageDataSource {
 
     fn schema(&self) -> Schema {
         custom_image_data_schema()
-    }
-
-    fn validate(&self, config: &M) -> Diagnostics {
-        config.filter_args().validate()
     }
 
     async fn read(&self, ctx: &Context, data: &ProviderData, config: M) -> DataResult<M> {

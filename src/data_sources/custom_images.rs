@@ -3,8 +3,8 @@
 //! list of objects and a list of ids. DescribeImage is read page by page
 //! until its TotalCount, so no image is left out.
 
-use super::query::{Arg, DEFAULT_IMAGE_TYPE, DEFAULT_STATUS, FilterArgs, Filters, ImageView, filter_doc};
-use crate::framework::{Context, DataResult, DataSource, Diagnostics, Maybe, Model, Schema, attr};
+use super::query::{Arg, FilterArgs, Filters, ImageView, filter};
+use crate::framework::{Context, DataResult, DataSource, Maybe, Model, Schema, attr};
 use crate::provider_data::ProviderData;
 use crate::ucloud::Image;
 use crate::{attr_path, model};
@@ -17,12 +17,12 @@ model! {
     /// The data source's values: filters, then what was found.
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct CustomImagesDataModel {
-        pub name: Maybe<String> = attr::optional(filter_doc::NAME),
-        pub name_regex: Maybe<String> = attr::optional(filter_doc::NAME_REGEX),
-        pub image_type: Maybe<String> = attr::optional(filter_doc::IMAGE_TYPE).default(DEFAULT_IMAGE_TYPE),
-        pub status: Maybe<String> = attr::optional(filter_doc::STATUS).default(DEFAULT_STATUS),
-        pub region: Maybe<String> = attr::optional_computed(filter_doc::REGION),
-        pub project_id: Maybe<String> = attr::optional_computed(filter_doc::PROJECT_ID),
+        pub name: Maybe<String> = filter::name(attr::optional(filter::NAME)),
+        pub name_regex: Maybe<String> = filter::name_regex(),
+        pub image_type: Maybe<String> = filter::image_type(),
+        pub status: Maybe<String> = filter::status(),
+        pub region: Maybe<String> = filter::region(),
+        pub project_id: Maybe<String> = filter::project_id(),
         pub images: Maybe<Vec<ImageView>> = attr::computed(format!(
             "The matching images, newest first (ties by id). Each has {}.",
             ImageView::attribute_list()
@@ -81,10 +81,6 @@ impl DataSource<ProviderData> for CustomImagesDataSource {
 
     fn schema(&self) -> Schema {
         custom_images_data_schema()
-    }
-
-    fn validate(&self, config: &M) -> Diagnostics {
-        config.filter_args().validate()
     }
 
     async fn read(&self, ctx: &Context, data: &ProviderData, config: M) -> DataResult<M> {

@@ -1,10 +1,11 @@
-//! What both image data sources share: their filter arguments (checked at
-//! plan time, resolved against the provider's defaults), the lookup itself
-//! (DescribeImage paged until TotalCount, then the filters UCloud cannot
-//! apply), and [`ImageView`], the attributes reported for each image.
+//! What both image data sources share: their filter arguments (declared
+//! once with the values they accept, resolved against the provider's
+//! defaults), the lookup itself (DescribeImage paged until TotalCount, then
+//! the filters UCloud cannot apply), and [`ImageView`], the attributes
+//! reported for each image.
 
 use crate::framework::{AttrPath, Diagnostic, Diagnostics, Maybe, attr};
-use crate::images::{ImageApi, Location, is_image_id, rfc3339};
+use crate::images::{ImageApi, Location, rfc3339};
 use crate::model;
 use crate::provider_data::ProviderData;
 use crate::ucloud::{DescribeImage, Image, ImageState};
@@ -27,16 +28,60 @@ pub const DEFAULT_STATUS: &str = "Available";
 /// How many image ids an error message lists at most.
 const LISTED: usize = 10;
 
-/// Descriptions of the filter arguments, shared by both data sources.
-pub mod filter_doc {
+/// The filter arguments both data sources declare, each written once:
+/// description, default and the values it accepts.
+pub mod filter {
+    use super::{DEFAULT_IMAGE_TYPE, DEFAULT_STATUS, IMAGE_TYPES, ImageState, STATES};
+    use crate::framework::{Attribute, attr, v};
+    use crate::images::is_image_id;
+
+    /// What `name` filters by; the one-image data source says more.
     pub const NAME: &str = "Only the image with exactly this name.";
-    pub const NAME_REGEX: &str = "Only images whose name matches this regular expression (RE2 syntax, unanchored: \
-                                  use `^...$` for a whole name). Cannot be combined with `name`.";
-    pub const IMAGE_TYPE: &str = "The kind of image: `Custom` (your own), `Base` (UCloud's platform images) or \
-                                  `Business` (marketplace images).";
-    pub const STATUS: &str = "Only images in this state: `Available`, `Making`, `Copying` or `Unavailable`.";
-    pub const REGION: &str = "The region to look in. Default: the provider's `region`.";
-    pub const PROJECT_ID: &str = "The project to look in (`org-...`). Default: the provider's `project_id`.";
+
+    /// `image_id`: the one-image data source looks up by id.
+    pub fn image_id() -> Attribute {
+        attr::optional("Only the image with this id (`uimage-...`).")
+            .validate(v::is(is_image_id, "a UCloud image id (uimage-...)"))
+    }
+
+    /// `name`, declared by the data source (`a`: optional, or optional and
+    /// computed), with the rule every name filter follows.
+    pub fn name(a: Attribute) -> Attribute {
+        a.validate(v::non_empty())
+    }
+
+    pub fn name_regex() -> Attribute {
+        attr::optional(
+            "Only images whose name matches this regular expression (RE2 syntax, unanchored: use `^...$` for a \
+             whole name).",
+        )
+        .validate(v::conflicts_with(["name"]).help("An exact name needs no pattern."))
+        .validate(v::regex_syntax())
+    }
+
+    pub fn image_type() -> Attribute {
+        attr::optional(
+            "The kind of image: `Custom` (your own), `Base` (UCloud's platform images) or `Business` \
+             (marketplace images).",
+        )
+        .default(DEFAULT_IMAGE_TYPE)
+        .validate(v::one_of(IMAGE_TYPES))
+    }
+
+    pub fn status() -> Attribute {
+        attr::optional("Only images in this state.")
+            .default(DEFAULT_STATUS)
+            .validate(v::one_of(STATES.iter().map(ImageState::as_str)))
+    }
+
+    pub fn region() -> Attribute {
+        attr::optional_computed("The region to look in. Default: the provider's `region`.").validate(v::non_empty())
+    }
+
+    pub fn project_id() -> Attribute {
+        attr::optional_computed("The project to look in (`org-...`). Default: the provider's `project_id`.")
+            .validate(v::non_empty())
+    }
 }
 
 model! {
@@ -150,73 +195,6 @@ fn compile(pattern: &str) -> Result<Regex, String> {
 }
 
 impl FilterArgs<'_> {
-    /// Plan-time checks; unknown values are skipped until known.
-    pub fn validate(&self) -> Diagnostics {
-        let mut diags = Diagnostics::new();
-        let mut err = |arg: &Arg<'_>, detail: String| {
-            diags.push(Diagnostic::error(format!("Invalid {}", arg.name()), detail).at(arg.path.clone()))
-        };
-        if let Some(id) = &self.image_id
-            && let Some(v) = id.known()
-            && !is_image_id(v)
-        {
-            err(id, format!("{v:?} is not a UCloud image id (uimage-...)."));
-        }
-        for (arg, unset_means) in [
-            (&self.name, "not to filter by name"),
-            (&self.region, "the provider's region"),
-            (&self.project_id, "the provider's project"),
-        ] {
-            if arg.known().is_some_and(|v| v.trim().is_empty()) {
-                err(
-                    arg,
-                    format!(
-                        "{} must not be empty; remove the argument for {unset_means}.",
-                        arg.name()
-                    ),
-                );
-            }
-        }
-        if let Some(pattern) = self.name_regex.known()
-            && let Err(why) = compile(pattern)
-        {
-            err(
-                &self.name_regex,
-                format!("{pattern:?} is not a valid regular expression: {why}"),
-            );
-        }
-        if self.name.known().is_some() && self.name_regex.known().is_some() {
-            err(
-                &self.name_regex,
-                format!(
-                    "Set {} or {}, not both: an exact name needs no pattern.",
-                    self.name.name(),
-                    self.name_regex.name()
-                ),
-            );
-        }
-        if let Some(t) = self.image_type.known()
-            && !IMAGE_TYPES.contains(&t)
-        {
-            err(
-                &self.image_type,
-                format!("{t:?} is not an image type. Use one of {}.", IMAGE_TYPES.join(", ")),
-            );
-        }
-        if let Some(s) = self.status.known()
-            && !STATES.iter().any(|state| state.as_str() == s)
-        {
-            let names: Vec<&str> = STATES.iter().map(ImageState::as_str).collect();
-            err(
-                &self.status,
-                format!("{s:?} is not an image state. Use one of {}.", names.join(", ")),
-            );
-        }
-        diags
-    }
-
-    /// The filters for a read (every value known): defaults filled in from
-    /// the declarations and the provider.
     /// Resolves the filters and lists what matches them: the whole read of
     /// both image data sources up to choosing what to return.
     pub async fn lookup(
@@ -231,26 +209,10 @@ impl FilterArgs<'_> {
         Ok((filters, found))
     }
 
+    /// The filters for a read (every value known, the declared checks
+    /// passed): defaults filled in from the declarations and the provider.
     pub fn resolve(&self, data: &ProviderData) -> Result<Filters, Diagnostics> {
-        let diags = self.validate();
-        if diags.has_errors() {
-            return Err(diags);
-        }
-        let region = match (self.region.known(), data.region.known().map(String::as_str)) {
-            (Some(r), _) | (None, Some(r)) => r.to_string(),
-            (None, None) => {
-                return Err(Diagnostic::error(
-                    "No region to look in",
-                    format!(
-                        "Set {} on the data source, or `region` (or UCLOUD_REGION) on the provider.",
-                        self.region.name()
-                    ),
-                )
-                .at(self.region.path.clone())
-                .into());
-            }
-        };
-        let project = self.project_id.known().or(data.project_id.known().map(String::as_str));
+        let loc = data.locate(self.region.value, self.project_id.value, self.region.path.clone())?;
         let name_regex = match self.name_regex.known() {
             Some(p) => Some(compile(p).map_err(|why| {
                 let summary = format!("Invalid {}", self.name_regex.name());
@@ -268,7 +230,7 @@ impl FilterArgs<'_> {
         shown.push(format!("{} = {image_type:?}", self.image_type.name()));
         shown.push(format!("{} = {status:?}", self.status.name()));
         Ok(Filters {
-            loc: Location::new(region, project.map(str::to_string)),
+            loc,
             shown,
             image_id: self.image_id.as_ref().and_then(|a| a.known()).map(str::to_string),
             name: self.name.known().map(str::to_string),
@@ -365,6 +327,7 @@ pub fn list_ids(images: &[Image]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::framework::Value;
 
     fn image(id: &str, name: &str, created: i64) -> Image {
         Image {
@@ -419,6 +382,27 @@ mod tests {
             .collect()
     }
 
+    /// The declared checks of the one-image data source (the list data
+    /// source declares the same filters, without `image_id`).
+    fn declared(pairs: &[(usize, &str)]) -> Diagnostics {
+        use crate::framework::Model;
+        let names = [
+            "image_id",
+            "name",
+            "name_regex",
+            "image_type",
+            "status",
+            "region",
+            "project_id",
+        ];
+        let mut config = super::super::custom_image::CustomImageDataModel::default().to_value();
+        for (i, v) in pairs {
+            config.set(names[*i], Value::string(*v));
+        }
+        let block = super::super::custom_image::custom_image_data_schema().block;
+        crate::framework::validate::declared(&block, &config)
+    }
+
     #[test]
     fn bad_filters_are_reported_at_their_argument() {
         for (pairs, path, says) in [
@@ -435,17 +419,11 @@ mod tests {
             (vec![(REGION, " ")], "region", "provider's region"),
             (vec![(PROJECT, "")], "project_id", "provider's project"),
         ] {
-            let config = Config::new(&pairs);
-            let d = config.args().validate();
+            let d = declared(&pairs);
             assert_eq!(paths(&d), [path], "{pairs:?}: {d}");
             assert!(d.to_string().contains(says), "{d} should say {says:?}");
         }
-        assert!(
-            Config::new(&[(REGEX, "^web-[0-9]+$"), (TYPE, "Base")])
-                .args()
-                .validate()
-                .is_empty()
-        );
+        assert!(declared(&[(REGEX, "^web-[0-9]+$"), (TYPE, "Base")]).is_empty());
     }
 
     #[test]

@@ -104,6 +104,10 @@ fn attribute_line(a: &Attribute) -> String {
         line.push(' ');
         line.push_str(&description);
     }
+    for rule in a.validators.iter().filter_map(|v| v.doc()) {
+        line.push(' ');
+        line.push_str(&rule);
+    }
     if let Some(env) = a.env.filter(|env| !description.contains(env)) {
         let _ = write!(line, " Environment variable: `{env}`.");
     }
@@ -199,6 +203,7 @@ pub fn render_page(template: &str, schema: &Schema, root: &Path) -> Result<Strin
 mod tests {
     use super::*;
     use crate::framework::schema::{Attribute, Block, NestedBlock, Nesting};
+    use crate::framework::validate::v;
 
     fn schema() -> Schema {
         Schema::new(
@@ -207,6 +212,7 @@ mod tests {
                 .attribute(
                     Attribute::required("name", Type::String)
                         .description("The name.")
+                        .validate(v::length(1, 63))
                         .requires_replace(),
                 )
                 .attribute(
@@ -231,7 +237,9 @@ mod tests {
     #[test]
     fn sections_flags_and_nested_blocks() {
         let md = render_schema(&schema());
-        assert!(md.contains("## Required\n\n- `name` (String) The name. Changing it forces a new resource."));
+        assert!(md.contains(
+            "## Required\n\n- `name` (String) The name. 1 to 63 characters. Changing it forces a new resource."
+        ));
         assert!(
             md.contains("- `secret` (String, Sensitive) Key. Environment variable: `THING_SECRET`. Default: `none`.")
         );

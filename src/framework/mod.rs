@@ -9,6 +9,8 @@
 //! - `plan`: the default plan and the schema's plan rules;
 //! - `resource`: the traits providers, resources and data sources implement;
 //! - `list`: list resources (`terraform query`);
+//! - `validate`: validators declared on attributes, checked before the
+//!   object's own `validate`;
 //! - `server`: the gRPC service; `timeouts`, `diagnostics`, `docs`: helpers.
 
 pub mod codec;
@@ -21,6 +23,7 @@ pub mod resource;
 pub mod schema;
 pub mod server;
 pub mod timeouts;
+pub mod validate;
 pub mod value;
 
 pub use diagnostics::{AttrPath, Diagnostic, Diagnostics, Severity};
@@ -31,4 +34,5 @@ pub use resource::{
     Failure, IdentitySchema, Plan, PlanRequest, Provider, RawState, ReadResult, Resource,
 };
 pub use schema::{Attribute, Block, NestedBlock, Nesting, Replace, ReplaceRequest, Schema, attr};
+pub use validate::{Validator, v};
 pub use value::{FromValue, IntoValue, Maybe, Number, Type, Value};

@@ -370,17 +370,36 @@ fn compare_blocks(served: &Block, declared: &Block, at: &str, problems: &mut Vec
     }
 }
 
+/// Rules between attributes (`conflicts_with`, `exactly_one_of`) must name
+/// siblings that exist: a misspelt name would silently never match.
+fn check_rules(block: &Block, at: &str, problems: &mut Vec<String>) {
+    for a in &block.attributes {
+        for name in a.validators.iter().flat_map(|v| v.siblings()) {
+            if block.get(name).is_none() {
+                problems.push(format!(
+                    "{at}{}: a rule names {name}, which is not a sibling attribute",
+                    a.name
+                ));
+            }
+        }
+    }
+    for b in &block.blocks {
+        check_rules(&b.block, &format!("{at}{}.", b.type_name), problems);
+    }
+}
+
 /// Checks that model `M` and the schema a provider serves agree: every
 /// attribute has a field of the same name, type and required / optional /
-/// computed flags, and a value of the schema's type survives the round trip
-/// through the model. Run by a unit test over every resource, data source
-/// and the provider block.
+/// computed flags, a value of the schema's type survives the round trip
+/// through the model, and rules between attributes name real ones. Run by a
+/// unit test over every resource, data source and the provider block.
 pub fn check_conformance<M: Model>(served: &Schema) -> Result<(), String> {
     if !M::TYPED {
         return Ok(());
     }
     let mut problems = Vec::new();
     compare_blocks(&served.block, &M::block(""), "", &mut problems);
+    check_rules(&served.block, "", &mut problems);
     let value = sample(&served.value_type());
     match M::from_value(&value) {
         Ok(m) if m.to_value() == value => {}
@@ -493,8 +512,12 @@ mod tests {
         if let Some(a) = schema.block.attributes.iter_mut().find(|a| a.name == "enabled") {
             a.ty = Type::String;
         }
+        if let Some(a) = schema.block.attributes.iter_mut().find(|a| a.name == "id") {
+            a.validators.push(crate::framework::v::conflicts_with(["nmae2"]));
+        }
         let problems = check_conformance::<Thing>(&schema).expect_err("disagreements");
         for needle in [
+            "id: a rule names nmae2, which is not a sibling attribute",
             "tags: a field of the model but not in the schema",
             "nmae: in the schema but not a field",
             "name: schema required/optional/computed",

@@ -5,8 +5,10 @@
 //!
 //! Attributes are usually declared next to a typed model field (see
 //! `model.rs`): the builders here then take only a description, and the
-//! field supplies the name and the type.
+//! field supplies the name and the type. What values an attribute accepts
+//! is declared on it too (`.validate(v::non_empty())`, see `validate.rs`).
 
+use super::validate::Validator;
 use super::value::{IntoValue, Type, Value};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -95,6 +97,9 @@ pub struct Attribute {
     pub env: Option<&'static str>,
     /// A default the provider applies itself (not planned), as documented.
     pub shown_default: Option<String>,
+    /// What a configured value must be; the framework checks them before
+    /// the object's own `validate` (see `validate.rs`).
+    pub validators: Vec<Validator>,
 }
 
 /// How a nested block may repeat.
@@ -133,6 +138,7 @@ impl Attribute {
             use_state_for_unknown: false,
             env: None,
             shown_default: None,
+            validators: Vec::new(),
         }
     }
 
@@ -211,6 +217,14 @@ impl Attribute {
         self
     }
 
+    /// Adds a rule a configured value must follow, e.g. `v::length(1, 63)`;
+    /// the rules are checked in order, and only the first failure is
+    /// reported.
+    pub fn validate(mut self, rule: Validator) -> Self {
+        self.validators.push(rule);
+        self
+    }
+
     /// Documents a default that the provider applies itself.
     pub fn shown_default(mut self, shown: impl Into<String>) -> Self {
         self.shown_default = Some(shown.into());
@@ -229,6 +243,25 @@ impl Attribute {
             Value::Number(n) => n.as_f64().map_or_else(String::new, |f| f.to_string()),
             other => format!("{other:?}"),
         })
+    }
+
+    /// What leaving the attribute unset means, in plain words for a
+    /// message: the documented default, or the description's `Default:
+    /// ...` sentence (for defaults that depend on something else, such as
+    /// the provider's region), without markdown.
+    pub fn default_in_words(&self) -> Option<String> {
+        if let Some(d) = self.documented_default() {
+            return Some(format!("{d:?}"));
+        }
+        let rest = self.description.split("Default: ").nth(1)?;
+        let sentence = rest.split(". ").next().unwrap_or(rest).trim_end_matches('.');
+        Some(
+            sentence
+                .replace('`', "")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
     }
 
     /// Sets name and type: what a model field supplies to its declaration.

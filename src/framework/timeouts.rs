@@ -2,12 +2,15 @@
 //! long-running resource offers, and the Go duration syntax its values use.
 //!
 //! Terraform itself enforces no timeouts; the provider reads them from the
-//! plan or state. This is the one place that knows the block's shape, how a
-//! value is parsed, and how a value is checked at plan time.
+//! plan or state. This is the one place that knows the block's shape and
+//! how a value is parsed. Every operation is declared with
+//! [`v::duration`], so the framework checks the block of any model that has
+//! one at plan time, with no call from the resource.
 
-use super::diagnostics::{AttrPath, Diagnostic, Diagnostics};
+use super::diagnostics::{AttrPath, Diagnostic};
 use super::model::TfType;
 use super::schema::{Attribute, Block, NestedBlock, Nesting};
+use super::validate::v;
 use super::value::{FromValue, IntoValue, Type, Value};
 use std::time::Duration;
 
@@ -146,7 +149,8 @@ impl Op {
 
 /// The standard `timeouts` block for the given operations and their
 /// defaults: nesting single, each operation an optional string whose
-/// description states its default.
+/// description states its default and whose value must be a positive
+/// duration.
 pub fn block(ops: &[(Op, Duration)]) -> NestedBlock {
     let mut b = Block::new(
         "How long to wait for each operation before giving up, as a duration such as `90s`, `60m` or `1h30m`.",
@@ -159,7 +163,8 @@ pub fn block(ops: &[(Op, Duration)]) -> NestedBlock {
                 .description(format!(
                     "How long the {op} operation may take, for example `30m` or `1h` (default `{shown}`)."
                 ))
-                .shown_default(shown),
+                .shown_default(shown)
+                .validate(v::duration()),
         );
     }
     NestedBlock {
@@ -171,40 +176,9 @@ pub fn block(ops: &[(Op, Duration)]) -> NestedBlock {
     }
 }
 
-/// Checks a `timeouts` block's value (at `path` in the configuration): every
-/// known value must be a positive duration. Unknown values are skipped; they
-/// are checked again when they become known.
-pub fn validate(block: &Value, path: &AttrPath) -> Diagnostics {
-    let mut diags = Diagnostics::new();
-    let Value::Object(ops) = block else {
-        return diags;
-    };
-    for (op, v) in ops {
-        let Some(text) = v.as_str() else { continue };
-        let path = path.then(op.as_str());
-        match parse_duration(text) {
-            Ok(d) if d.is_zero() => diags.push(
-                Diagnostic::error(
-                    "Invalid timeout",
-                    format!("The {op} timeout must be longer than zero; remove it to use the default."),
-                )
-                .at(path),
-            ),
-            Ok(_) => {}
-            Err(e) => diags.push(
-                Diagnostic::error(
-                    "Invalid timeout",
-                    format!("The {op} timeout {text:?} is not valid: {e}."),
-                )
-                .at(path),
-            ),
-        }
-    }
-    diags
-}
-
 /// The timeout for `op` in a `timeouts` block's value, or `default` when it
-/// is unset, unknown or invalid (validation already reported invalid values).
+/// is unset, unknown or invalid (the declared validators already reported
+/// invalid values).
 pub fn get(block: &Value, op: Op, default: Duration) -> Duration {
     block
         .get(op.as_str())
@@ -251,11 +225,6 @@ impl TimeoutsBlock {
     /// The configured timeout of `op`, or its declared default.
     pub fn get(&self, declared: &Timeouts, op: Op) -> Duration {
         get(&self.0, op, declared.default_for(op))
-    }
-
-    /// Plan-time checks of the block found at `path`.
-    pub fn validate(&self, path: &AttrPath) -> Diagnostics {
-        validate(&self.0, path)
     }
 }
 
@@ -370,26 +339,18 @@ mod tests {
     }
 
     #[test]
-    fn validation_points_at_the_bad_operation() {
-        let at = AttrPath::attr("timeouts");
-        let config = block_with(&[
-            ("create", Value::string("10")),
-            ("delete", Value::string("5m")),
-            ("update", Value::Unknown),
-            ("read", Value::Null),
-        ]);
-        let diags = validate(&config, &at);
+    fn every_operation_is_checked_by_the_framework() {
+        let b = block(&[(Op::Create, secs(3600)), (Op::Delete, secs(600))]);
+        let root = Block::new("").block(b);
+        let config = Value::object([(
+            BLOCK_NAME,
+            block_with(&[("create", Value::string("10")), ("delete", Value::string("5m"))]),
+        )]);
+        let diags = crate::framework::validate::declared(&root, &config);
         assert_eq!(diags.0.len(), 1, "{diags}");
         let d = &diags.0[0];
         assert_eq!(d.attribute, Some(AttrPath::attr("timeouts").then("create")));
         assert!(d.detail.contains("no unit"), "{}", d.detail);
-
-        let zero = validate(&block_with(&[("create", Value::string("0s"))]), &at);
-        assert!(zero.has_errors());
-
-        assert!(validate(&block_with(&[("create", Value::string("1h30m"))]), &at).is_empty());
-        assert!(validate(&Value::Null, &at).is_empty());
-        assert!(validate(&Value::Unknown, &at).is_empty());
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! for every one. Pages of DescribeImage are read one at a time and no more
 //! once Terraform has what it asked for.
 
-use crate::data_sources::query::{Arg, DEFAULT_STATUS, FilterArgs, filter_doc};
-use crate::framework::{Context, Diagnostic, Diagnostics, ListOutput, ListResource, Listed, Maybe, Model, attr};
+use crate::data_sources::query::{Arg, FilterArgs, filter};
+use crate::framework::{Context, Diagnostic, ListOutput, ListResource, Listed, Maybe, Model, attr, v};
 use crate::images::ImageApi;
 use crate::provider_data::ProviderData;
 use crate::resources::custom_image::model::CustomImageModel;
@@ -19,11 +19,15 @@ model! {
     /// The filters of a query; every one is optional.
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct CustomImageListModel {
-        pub name: Maybe<String> = attr::optional(filter_doc::NAME),
-        pub name_regex: Maybe<String> = attr::optional(filter_doc::NAME_REGEX),
-        pub status: Maybe<String> = attr::optional(format!("{} Default: `{DEFAULT_STATUS}`.", filter_doc::STATUS)),
-        pub region: Maybe<String> = attr::optional(filter_doc::REGION),
-        pub project_id: Maybe<String> = attr::optional(filter_doc::PROJECT_ID),
+        pub name: Maybe<String> = filter::name(attr::optional(filter::NAME)),
+        pub name_regex: Maybe<String> = filter::name_regex(),
+        pub status: Maybe<String> = filter::status(),
+        pub region: Maybe<String> = attr::optional("The region to look in. Default: the provider's `region`.")
+            .validate(v::non_empty()),
+        pub project_id: Maybe<String> = attr::optional(
+            "The project to look in (`org-...`). Default: the provider's `project_id`.",
+        )
+        .validate(v::non_empty()),
     }
 }
 
@@ -66,10 +70,6 @@ impl ListResource<ProviderData> for CustomImageList {
              each; fill in `ufile_url`, `format` and `os_type` there, which UCloud does not keep. Only \
              `{CUSTOM_IMAGE_TYPE}` images are listed."
         )
-    }
-
-    fn validate(&self, config: &M) -> Diagnostics {
-        config.filter_args().validate()
     }
 
     async fn list(&self, ctx: &Context, data: &ProviderData, config: M, out: &mut ListOutput) {

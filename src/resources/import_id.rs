@@ -2,7 +2,7 @@
 //! `REGION/uimage-xxxx` or `PROJECT_ID/REGION/uimage-xxxx`, and where the
 //! image they name lives.
 
-use crate::framework::{Diagnostic, Maybe};
+use crate::framework::{AttrPath, Diagnostic, Maybe};
 use crate::images::Location;
 use crate::provider_data::ProviderData;
 
@@ -44,28 +44,21 @@ pub fn parse_import_id(raw: &str) -> Result<ImportId, String> {
 }
 
 impl ImportId {
-    /// Where the image lives: the id's region and project, or the provider's.
+    /// Where the image lives: the id's region and project, or the
+    /// provider's, by the rule every location follows; the advice when no
+    /// region is known speaks of the import id.
     pub fn location(&self, raw: &str, data: &ProviderData) -> Result<Location, Diagnostic> {
-        let region = match (&self.region, &data.region) {
-            (Some(r), _) => r.clone(),
-            (None, Maybe::Known(r)) => r.clone(),
-            (None, _) => {
-                return Err(Diagnostic::error(
-                    "No region for the imported image",
-                    format!(
-                        "The import id {raw:?} names no region and the provider has none. Use `REGION/{}` or set \
-                         the provider's `region` (or UCLOUD_REGION).",
-                        self.image_id
-                    ),
-                ));
-            }
-        };
-        let project_id = match (&self.project_id, &data.project_id) {
-            (Some(p), _) => Some(p.clone()),
-            (None, Maybe::Known(p)) => Some(p.clone()),
-            (None, _) => None,
-        };
-        Ok(Location::new(region, project_id))
+        let given = |v: &Option<String>| v.clone().map_or(Maybe::Null, Maybe::Known);
+        data.locate(&given(&self.region), &given(&self.project_id), AttrPath::attr("region"))
+            .map_err(|no_region| Diagnostic {
+                detail: format!(
+                    "The import {raw:?} names no region and the provider has none. Use `REGION/{}` or set the \
+                     provider's `region` (or UCLOUD_REGION).",
+                    self.image_id
+                ),
+                attribute: None,
+                ..no_region
+            })
     }
 }
 

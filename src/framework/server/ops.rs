@@ -13,6 +13,7 @@ use crate::framework::list::{ListEvent, ListOutput};
 use crate::framework::model::Model;
 use crate::framework::plan;
 use crate::framework::resource::{ConfigureRequest, Context, Provider, RawState};
+use crate::framework::validate;
 use crate::framework::value::Value;
 use crate::proto::tfplugin6 as pb;
 use std::sync::Arc;
@@ -35,11 +36,17 @@ impl<P: Provider> ProviderService<P> {
         req: &pb::validate_provider_config::Request,
         diags: &mut Diagnostics,
     ) -> Option<()> {
-        let config = self.provider_config(req.config.as_ref(), diags)?;
+        let raw = check(
+            diags,
+            decode(req.config.as_ref(), &self.provider_type, "provider configuration"),
+        )?;
+        let config = check(diags, P::Model::from_value(&raw))?;
         let provider = self.provider.clone();
         let found = check(
             diags,
-            guarded_sync("ValidateProviderConfig", || provider.validate(&config)),
+            guarded_sync("ValidateProviderConfig", || {
+                validate::config(&provider.schema().block, &raw, |_| provider.validate(&config))
+            }),
         )?;
         diags.extend(found);
         Some(())
@@ -54,7 +61,9 @@ impl<P: Provider> ProviderService<P> {
         let config = check(diags, decode(req.config.as_ref(), &entry.ty, "resource configuration"))?;
         let found = check(
             diags,
-            guarded_sync("ValidateResourceConfig", || entry.imp.validate(&config)),
+            guarded_sync("ValidateResourceConfig", || {
+                validate::config(&entry.schema.block, &config, |c| entry.imp.validate(c))
+            }),
         )?;
         diags.extend(found);
         Some(())
@@ -72,7 +81,9 @@ impl<P: Provider> ProviderService<P> {
         )?;
         let found = check(
             diags,
-            guarded_sync("ValidateDataResourceConfig", || entry.imp.validate(&config)),
+            guarded_sync("ValidateDataResourceConfig", || {
+                validate::config(&entry.schema.block, &config, |c| entry.imp.validate(c))
+            }),
         )?;
         diags.extend(found);
         Some(())
@@ -508,7 +519,9 @@ impl<P: Provider> ProviderService<P> {
         };
         if let Some(found) = check(
             diags,
-            guarded_sync("ValidateListResourceConfig", || entry.imp.validate(&config)),
+            guarded_sync("ValidateListResourceConfig", || {
+                validate::config(&entry.schema.block, &config, |c| entry.imp.validate(c))
+            }),
         ) {
             diags.extend(found);
         }
@@ -572,6 +585,12 @@ impl<P: Provider> ProviderService<P> {
             diags,
             decode(req.config.as_ref(), &entry.ty, "list resource configuration"),
         )?;
+        // The declared rules hold before any call, as at validation.
+        let invalid = validate::config(&entry.schema.block, &config, |c| entry.imp.validate(c));
+        if invalid.has_errors() {
+            diags.extend(invalid);
+            return None;
+        }
         let (data, ctx) = check(diags, self.configured("ListResource").await)?;
         let (sender, events) = mpsc::channel(LIST_BUFFER);
         let mut out = ListOutput::new(sender.clone(), req.limit, req.include_resource_object);

@@ -66,15 +66,9 @@ fn import_request(m: &CustomImageModel, loc: &Location) -> Result<ImportCustomIm
     })
 }
 
-/// Where the image of `m` lives, or the error saying how to tell.
+/// Where the image of a plan or state lives: as recorded, else the provider's.
 fn location_of(m: &CustomImageModel, data: &ProviderData) -> Result<Location, Diagnostic> {
-    data.location(&m.region, &m.project_id).ok_or_else(|| {
-        Diagnostic::error(
-            "No region for the custom image",
-            "Set `region` on the resource, or `region` (or UCLOUD_REGION) on the provider.",
-        )
-        .at(attr_path!(CustomImageModel, region))
-    })
+    data.locate_recorded(&m.region, &m.project_id, attr_path!(CustomImageModel, region))
 }
 
 super::lifecycle::image_model!(CustomImageModel, timeouts: model::TIMEOUTS, location: location_of);

@@ -1,11 +1,12 @@
 //! `ucloud_custom_image`'s model: every attribute declared once (name, type,
-//! default, replacement rule, description), the plan-time validation of a
-//! configuration, and how an image UCloud describes fills the model.
+//! default, replacement rule, description, the values it accepts), the
+//! plan-time checks between attributes, and how an image UCloud describes
+//! fills the model.
 
 use super::super::{non_empty, without_query};
 use super::WORDS;
 use crate::framework::timeouts::{Op, Timeouts, TimeoutsBlock};
-use crate::framework::{Diagnostic, Diagnostics, Maybe, ReplaceRequest, attr};
+use crate::framework::{Diagnostic, Diagnostics, Maybe, ReplaceRequest, attr, v};
 use crate::resources::lifecycle::{Refresh, declare};
 use crate::ucloud::ufile::{ObjectUrl, SIGNATURE_PARAMS};
 use crate::ucloud::{Image, ImageFormat};
@@ -56,10 +57,9 @@ model! {
     #[derive(Clone, Debug, Default, PartialEq)]
     pub struct CustomImageModel {
         pub id: Maybe<String> = attr::computed("The image id (`uimage-...`).").use_state_for_unknown(),
-        pub name: Maybe<String> = attr::required(format!(
-            "The image name (`ImageName`), 1 to {MAX_NAME_CHARS} characters."
-        ))
-        .requires_replace(),
+        pub name: Maybe<String> = attr::required("The image name (`ImageName`).")
+            .validate(v::length(1, MAX_NAME_CHARS))
+            .requires_replace(),
         pub ufile_url: Maybe<String> = attr::required(format!(
             "The URL of the image file in UFile, e.g. `https://bucket.cn-bj.ufileos.com/images/c7.qcow2`, as \
              the state keeps it. For ImportCustomImage (`UFileUrl`) the provider presigns it with its key pair until \
@@ -67,28 +67,37 @@ model! {
              UFile signature is sent as given (a plan-time warning says that the state keeps it). \
              {IMPORT_ONLY_NOTE}"
         ))
+        .validate(v::url(["http", "https"]).with_path().help(
+            "Give the http(s) URL of the image file in UFile, with host and path, e.g. \
+             https://bucket.cn-bj.ufileos.com/images/c7.qcow2.",
+        ))
         .requires_replace_if(crate::framework::plan::unless_imported),
         pub format: Maybe<String> = attr::required(format!(
-            "The file's format: one of {}, in any letter case. Sent in UCloud's spelling; the state keeps yours. \
-             {IMPORT_ONLY_NOTE}",
-            ImageFormat::ALL.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+            "The file's format. Sent in UCloud's spelling; the state keeps yours. {IMPORT_ONLY_NOTE}"
         ))
+        .validate(v::one_of_any_case(ImageFormat::ALL.map(|f| f.as_api_str())))
         .requires_replace_if(format_changes),
         pub os_type: Maybe<String> = attr::required(format!(
             "The operating system platform as the UCloud console lists it (`CentOS`, `Ubuntu`, `Windows`, \
              `Debian`, ...), or `Other`. {IMPORT_ONLY_NOTE}"
         ))
+        .validate(v::non_empty().help("Name the platform (CentOS, Ubuntu, Windows, ...) or \"Other\"."))
         .requires_replace_if(crate::framework::plan::unless_imported),
         pub os_name: Maybe<String> = attr::required(
             "The detailed operating system version, e.g. `CentOS 7.6 64位`; must be `Other` when `os_type` is \
              `Other`. After `terraform import`, read from the image.",
         )
+        .validate(v::non_empty().help(format!(
+            "Name the operating system version, e.g. \"CentOS 7.6 64位\" (\"Other\" when {} is \"Other\").",
+            attr_name!(CustomImageModel, os_type)
+        )))
         .requires_replace(),
         pub description: Maybe<String> = attr::optional("A description of the image (`ImageDescription`).")
             .requires_replace(),
         pub tag: Maybe<String> = attr::optional_computed(
             "The business group of the image. Default: UCloud's default group (`Default`).",
         )
+        .validate(v::non_empty())
         .requires_replace()
         .use_state_for_unknown(),
         pub auth: Maybe<bool> = attr::optional(
@@ -100,11 +109,13 @@ model! {
             "The region of the image, e.g. `cn-bj2`. Default: the provider's `region`. Keep the UFile bucket in \
              the same region.",
         )
+        .validate(v::non_empty())
         .requires_replace()
         .use_state_for_unknown(),
         pub project_id: Maybe<String> = attr::optional_computed(
             "The project of the image (`org-...`). Default: the provider's `project_id`.",
         )
+        .validate(v::non_empty())
         .requires_replace()
         .use_state_for_unknown(),
         pub status: Maybe<String> = declare::status(WORDS),
@@ -161,21 +172,6 @@ impl CustomImageModel {
     }
 }
 
-/// Scheme http(s), a host and a path to a file.
-fn check_ufile_url(raw: &str) -> Result<(), String> {
-    let url = url::Url::parse(raw).map_err(|e| format!("{:?} is not a URL ({e})", without_query(raw)))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("{:?} does not use http or https", without_query(raw)));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("{:?} has no host", without_query(raw)));
-    }
-    if url.path().trim_matches('/').is_empty() {
-        return Err(format!("{:?} has no path to a file", without_query(raw)));
-    }
-    Ok(())
-}
-
 /// A warning for a `ufile_url` that carries a UFile signature: it is a
 /// credential for the file, and Terraform shows and stores arguments as they
 /// are. The provider uses such a URL as given.
@@ -211,114 +207,43 @@ fn signed_url_warning(raw: &str) -> Option<Diagnostic> {
     )
 }
 
-/// Plan-time checks: no API call, the attribute path in every diagnostic,
-/// unknown values skipped until known.
+/// Plan-time checks between attributes, after the declared ones (see the
+/// model): no API call, the attribute path in every diagnostic, unknown
+/// values skipped until known.
 pub fn validate_config(config: &CustomImageModel) -> Diagnostics {
     type M = CustomImageModel;
     let mut diags = Diagnostics::new();
-    let mut err = |path, summary: &str, detail: String| diags.push(Diagnostic::error(summary, detail).at(path));
-
-    if let Maybe::Known(name) = &config.name {
-        let chars = name.chars().count();
-        if name.trim().is_empty() {
-            err(
-                attr_path!(M, name),
-                "Invalid image name",
-                "The image name must not be empty.".into(),
-            );
-        } else if chars > MAX_NAME_CHARS {
-            err(
-                attr_path!(M, name),
-                "Invalid image name",
-                format!("The image name is {chars} characters long; UCloud allows at most {MAX_NAME_CHARS}."),
-            );
-        }
-    }
-
-    if let Maybe::Known(url) = &config.ufile_url
-        && let Err(why) = check_ufile_url(url)
-    {
-        err(
-            attr_path!(M, ufile_url),
-            &format!("Invalid {}", attr_name!(M, ufile_url)),
-            format!(
-                "{why}. Give the http(s) URL of the image file in UFile, with host and path, e.g. \
-                 https://bucket.cn-bj.ufileos.com/images/c7.qcow2."
-            ),
-        );
-    }
-
-    if let Maybe::Known(format) = &config.format
-        && ImageFormat::parse(format).is_none()
-    {
-        err(
-            attr_path!(M, format),
-            "Invalid image format",
-            format!(
-                "{format:?} is not a format UCloud can import. Use one of: {} (any letter case).",
-                format_list()
-            ),
-        );
-    }
-
-    let os_type = config.os_type.known();
     let (os_type_name, os_name_name) = (attr_name!(M, os_type), attr_name!(M, os_name));
-    if os_type.is_some_and(|t| t.trim().is_empty()) {
-        err(
-            attr_path!(M, os_type),
-            &format!("Invalid {os_type_name}"),
-            format!("{os_type_name} must name the platform (CentOS, Ubuntu, Windows, ...) or be \"Other\"."),
-        );
-    }
-    if let Maybe::Known(os_name) = &config.os_name {
-        if os_name.trim().is_empty() {
-            err(
-                attr_path!(M, os_name),
-                &format!("Invalid {os_name_name}"),
-                format!(
-                    "{os_name_name} must name the operating system version, e.g. \"CentOS 7.6 64位\" (\"Other\" \
-                     when {os_type_name} is \"Other\")."
-                ),
-            );
-        } else if os_type.is_some_and(|t| t.eq_ignore_ascii_case("Other")) && os_name != "Other" {
-            err(
-                attr_path!(M, os_name),
-                &format!("Invalid {os_name_name}"),
+    if let Maybe::Known(os_name) = &config.os_name
+        && !os_name.trim().is_empty()
+        && config.os_type.known().is_some_and(|t| t.eq_ignore_ascii_case("Other"))
+        && os_name != "Other"
+    {
+        diags.push(
+            Diagnostic::error(
+                format!("Invalid {os_name_name}"),
                 format!(
                     "{os_type_name} is \"Other\", so UCloud requires {os_name_name} = \"Other\" (got {os_name:?})."
                 ),
-            );
-        }
-    }
-
-    for (value, path, unset_means) in [
-        (&config.tag, attr_path!(M, tag), "UCloud's default business group"),
-        (&config.region, attr_path!(M, region), "the provider's region"),
-        (&config.project_id, attr_path!(M, project_id), "the provider's project"),
-    ] {
-        if value.known().is_some_and(|v| v.trim().is_empty()) {
-            let name = path.to_string();
-            err(
-                path,
-                &format!("Invalid {name}"),
-                format!("{name} must not be empty; remove the argument to use {unset_means}."),
-            );
-        }
+            )
+            .at(attr_path!(M, os_name)),
+        );
     }
 
     if config.auth == Maybe::Known(false) {
         let name = attr_name!(M, auth);
-        err(
-            attr_path!(M, auth),
-            &format!("Invalid {name}"),
-            format!(
-                "UCloud requires {name} = true: it confirms that you may use the image file. Remove the argument \
-                 or set it to true."
-            ),
+        diags.push(
+            Diagnostic::error(
+                format!("Invalid {name}"),
+                format!(
+                    "UCloud requires {name} = true: it confirms that you may use the image file. Remove the \
+                     argument or set it to true."
+                ),
+            )
+            .at(attr_path!(M, auth)),
         );
     }
 
-    diags.extend(config.timeouts.validate(&attr_path!(M, timeouts)));
     if let Maybe::Known(url) = &config.ufile_url
         && let Some(d) = signed_url_warning(url)
     {

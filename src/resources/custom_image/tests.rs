@@ -37,8 +37,11 @@ fn with(mut v: Value, attr: &str, x: Value) -> Value {
     v
 }
 
+/// What ValidateResourceConfig reports: the declared checks, then the model's own.
 fn validate(v: &Value) -> Diagnostics {
-    validate_config(&CustomImageModel::from_value(v).expect("model"))
+    crate::framework::validate::config(&CustomImageModel::block(""), v, |c| {
+        validate_config(&CustomImageModel::from_value(c).expect("model"))
+    })
 }
 
 #[test]
@@ -97,7 +100,7 @@ fn each_invalid_input_is_reported_at_its_attribute() {
         ("os_type", Value::string(" "), "platform"),
         ("os_name", Value::string(""), "version"),
         ("auth", Value::Bool(false), "UCloud requires auth = true"),
-        ("tag", Value::string(""), "default business group"),
+        ("tag", Value::string(""), "default group"),
         ("region", Value::string(" "), "provider's region"),
         ("project_id", Value::string(""), "provider's project"),
     ];

@@ -38,14 +38,7 @@ pub struct CustomImageCopyResource;
 /// Where the copy lives, or the error saying how to tell. The target
 /// project must be known: CopyCustomImage requires `TargetProjectId`.
 fn target_of(m: &M, data: &ProviderData) -> Result<Location, Diagnostic> {
-    let loc = data.location(&m.region, &m.project_id).ok_or_else(|| {
-        let name = attr_name!(M, region);
-        Diagnostic::error(
-            "No region for the image copy",
-            format!("Set `{name}` on the resource, or `{name}` (or UCLOUD_REGION) on the provider."),
-        )
-        .at(attr_path!(M, region))
-    })?;
+    let loc = state_location(m, data)?;
     if loc.project_id.is_none() {
         return Err(no_target_project());
     }
@@ -65,20 +58,10 @@ fn no_target_project() -> Diagnostic {
     .at(attr_path!(M, project_id))
 }
 
-/// Where the copy of a state lives: its recorded region and project (null
-/// is the default project, which only an imported copy can have).
+/// Where the copy of a plan or state lives: its recorded region and project
+/// (null is the default project, which only an imported copy can have).
 fn state_location(m: &M, data: &ProviderData) -> Result<Location, Diagnostic> {
-    data.location(&m.region, &m.project_id).ok_or_else(|| {
-        Diagnostic::error(
-            "No region for the image copy",
-            format!(
-                "The state holds no {} for the copy and the provider has none. Set `{}` on the provider.",
-                attr_name!(M, region),
-                attr_name!(M, region)
-            ),
-        )
-        .at(attr_path!(M, region))
-    })
+    data.locate_recorded(&m.region, &m.project_id, attr_path!(M, region))
 }
 
 /// The source image, checked before anything is created: it must exist, be

@@ -1,6 +1,7 @@
-//! `ucloud_custom_image_copy`'s model: every attribute declared once, the
-//! plan-time validation of a configuration, where the source and the copy
-//! live, and how an image UCloud describes fills the model.
+//! `ucloud_custom_image_copy`'s model: every attribute declared once (with
+//! the values it accepts), the plan-time checks between attributes, where
+//! the source and the copy live, and how an image UCloud describes fills
+//! the model.
 
 use super::super::custom_image::model::MAX_NAME_CHARS;
 use super::super::import_id::is_image_id;
@@ -8,7 +9,7 @@ use super::super::non_empty;
 use super::WORDS;
 use crate::framework::plan::unless_imported;
 use crate::framework::timeouts::{Op, Timeouts, TimeoutsBlock};
-use crate::framework::{Diagnostic, Diagnostics, Maybe, attr};
+use crate::framework::{Diagnostic, Diagnostics, Maybe, attr, v};
 use crate::images::Location;
 use crate::resources::lifecycle::{Refresh, declare};
 use crate::ucloud::Image;
@@ -43,32 +44,39 @@ model! {
             "The custom image to copy (`uimage-...`), e.g. `ucloud_custom_image.centos.id`. It must be \
              `Available` when the copy starts. {SOURCE_NOTE}"
         ))
+        .validate(v::is(is_image_id, "a UCloud image id (uimage-...)").help(
+            "Give the id of the custom image to copy, e.g. ucloud_custom_image.centos.id.",
+        ))
         .requires_replace_if(unless_imported),
         pub source_region: Maybe<String> = attr::optional_computed(format!(
             "The region of the source image. Default: this resource's `region`. {SOURCE_NOTE}"
         ))
+        .validate(v::non_empty())
         .requires_replace_if(unless_imported)
         .use_state_for_unknown(),
         pub source_project_id: Maybe<String> = attr::optional_computed(format!(
             "The project of the source image (`org-...`). Default: this resource's `project_id`. {SOURCE_NOTE}"
         ))
+        .validate(v::non_empty())
         .requires_replace_if(unless_imported)
         .use_state_for_unknown(),
         pub region: Maybe<String> = attr::optional_computed(
             "The region the copy is made in (`TargetRegion`), e.g. `cn-sh2`. Default: the provider's `region`.",
         )
+        .validate(v::non_empty())
         .requires_replace()
         .use_state_for_unknown(),
         pub project_id: Maybe<String> = attr::optional_computed(
             "The project the copy is made in (`TargetProjectId`, `org-...`). Default: the provider's \
              `project_id`. UCloud requires a project id for a copy, so one of the two must be set.",
         )
+        .validate(v::non_empty())
         .requires_replace()
         .use_state_for_unknown(),
-        pub name: Maybe<String> = attr::optional_computed(format!(
-            "The copy's name (`TargetImageName`), 1 to {MAX_NAME_CHARS} characters. Default: the source \
-             image's name."
-        ))
+        pub name: Maybe<String> = attr::optional_computed(
+            "The copy's name (`TargetImageName`). Default: the source image's name.",
+        )
+        .validate(v::length(1, MAX_NAME_CHARS))
         .requires_replace()
         .use_state_for_unknown(),
         pub description: Maybe<String> = attr::optional_computed(
@@ -79,6 +87,7 @@ model! {
         pub tag: Maybe<String> = attr::optional_computed(
             "The copy's business group (`TargetImageTag`). Default: UCloud's default group (`Default`).",
         )
+        .validate(v::non_empty())
         .requires_replace()
         .use_state_for_unknown(),
         pub status: Maybe<String> = declare::status(WORDS),
@@ -183,76 +192,15 @@ impl CustomImageCopyModel {
     }
 }
 
-/// Plan-time checks: no API call, the attribute path in every diagnostic,
-/// unknown values skipped until known.
+/// Plan-time checks between attributes, after the declared ones (see the
+/// model): no API call, unknown values skipped until known.
 pub fn validate_config(config: &CustomImageCopyModel) -> Diagnostics {
-    type M = CustomImageCopyModel;
     let mut diags = Diagnostics::new();
-    let mut err = |path, summary: &str, detail: String| diags.push(Diagnostic::error(summary, detail).at(path));
-
-    if let Maybe::Known(id) = &config.source_image_id
-        && !is_image_id(id)
-    {
-        let name = attr_name!(M, source_image_id);
-        err(
-            attr_path!(M, source_image_id),
-            &format!("Invalid {name}"),
-            format!(
-                "{id:?} is not a UCloud image id. Give the id of the custom image to copy (uimage-...), e.g. \
-                 ucloud_custom_image.centos.id."
-            ),
-        );
-    }
-
-    if let Maybe::Known(name) = &config.name {
-        let chars = name.chars().count();
-        if name.trim().is_empty() {
-            err(
-                attr_path!(M, name),
-                "Invalid image name",
-                "The copy's name must not be empty; remove the argument to use the source image's name.".into(),
-            );
-        } else if chars > MAX_NAME_CHARS {
-            err(
-                attr_path!(M, name),
-                "Invalid image name",
-                format!("The copy's name is {chars} characters long; UCloud allows at most {MAX_NAME_CHARS}."),
-            );
-        }
-    }
-
-    for (value, path, unset_means) in [
-        (
-            &config.source_region,
-            attr_path!(M, source_region),
-            "this resource's region",
-        ),
-        (
-            &config.source_project_id,
-            attr_path!(M, source_project_id),
-            "this resource's project",
-        ),
-        (&config.region, attr_path!(M, region), "the provider's region"),
-        (&config.project_id, attr_path!(M, project_id), "the provider's project"),
-        (&config.tag, attr_path!(M, tag), "UCloud's default business group"),
-    ] {
-        if value.known().is_some_and(|v| v.trim().is_empty()) {
-            let name = path.to_string();
-            err(
-                path,
-                &format!("Invalid {name}"),
-                format!("{name} must not be empty; remove the argument to use {unset_means}."),
-            );
-        }
-    }
-
     // Decidable from the configuration alone when the source arguments are
     // unset (they default to the copy's own); the plan checks the rest.
     if config.copies_onto_itself(&Maybe::Unknown, &Maybe::Unknown) == Some(true) {
         diags.push(onto_itself());
     }
-
-    diags.extend(config.timeouts.validate(&attr_path!(M, timeouts)));
     diags
 }
 

@@ -34,8 +34,9 @@ fn with(mut v: Value, attr: &str, x: Value) -> Value {
     v
 }
 
+/// What ValidateResourceConfig reports: the declared checks, then the model's own.
 fn validate(v: &Value) -> Diagnostics {
-    validate_config(&M::from_value(v).expect("model"))
+    crate::framework::validate::config(&M::block(""), v, |c| validate_config(&M::from_value(c).expect("model")))
 }
 
 #[test]
@@ -63,7 +64,7 @@ fn each_invalid_input_is_reported_at_its_attribute() {
         ("source_project_id", s(""), "this resource's project"),
         ("region", s(" "), "provider's region"),
         ("project_id", s(""), "provider's project"),
-        ("tag", s(""), "default business group"),
+        ("tag", s(""), "default group"),
     ];
     for (attr, bad, says) in cases {
         let diags = validate(&with(valid_config(), attr, bad.clone()));

@@ -43,8 +43,7 @@ impl GoldenModel {
 }
 
 fn golden_location(m: &GoldenModel, data: &ProviderData) -> Result<Location, Diagnostic> {
-    data.location(&m.region, &m.project_id)
-        .ok_or_else(|| Diagnostic::error("No region", "Set one."))
+    data.locate_recorded(&m.region, &m.project_id, AttrPath::attr("region"))
 }
 
 super::image_model!(GoldenModel, timeouts: TIMEOUTS, location: golden_location);
