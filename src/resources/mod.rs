@@ -34,6 +34,15 @@ pub fn without_query(url: &str) -> &str {
     url.split(['?', '#']).next().unwrap_or(url)
 }
 
+/// Where each diagnostic points, for the resources' unit tests.
+#[cfg(test)]
+pub fn diagnostic_paths(diags: &crate::framework::Diagnostics) -> Vec<String> {
+    diags
+        .iter()
+        .map(|d| d.attribute.as_ref().map_or(String::from("<none>"), |p| p.to_string()))
+        .collect()
+}
+
 /// An image as UCloud describes it, for the resources' unit tests.
 #[cfg(test)]
 pub fn sample_image(id: &str, name: &str, description: &str, state: &str) -> crate::ucloud::Image {

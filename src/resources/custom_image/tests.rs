@@ -8,12 +8,7 @@ use crate::resources::lifecycle::{ImageModel, Refresh};
 use crate::ucloud::Image;
 use std::time::Duration;
 
-fn paths(diags: &Diagnostics) -> Vec<String> {
-    diags
-        .iter()
-        .map(|d| d.attribute.as_ref().map_or(String::from("<none>"), |p| p.to_string()))
-        .collect()
-}
+use crate::resources::diagnostic_paths as paths;
 
 fn valid_config() -> Value {
     let mut v = CustomImageModel::default().to_value();

@@ -90,12 +90,12 @@ model! {
         .validate(v::non_empty())
         .requires_replace()
         .use_state_for_unknown(),
+        pub os_name: Maybe<String> = attr::computed("The operating system version, e.g. `CentOS 7.6 64位`.")
+            .use_state_for_unknown(),
         pub status: Maybe<String> = declare::status(WORDS),
         pub size: Maybe<i64> = declare::size(WORDS),
         pub create_time: Maybe<String> = declare::create_time(WORDS),
         pub features: Maybe<Vec<String>> = declare::features(WORDS),
-        pub os_name: Maybe<String> = attr::computed("The operating system version, e.g. `CentOS 7.6 64位`.")
-            .use_state_for_unknown(),
         pub timeouts: TimeoutsBlock = TIMEOUTS.block(),
     }
 }

@@ -13,12 +13,7 @@ fn s(x: &str) -> Value {
     Value::string(x)
 }
 
-fn paths(diags: &Diagnostics) -> Vec<String> {
-    diags
-        .iter()
-        .map(|d| d.attribute.as_ref().map_or(String::from("<none>"), |p| p.to_string()))
-        .collect()
-}
+use crate::resources::diagnostic_paths as paths;
 
 /// A copy of uimage-src from cn-bj2 into cn-sh2 (project from the provider).
 fn valid_config() -> Value {
