@@ -296,7 +296,7 @@ fn ctrl_c_during_the_copy_wait_leaves_no_copy_the_state_does_not_hold() {
     let out = child.wait_with_output().expect("terraform exits after Ctrl-C");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    assert!(stderr.contains("Image copy interrupted"), "{stderr}");
+    assert!(stderr.contains("Custom image copy interrupted"), "{stderr}");
 
     let r = state_resource(&tf, "ucloud_custom_image_copy.waiting");
     assert_eq!(r["tainted"], true, "{r:#}");
@@ -739,7 +739,7 @@ data "ucloud_custom_image" "both" {
     for says in [
         "Copy onto itself",
         "\"image-abc\" is not a UCloud image id",
-        "The copy's name must not be empty",
+        "name must not be empty",
         "not both",
     ] {
         assert!(flat(&out.stderr).contains(says), "{says:?} in {out}");
