@@ -243,6 +243,19 @@ impl RawState {
         })
     }
 
+    /// The refusal of a version no upgrader knows, for `type_name`.
+    pub fn cannot_upgrade(&self, type_name: &str) -> Diagnostics {
+        Diagnostic::error(
+            "Cannot upgrade stored state",
+            format!(
+                "The stored state of this {type_name} has schema version {}, which this provider cannot upgrade. \
+                 Remove the resource from the state and import it again.",
+                self.version
+            ),
+        )
+        .into()
+    }
+
     /// Decodes into the current model, see [`RawState::decode`].
     pub fn decode_model<M: Model>(&self, schema: &Schema) -> Result<M, Diagnostics> {
         M::from_value(&self.decode(schema)?).map_err(Diagnostics::from)
@@ -324,16 +337,7 @@ pub trait Resource<D: Send + Sync + 'static>: Send + Sync + 'static {
     /// default refuses, since a resource that bumps its schema version must
     /// say how.
     fn upgrade_state(&self, raw: RawState) -> Result<Self::Model, Diagnostics> {
-        Err(Diagnostic::error(
-            "Cannot upgrade stored state",
-            format!(
-                "The stored state of this {} has schema version {}, which this provider cannot upgrade. Remove \
-                 the resource from the state and import it again.",
-                self.type_name(),
-                raw.version
-            ),
-        )
-        .into())
+        Err(raw.cannot_upgrade(self.type_name()))
     }
 }
 

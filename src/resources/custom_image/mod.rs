@@ -161,16 +161,7 @@ impl ImageResource for CustomImageResource {
     /// after upgrading the provider shows no change.
     fn upgrade_state(&self, raw: RawState) -> Result<CustomImageModel, Diagnostics> {
         if raw.version != 0 {
-            return Err(Diagnostic::error(
-                "Cannot upgrade stored state",
-                format!(
-                    "The stored state of this {} has schema version {}, which this provider cannot \
-                     upgrade. Remove the resource from the state and import it again.",
-                    Self::TYPE_NAME,
-                    raw.version
-                ),
-            )
-            .into());
+            return Err(raw.cannot_upgrade(Self::TYPE_NAME));
         }
         let schema = crate::framework::Resource::schema(self);
         let mut value = raw.decode(&schema)?;

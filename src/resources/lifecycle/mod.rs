@@ -302,16 +302,7 @@ pub trait ImageResource: Send + Sync + 'static {
 
     /// See [`Resource::upgrade_state`].
     fn upgrade_state(&self, raw: RawState) -> Result<Self::Model, Diagnostics> {
-        Err(Diagnostic::error(
-            "Cannot upgrade stored state",
-            format!(
-                "The stored state of this {} has schema version {}, which this provider cannot upgrade. Remove \
-                 the resource from the state and import it again.",
-                Self::TYPE_NAME,
-                raw.version
-            ),
-        )
-        .into())
+        Err(raw.cannot_upgrade(Self::TYPE_NAME))
     }
 }
 
