@@ -310,18 +310,8 @@ impl<P: Provider> ProviderService<P> {
                 })
                 .await,
             )?;
-            match result {
-                Ok(done) => {
-                    diags.extend(done.warnings);
-                    settle("ApplyResourceChange", done.state)
-                }
-                // A state kept with errors: Terraform marks it tainted, so
-                // the object is replaced or destroyed later.
-                Err(failure) => {
-                    diags.extend(failure.diagnostics);
-                    failure.keep.map_or(Value::Null, |s| settle("ApplyResourceChange", s))
-                }
-            }
+            // Nothing kept: the create made nothing.
+            new_state(result, diags).unwrap_or(Value::Null)
         } else {
             let result = check(
                 diags,
@@ -330,19 +320,8 @@ impl<P: Provider> ProviderService<P> {
                 })
                 .await,
             )?;
-            match result {
-                Ok(done) => {
-                    diags.extend(done.warnings);
-                    settle("ApplyResourceChange", done.state)
-                }
-                Err(failure) => {
-                    diags.extend(failure.diagnostics);
-                    match failure.keep {
-                        Some(s) => settle("ApplyResourceChange", s),
-                        None => return None,
-                    }
-                }
-            }
+            // Nothing kept: the prior state stays (the caller's fallback).
+            new_state(result, diags)?
         };
         let new_state = check(diags, encode(&new_state, &entry.ty, "new state"))?;
         Some(pb::apply_resource_change::Response {
@@ -650,4 +629,22 @@ fn list_event_to_proto(event: ListEvent, types: &ListTypes) -> pb::list_resource
     }
     out.diagnostic = diagnostics_to_proto("ListResource", &diags);
     out
+}
+
+/// The state a create or update leaves, its diagnostics added to `diags`:
+/// the new state, or the one a failure keeps (Terraform marks a state kept
+/// with errors tainted, so the object is replaced or destroyed later);
+/// `None` when the failure keeps nothing.
+fn new_state(result: crate::framework::ApplyResult<Value>, diags: &mut Diagnostics) -> Option<Value> {
+    let kept = match result {
+        Ok(done) => {
+            diags.extend(done.warnings);
+            Some(done.state)
+        }
+        Err(failure) => {
+            diags.extend(failure.diagnostics);
+            failure.keep
+        }
+    };
+    kept.map(|s| settle("ApplyResourceChange", s))
 }
