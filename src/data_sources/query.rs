@@ -8,13 +8,12 @@ use crate::framework::{AttrPath, Diagnostic, Diagnostics, Maybe, attr};
 use crate::images::{ImageApi, Location, rfc3339};
 use crate::model;
 use crate::provider_data::ProviderData;
-use crate::ucloud::{DescribeImage, Image, ImageState};
+use crate::ucloud::{CUSTOM_IMAGE_TYPE, DescribeImage, IMAGE_TYPES, Image, ImageState};
 use regex::Regex;
 use tokio_util::sync::CancellationToken;
 
-/// The image types DescribeImage knows, and the one looked up by default.
-pub const IMAGE_TYPES: [&str; 3] = ["Base", "Business", "Custom"];
-pub const DEFAULT_IMAGE_TYPE: &str = "Custom";
+/// The image type looked up by default: the images this provider makes.
+pub const DEFAULT_IMAGE_TYPE: &str = CUSTOM_IMAGE_TYPE;
 
 /// The states an image can be filtered by, and the default.
 pub const STATES: [ImageState; 4] = [
