@@ -41,8 +41,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use test_support::sim::Sim;
 use test_support::terraform::Terraform;
-use test_support::ucloud;
-use tpu::provider::ENV_MAX_REQUESTS_PER_SECOND;
+use test_support::ucloud::{self, ProviderSettings};
 use tpu::ucloud::DEFAULT_MAX_REQUESTS_PER_SECOND;
 
 /// The provider binary Cargo built for this bench (release profile).
@@ -305,10 +304,11 @@ fn rate_floor(count: usize, rate: u32) -> Option<Duration> {
 /// A working directory whose provider talks to `sim`, with `count` images
 /// declared, an empty home and a clean UCloud environment.
 fn workspace(sim: &Sim, options: &Options, count: usize) -> Terraform {
-    let mut tf = ucloud::workspace(PROVIDER, sim, None, options.poll_ms);
-    if let Some(n) = options.max_requests_per_second {
-        tf.env(ENV_MAX_REQUESTS_PER_SECOND, &n.to_string());
-    }
+    let settings = ProviderSettings {
+        max_requests_per_second: options.max_requests_per_second,
+        ..ProviderSettings::with_sim_keys()
+    };
+    let tf = ucloud::workspace(PROVIDER, &sim.url, settings, options.poll_ms);
     tf.write(
         "main.tf",
         &format!(

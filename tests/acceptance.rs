@@ -4,12 +4,11 @@
 //! -json` and on the simulator's record of images and requests.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use test_support::sim::Sim;
-use test_support::terraform::{Output, Terraform, signal_group, terraform_at_least};
-use test_support::ucloud;
+use test_support::terraform::{Terraform, replace, signal_group, terraform_at_least};
+use test_support::ucloud::{self, ProviderSettings};
 
 /// The provider binary Cargo built for these tests.
 const PROVIDER: &str = env!("CARGO_BIN_EXE_terraform-provider-ucloud");
@@ -24,7 +23,11 @@ const URL: &str = "https://bucket.cn-bj.ufileos.com/images/c7.qcow2";
 const CORRUPT_URL: &str = "https://bucket.cn-bj.ufileos.com/corrupt/c7.qcow2";
 /// An isolated working directory whose provider talks to `sim`.
 fn workspace(sim: &Sim, max_retries: u32) -> Terraform {
-    ucloud::workspace(PROVIDER, sim, Some(max_retries), POLL_MS)
+    let settings = ProviderSettings {
+        max_retries: Some(max_retries),
+        ..ProviderSettings::with_sim_keys()
+    };
+    ucloud::workspace(PROVIDER, &sim.url, settings, POLL_MS)
 }
 
 /// A `ucloud_custom_image` block: a valid image named `name`, with `attrs`
@@ -52,68 +55,6 @@ fn image(label: &str, name: &str, attrs: &[(&str, &str)]) -> String {
     out
 }
 
-fn apply(tf: &Terraform) -> Output {
-    tf.run(&["apply", "-auto-approve"])
-}
-
-/// `plan -detailed-exitcode`: 0 = no changes, 2 = changes.
-fn plan_code(tf: &Terraform) -> Output {
-    tf.run(&["plan", "-detailed-exitcode"])
-}
-
-/// The actions planned per resource address (`["delete","create"]` = replace).
-fn planned_actions(tf: &Terraform) -> BTreeMap<String, Vec<String>> {
-    tf.run(&["plan", "-out=tfplan"]).expect_success();
-    let out = tf.run(&["show", "-json", "tfplan"]);
-    out.expect_success();
-    let plan: Value = serde_json::from_str(&out.stdout).expect("plan JSON");
-    plan["resource_changes"]
-        .as_array()
-        .map(|changes| {
-            changes
-                .iter()
-                .map(|c| {
-                    let actions = c["change"]["actions"]
-                        .as_array()
-                        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
-                        .unwrap_or_default();
-                    (c["address"].as_str().unwrap_or_default().to_string(), actions)
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The resources in `terraform show -json`.
-fn state_resources(tf: &Terraform) -> Vec<Value> {
-    tf.show_json()["values"]["root_module"]["resources"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
-fn state_resource(tf: &Terraform, address: &str) -> Value {
-    state_resources(tf)
-        .into_iter()
-        .find(|r| r["address"] == address)
-        .unwrap_or_else(|| panic!("{address} is not in the state"))
-}
-
-fn live_ids(sim: &Sim) -> BTreeSet<String> {
-    sim.live_images()
-        .iter()
-        .filter_map(|i| i["ImageId"].as_str().map(str::to_string))
-        .collect()
-}
-
-fn journal_of(sim: &Sim, action: &str) -> Vec<Value> {
-    sim.journal().into_iter().filter(|e| e["Action"] == action).collect()
-}
-
-fn replace() -> Vec<String> {
-    vec!["delete".to_string(), "create".to_string()]
-}
-
 /// Scenario 1: One apply, one signed ImportCustomImage, the id and `Available` in
 /// state; the next plan is empty.
 #[test]
@@ -124,16 +65,16 @@ fn apply_creates_one_image_and_a_second_plan_is_empty() {
         "main.tf",
         &image("centos", "centos-7-golden", &[("description", "\"golden image\"")]),
     );
-    apply(&tf).expect_success();
+    tf.apply().expect_success();
 
-    let imports = journal_of(&sim, "ImportCustomImage");
+    let imports = sim.journal_of("ImportCustomImage");
     assert_eq!(imports.len(), 1, "exactly one import: {imports:#?}");
     assert_eq!(imports[0]["SignatureValid"], true, "{:#?}", imports[0]);
     assert_eq!(imports[0]["Params"]["Format"], "qcow2");
     assert_eq!(imports[0]["Params"]["Auth"], "true");
     assert!(imports[0]["Params"].get("PrivateKey").is_none());
 
-    let r = state_resource(&tf, "ucloud_custom_image.centos");
+    let r = tf.state_resource("ucloud_custom_image.centos");
     let v = &r["values"];
     let id = v["id"].as_str().expect("id in state");
     assert!(id.starts_with("uimage-"), "{id}");
@@ -144,9 +85,9 @@ fn apply_creates_one_image_and_a_second_plan_is_empty() {
     assert_eq!(v["description"], "golden image");
     assert!(v["create_time"].as_str().is_some_and(|t| t.ends_with('Z')), "{v}");
     assert!(r.get("tainted").is_none_or(|t| t == false));
-    assert_eq!(live_ids(&sim), BTreeSet::from([id.to_string()]));
+    assert_eq!(sim.live_ids(), BTreeSet::from([id.to_string()]));
 
-    plan_code(&tf).expect_code(0);
+    tf.plan_code().expect_code(0);
     // Drift checks in pipelines rely on this exit code too.
     tf.run(&["plan", "-refresh-only", "-detailed-exitcode"]).expect_code(0);
     assert_eq!(sim.count_action("ImportCustomImage"), 1, "plans never import");
@@ -158,8 +99,8 @@ fn changing_any_argument_replaces_the_image_but_timeouts_do_not() {
     let sim = Sim::start(&["--making-time", QUICK_MAKING]);
     let tf = workspace(&sim, 3);
     tf.write("main.tf", &image("x", "base", &[]));
-    apply(&tf).expect_success();
-    plan_code(&tf).expect_code(0);
+    tf.apply().expect_success();
+    tf.plan_code().expect_code(0);
 
     let changes: &[(&str, &str)] = &[
         ("name", "\"renamed\""),
@@ -174,7 +115,7 @@ fn changing_any_argument_replaces_the_image_but_timeouts_do_not() {
     ];
     for (attr, value) in changes {
         tf.write("main.tf", &image("x", "base", &[(attr, value)]));
-        let actions = planned_actions(&tf);
+        let actions = tf.planned_actions();
         assert_eq!(
             actions.get("ucloud_custom_image.x"),
             Some(&replace()),
@@ -186,14 +127,14 @@ fn changing_any_argument_replaces_the_image_but_timeouts_do_not() {
         "main.tf",
         &image("x", "base", &[("timeouts", "{\n    create = \"90m\"\n  }")]),
     );
-    let actions = planned_actions(&tf);
+    let actions = tf.planned_actions();
     assert_eq!(
         actions.get("ucloud_custom_image.x"),
         Some(&vec!["update".to_string()]),
         "timeouts only"
     );
-    apply(&tf).expect_success();
-    plan_code(&tf).expect_code(0);
+    tf.apply().expect_success();
+    tf.plan_code().expect_code(0);
     assert_eq!(
         sim.count_action("ImportCustomImage"),
         1,
@@ -214,22 +155,23 @@ fn format_in_any_letter_case_applies_and_then_plans_no_changes() {
         ]
         .concat(),
     );
-    apply(&tf).expect_success();
-    let mut sent: Vec<String> = journal_of(&sim, "ImportCustomImage")
+    tf.apply().expect_success();
+    let mut sent: Vec<String> = sim
+        .journal_of("ImportCustomImage")
         .iter()
         .filter_map(|e| e["Params"]["Format"].as_str().map(str::to_string))
         .collect();
     sent.sort();
     assert_eq!(sent, ["RAW", "qcow2"]);
     assert_eq!(
-        state_resource(&tf, "ucloud_custom_image.upper")["values"]["format"],
+        tf.state_resource("ucloud_custom_image.upper")["values"]["format"],
         "QCOW2"
     );
     assert_eq!(
-        state_resource(&tf, "ucloud_custom_image.lower")["values"]["format"],
+        tf.state_resource("ucloud_custom_image.lower")["values"]["format"],
         "raw"
     );
-    plan_code(&tf).expect_code(0);
+    tf.plan_code().expect_code(0);
 }
 
 /// Scenario 4: An image deleted behind Terraform's back is planned for creation.
@@ -238,16 +180,16 @@ fn image_deleted_outside_terraform_is_planned_again() {
     let sim = Sim::start(&["--making-time", QUICK_MAKING]);
     let tf = workspace(&sim, 3);
     tf.write("main.tf", &image("x", "gone-soon", &[]));
-    apply(&tf).expect_success();
-    let id = state_resource(&tf, "ucloud_custom_image.x")["values"]["id"]
+    tf.apply().expect_success();
+    let id = tf.state_resource("ucloud_custom_image.x")["values"]["id"]
         .as_str()
         .expect("id")
         .to_string();
     sim.delete_out_of_band(&id);
 
-    plan_code(&tf).expect_code(2);
+    tf.plan_code().expect_code(2);
     assert_eq!(
-        planned_actions(&tf).get("ucloud_custom_image.x"),
+        tf.planned_actions().get("ucloud_custom_image.x"),
         Some(&vec!["create".to_string()])
     );
 }
@@ -360,20 +302,20 @@ fn imported_images_take_their_configured_arguments_in_place_then_replace_when_ch
         .expect_success();
     let imported = [("a", &a), ("b", &b), ("c", &c)];
     for (label, id) in imported {
-        let v = &state_resource(&tf, &format!("ucloud_custom_image.{label}"))["values"];
+        let v = &tf.state_resource(&format!("ucloud_custom_image.{label}"))["values"];
         assert_eq!(v["id"], id.as_str());
         assert_eq!(v["status"], "Available");
         assert_eq!(v["name"], format!("imp-{label}"));
     }
-    let state_b = &state_resource(&tf, "ucloud_custom_image.b")["values"];
+    let state_b = &tf.state_resource("ucloud_custom_image.b")["values"];
     assert_eq!(state_b["region"], "cn-sh2", "the region comes from the id");
     assert_eq!(state_b["description"], "second");
-    let state_c = &state_resource(&tf, "ucloud_custom_image.c")["values"];
+    let state_c = &tf.state_resource("ucloud_custom_image.c")["values"];
     assert_eq!(state_c["project_id"], "org-team", "the project comes from the id");
     assert_eq!(state_c["tag"], "prod");
 
     // The plan works and keeps the images: at most an in-place update.
-    let actions = planned_actions(&tf);
+    let actions = tf.planned_actions();
     for (label, _) in imported {
         let address = format!("ucloud_custom_image.{label}");
         let planned = actions_of(&actions, &address);
@@ -383,7 +325,7 @@ fn imported_images_take_their_configured_arguments_in_place_then_replace_when_ch
         );
     }
 
-    let applied = apply(&tf);
+    let applied = tf.apply();
     applied.expect_success();
     assert!(
         applied.stdout.contains("0 added") && applied.stdout.contains("0 destroyed"),
@@ -406,23 +348,23 @@ fn imported_images_take_their_configured_arguments_in_place_then_replace_when_ch
     ];
     for (label, url, format, os_type) in expected {
         let address = format!("ucloud_custom_image.{label}");
-        let v = &state_resource(&tf, &address)["values"];
+        let v = &tf.state_resource(&address)["values"];
         assert_eq!(v["ufile_url"], url, "{address} in state: {v:#}");
         assert_eq!(v["format"], format, "{address} in state: {v:#}");
         assert_eq!(v["os_type"], os_type, "{address} in state: {v:#}");
     }
     for (label, id) in imported {
-        let v = &state_resource(&tf, &format!("ucloud_custom_image.{label}"))["values"];
+        let v = &tf.state_resource(&format!("ucloud_custom_image.{label}"))["values"];
         assert_eq!(v["id"], id.as_str(), "the same image after the apply");
     }
-    plan_code(&tf).expect_code(0);
+    tf.plan_code().expect_code(0);
 
     // The recorded arguments now behave as for any image: a new file is a new image.
     tf.write(
         "main.tf",
         &config(&|url| format!("{:?}", url.replace("/images/", "/images/v2/"))),
     );
-    let actions = planned_actions(&tf);
+    let actions = tf.planned_actions();
     for (label, _) in imported {
         let address = format!("ucloud_custom_image.{label}");
         assert_eq!(
@@ -431,7 +373,7 @@ fn imported_images_take_their_configured_arguments_in_place_then_replace_when_ch
             "{address}: a changed ufile_url after import"
         );
     }
-    assert_eq!(live_ids(&sim), BTreeSet::from([a.clone(), b.clone(), c.clone()]));
+    assert_eq!(sim.live_ids(), BTreeSet::from([a.clone(), b.clone(), c.clone()]));
 }
 
 /// Scenario 5: An `import {}` block adopts an existing image in the same apply
@@ -462,13 +404,13 @@ fn import_block_adopts_an_existing_image_and_records_its_configuration() {
         "imports.tf",
         &format!("import {{\n  to = ucloud_custom_image.d\n  id = \"{id}\"\n}}\n"),
     );
-    let applied = apply(&tf);
+    let applied = tf.apply();
     applied.expect_success();
     assert!(
         applied.stdout.contains("1 imported, 0 added,") && applied.stdout.contains(", 0 destroyed"),
         "{applied}"
     );
-    let v = &state_resource(&tf, "ucloud_custom_image.d")["values"];
+    let v = &tf.state_resource("ucloud_custom_image.d")["values"];
     assert_eq!(v["id"], id.as_str());
     assert_eq!(v["name"], "imp-d");
     assert_eq!(v["status"], "Available");
@@ -476,14 +418,14 @@ fn import_block_adopts_an_existing_image_and_records_its_configuration() {
     assert_eq!(v["format"], "qcow2", "{v:#}");
     assert_eq!(v["os_type"], "Other", "{v:#}");
 
-    plan_code(&tf).expect_code(0);
+    tf.plan_code().expect_code(0);
     assert_eq!(
         sim.count_action("ImportCustomImage"),
         1,
         "importing never creates an image"
     );
     assert_eq!(sim.count_action("TerminateCustomImage"), 0);
-    assert_eq!(live_ids(&sim), BTreeSet::from([id]));
+    assert_eq!(sim.live_ids(), BTreeSet::from([id]));
 }
 
 /// Scenario 5: A malformed id and an id that does not exist fail clearly.
@@ -509,7 +451,7 @@ fn import_of_a_malformed_or_missing_id_fails_clearly() {
     let base = tf.run(&["import", "ucloud_custom_image.x", "uimage-base-centos79"]);
     assert_ne!(base.code, 0);
     assert!(base.stderr.contains("Not a custom image"), "{base}");
-    assert!(state_resources(&tf).is_empty());
+    assert!(tf.state_resources().is_empty());
     assert_eq!(sim.count_action("ImportCustomImage"), 0);
     assert_eq!(sim.count_action("TerminateCustomImage"), 0);
 }
@@ -524,7 +466,7 @@ fn failed_import_is_reported_and_deleted() {
         "main.tf",
         &image("bad", "broken", &[("ufile_url", &format!("{CORRUPT_URL:?}"))]),
     );
-    let out = apply(&tf);
+    let out = tf.apply();
     assert_ne!(out.code, 0, "{out}");
 
     let imported = sim.images();
@@ -534,8 +476,8 @@ fn failed_import_is_reported_and_deleted() {
     assert!(out.stderr.contains(id), "names the image: {out}");
     assert!(out.stderr.contains("Unavailable"), "names the state: {out}");
     assert!(out.stderr.contains("readable by UHost"), "says what to check: {out}");
-    assert!(live_ids(&sim).is_empty(), "the failed image was deleted");
-    assert!(state_resources(&tf).is_empty());
+    assert!(sim.live_ids().is_empty(), "the failed image was deleted");
+    assert!(tf.state_resources().is_empty());
 }
 
 /// Scenario 7: A create timeout keeps the id (tainted); the next plan replaces it and
@@ -548,20 +490,20 @@ fn create_timeout_keeps_the_image_tainted_and_destroy_removes_it() {
         "main.tf",
         &image("slow", "slow", &[("timeouts", "{\n    create = \"1s\"\n  }")]),
     );
-    let out = apply(&tf);
+    let out = tf.apply();
     assert_ne!(out.code, 0, "{out}");
     assert!(out.stderr.contains("Timed out waiting for the custom image"), "{out}");
 
-    let r = state_resource(&tf, "ucloud_custom_image.slow");
+    let r = tf.state_resource("ucloud_custom_image.slow");
     assert_eq!(r["tainted"], true, "{r:#}");
     let id = r["values"]["id"].as_str().expect("id kept in state").to_string();
-    assert_eq!(live_ids(&sim), BTreeSet::from([id.clone()]));
+    assert_eq!(sim.live_ids(), BTreeSet::from([id.clone()]));
     assert!(out.stderr.contains(&id), "{out}");
-    assert_eq!(planned_actions(&tf).get("ucloud_custom_image.slow"), Some(&replace()));
+    assert_eq!(tf.planned_actions().get("ucloud_custom_image.slow"), Some(&replace()));
 
-    tf.run(&["destroy", "-auto-approve"]).expect_success();
-    assert!(live_ids(&sim).is_empty());
-    assert!(state_resources(&tf).is_empty());
+    tf.destroy().expect_success();
+    assert!(sim.live_ids().is_empty());
+    assert!(tf.state_resources().is_empty());
 }
 
 /// Scenario 8: Ctrl-C while waiting for the import: same guarantee as a timeout.
@@ -573,32 +515,20 @@ fn ctrl_c_during_the_wait_keeps_the_image_tainted_and_destroy_removes_it() {
     let child = tf.spawn(&["apply", "-auto-approve"]);
 
     // Interrupt once the provider is polling the image it imported.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let journal = sim.journal();
-        let imported = journal.iter().position(|e| e["Action"] == "ImportCustomImage");
-        if imported.is_some_and(|i| journal[i + 1..].iter().any(|e| e["Action"] == "DescribeImage")) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the provider never started waiting: {journal:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    sim.wait_for_wait_after("ImportCustomImage");
     signal_group(&child, "INT");
     let out = child.wait_with_output().expect("terraform exits after Ctrl-C");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("Custom image import interrupted"), "{stderr}");
 
-    let r = state_resource(&tf, "ucloud_custom_image.waiting");
+    let r = tf.state_resource("ucloud_custom_image.waiting");
     assert_eq!(r["tainted"], true, "{r:#}");
     let id = r["values"]["id"].as_str().expect("id kept in state").to_string();
-    assert_eq!(live_ids(&sim), BTreeSet::from([id]));
+    assert_eq!(sim.live_ids(), BTreeSet::from([id]));
 
-    tf.run(&["destroy", "-auto-approve"]).expect_success();
-    assert!(live_ids(&sim).is_empty());
+    tf.destroy().expect_success();
+    assert!(sim.live_ids().is_empty());
 }
 
 /// Scenario 9: Twenty images against 30% injected faults and 10% lost answers: re-run
@@ -630,35 +560,9 @@ fn twenty_images_under_faults_and_lost_answers_end_with_exactly_twenty() {
 }
 "#,
     );
-    let mut runs = Vec::new();
-    for _ in 0..3 {
-        let out = apply(&tf);
-        let ok = out.code == 0;
-        runs.push(out);
-        if ok {
-            break;
-        }
-    }
-    assert!(
-        runs.last().is_some_and(|o| o.code == 0),
-        "apply did not succeed in 3 runs:\n{}",
-        runs.iter().map(|o| o.to_string()).collect::<Vec<_>>().join("\n=====\n")
-    );
-
-    eprintln!("apply succeeded on run {} of at most 3", runs.len());
-    let live = live_ids(&sim);
-    let in_state: BTreeSet<String> = state_resources(&tf)
-        .iter()
-        .filter_map(|r| r["values"]["id"].as_str().map(str::to_string))
-        .collect();
-    assert_eq!(live.len(), 20, "exactly twenty live images: {:#?}", sim.live_images());
-    assert_eq!(in_state, live, "every live image is in state");
-    let names: BTreeSet<String> = sim
-        .live_images()
-        .iter()
-        .filter_map(|i| i["ImageName"].as_str().map(str::to_string))
-        .collect();
-    assert_eq!(names.len(), 20, "one image per name");
+    let runs = tf.succeed_within(&["apply", "-auto-approve"], 3);
+    eprintln!("apply succeeded on run {runs} of at most 3");
+    ucloud::assert_exactly_live(&tf, &sim, 20);
     assert!(
         sim.journal()
             .iter()
@@ -666,15 +570,8 @@ fn twenty_images_under_faults_and_lost_answers_end_with_exactly_twenty() {
         "the run did exercise a lost import answer"
     );
 
-    let mut destroyed = false;
-    for _ in 0..3 {
-        if tf.run(&["destroy", "-auto-approve"]).code == 0 {
-            destroyed = true;
-            break;
-        }
-    }
-    assert!(destroyed, "destroy did not succeed in 3 runs");
-    assert!(live_ids(&sim).is_empty(), "{:#?}", sim.live_images());
+    tf.succeed_within(&["destroy", "-auto-approve"], 3);
+    assert!(sim.live_ids().is_empty(), "{:#?}", sim.live_images());
 }
 
 /// One invalid configuration: (label, attribute overrides, source line the
@@ -780,13 +677,13 @@ fn destroy_removes_the_image() {
     let sim = Sim::start(&["--making-time", QUICK_MAKING]);
     let tf = workspace(&sim, 3);
     tf.write("main.tf", &image("x", "short-lived", &[]));
-    apply(&tf).expect_success();
-    assert_eq!(live_ids(&sim).len(), 1);
+    tf.apply().expect_success();
+    assert_eq!(sim.live_ids().len(), 1);
 
-    tf.run(&["destroy", "-auto-approve"]).expect_success();
-    assert!(live_ids(&sim).is_empty());
-    assert!(state_resources(&tf).is_empty());
-    let terminates = journal_of(&sim, "TerminateCustomImage");
+    tf.destroy().expect_success();
+    assert!(sim.live_ids().is_empty());
+    assert!(tf.state_resources().is_empty());
+    let terminates = sim.journal_of("TerminateCustomImage");
     assert!(
         terminates.iter().all(|e| e["SignatureValid"] == true) && !terminates.is_empty(),
         "{terminates:#?}"
@@ -803,51 +700,33 @@ fn provider_values_unknown_at_plan_time_do_not_break_the_plan() {
     }
     let sim = Sim::start(&["--making-time", QUICK_MAKING]);
     let tf = workspace(&sim, 3);
+    // The region comes from a resource: unknown until that resource is applied.
     let provider = |region: &str| {
+        let expression = "terraform_data.region.output";
+        let settings = ProviderSettings {
+            region_expression: Some(expression),
+            ..ProviderSettings::with_sim_keys()
+        };
         format!(
-            r#"terraform {{
-  required_providers {{
-    ucloud = {{ source = "ucloud-rs/ucloud" }}
-  }}
-}}
-
-resource "terraform_data" "region" {{
-  input = "{region}"
-}}
-
-provider "ucloud" {{
-  public_key  = "{}"
-  private_key = "{}"
-  region      = terraform_data.region.output
-  base_url    = "{}"
-}}
-"#,
-            Sim::KEY_PUBLIC,
-            Sim::KEY_PRIVATE,
-            sim.url
+            "{}\nresource \"terraform_data\" \"region\" {{\n  input = \"{region}\"\n}}\n",
+            settings.blocks(&sim.url)
         )
     };
     tf.write("provider.tf", &provider("cn-bj2"));
     tf.write("main.tf", &image("x", "late-region", &[]));
 
-    plan_code(&tf).expect_code(2);
-    apply(&tf).expect_success();
-    assert_eq!(
-        state_resource(&tf, "ucloud_custom_image.x")["values"]["region"],
-        "cn-bj2"
-    );
-    plan_code(&tf).expect_code(0);
+    tf.plan_code().expect_code(2);
+    tf.apply().expect_success();
+    assert_eq!(tf.state_resource("ucloud_custom_image.x")["values"]["region"], "cn-bj2");
+    tf.plan_code().expect_code(0);
 
     // The provider's region becomes unknown again: the image is neither
     // refreshed nor moved, and stays where it is once the new region is known.
     tf.write("provider.tf", &provider("cn-sh2"));
-    let actions = planned_actions(&tf);
+    let actions = tf.planned_actions();
     assert_eq!(actions.get("ucloud_custom_image.x"), Some(&vec!["no-op".to_string()]));
-    apply(&tf).expect_success();
-    assert_eq!(
-        state_resource(&tf, "ucloud_custom_image.x")["values"]["region"],
-        "cn-bj2"
-    );
-    plan_code(&tf).expect_code(0);
+    tf.apply().expect_success();
+    assert_eq!(tf.state_resource("ucloud_custom_image.x")["values"]["region"], "cn-bj2");
+    tf.plan_code().expect_code(0);
     assert_eq!(sim.count_action("ImportCustomImage"), 1);
 }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use test_support::sim::Sim;
-use test_support::terraform::{Output, Terraform, signal_group};
-use test_support::ucloud;
+use test_support::terraform::{Terraform, signal_group};
+use test_support::ucloud::{self, ProviderSettings};
 
 /// The provider binary Cargo built for these tests.
 const PROVIDER: &str = env!("CARGO_BIN_EXE_terraform-provider-ucloud");
@@ -23,11 +23,12 @@ const POLL_MS: u64 = 200;
 /// A workspace talking to `sim`; `max_requests_per_second` as given (`None`:
 /// the provider's default).
 fn workspace(sim: &Sim, max_retries: u32, max_requests_per_second: Option<u32>) -> Terraform {
-    let mut tf = ucloud::workspace(PROVIDER, sim, Some(max_retries), POLL_MS);
-    if let Some(n) = max_requests_per_second {
-        tf.env(tpu::provider::ENV_MAX_REQUESTS_PER_SECOND, &n.to_string());
-    }
-    tf
+    let settings = ProviderSettings {
+        max_retries: Some(max_retries),
+        max_requests_per_second,
+        ..ProviderSettings::with_sim_keys()
+    };
+    ucloud::workspace(PROVIDER, &sim.url, settings, POLL_MS)
 }
 
 /// `count` images named `{prefix}-N` in one resource block.
@@ -43,27 +44,6 @@ fn fleet(prefix: &str, count: usize) -> String {
 }}
 "#
     )
-}
-
-fn state_resources(tf: &Terraform) -> Vec<Value> {
-    tf.show_json()["values"]["root_module"]["resources"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
-fn ids_in_state(tf: &Terraform) -> BTreeSet<String> {
-    state_resources(tf)
-        .iter()
-        .filter_map(|r| r["values"]["id"].as_str().map(str::to_string))
-        .collect()
-}
-
-fn live_ids(sim: &Sim) -> BTreeSet<String> {
-    sim.live_images()
-        .iter()
-        .filter_map(|i| i["ImageId"].as_str().map(str::to_string))
-        .collect()
 }
 
 /// The journal's DescribeImage requests that look images up by id.
@@ -109,20 +89,6 @@ fn wait_for_batch_of(sim: &Sim, n: usize) {
     }
 }
 
-/// Runs `args` until it succeeds, at most `tries` times; every run's output.
-fn until_success(tf: &Terraform, args: &[&str], tries: usize) -> Vec<Output> {
-    let mut runs = Vec::new();
-    for _ in 0..tries {
-        let out = tf.run(args);
-        let ok = out.code == 0;
-        runs.push(out);
-        if ok {
-            break;
-        }
-    }
-    runs
-}
-
 /// Twenty images created together are waited on in DescribeImage calls that
 /// each carry many of them: the id count only grows while imports are
 /// accepted and only shrinks as images settle, and no call asks for one
@@ -134,7 +100,7 @@ fn twenty_images_created_together_share_their_describe_calls() {
     let tf = workspace(&sim, 3, Some(0));
     tf.write("main.tf", &fleet("batch", 20));
     tf.run(&["apply", "-auto-approve", "-parallelism=20"]).expect_success();
-    assert_eq!(ids_in_state(&tf).len(), 20);
+    assert_eq!(tf.state_ids().len(), 20);
 
     let journal = sim.journal();
     let calls = describes(&journal);
@@ -179,14 +145,14 @@ fn ctrl_c_during_a_batched_wait_keeps_every_image_tainted_and_destroy_removes_al
         "each image reports the interruption: {stderr}"
     );
 
-    let resources = state_resources(&tf);
+    let resources = tf.state_resources();
     assert_eq!(resources.len(), 10, "{resources:#?}");
     assert!(resources.iter().all(|r| r["tainted"] == true), "{resources:#?}");
-    assert_eq!(ids_in_state(&tf), live_ids(&sim), "every live image is in the state");
+    assert_eq!(tf.state_ids(), sim.live_ids(), "every live image is in the state");
 
-    tf.run(&["destroy", "-auto-approve"]).expect_success();
-    assert!(live_ids(&sim).is_empty(), "{:#?}", sim.live_images());
-    assert!(state_resources(&tf).is_empty());
+    tf.destroy().expect_success();
+    assert!(sim.live_ids().is_empty(), "{:#?}", sim.live_images());
+    assert!(tf.state_resources().is_empty());
 }
 
 /// One image of a batch deleted behind Terraform's back: that resource
@@ -215,7 +181,7 @@ fn an_image_deleted_during_a_batched_wait_is_reported_for_its_resource_only() {
     );
     assert!(stderr.contains(&victim), "names the image: {stderr}");
 
-    for r in state_resources(&tf) {
+    for r in tf.state_resources() {
         let name = r["values"]["name"].as_str().unwrap_or_default().to_string();
         if r["values"]["id"] == victim.as_str() {
             assert_eq!(r["tainted"], true, "{r:#}");
@@ -227,7 +193,7 @@ fn an_image_deleted_during_a_batched_wait_is_reported_for_its_resource_only() {
             assert_ne!(r["tainted"], true, "{r:#}");
         }
     }
-    assert_eq!(live_ids(&sim).len(), 2);
+    assert_eq!(sim.live_ids().len(), 2);
 }
 
 /// Twenty images against 30 % throttling (RetCode 153 and HTTP 429) and
@@ -251,23 +217,9 @@ fn twenty_images_under_throttling_converge_without_duplicates_or_orphans() {
     ]);
     let tf = workspace(&sim, 3, None);
     tf.write("main.tf", &fleet("storm", 20));
-    let runs = until_success(&tf, &["apply", "-auto-approve", "-parallelism=20"], 3);
-    assert!(
-        runs.last().is_some_and(|o| o.code == 0),
-        "apply did not succeed in 3 runs:\n{}",
-        runs.iter().map(|o| o.to_string()).collect::<Vec<_>>().join("\n=====\n")
-    );
-    eprintln!("apply succeeded on run {} of at most 3", runs.len());
-
-    let live = live_ids(&sim);
-    assert_eq!(live.len(), 20, "exactly twenty live images: {:#?}", sim.live_images());
-    assert_eq!(ids_in_state(&tf), live, "every live image is in the state");
-    let names: BTreeSet<String> = sim
-        .live_images()
-        .iter()
-        .filter_map(|i| i["ImageName"].as_str().map(str::to_string))
-        .collect();
-    assert_eq!(names.len(), 20, "one image per name");
+    let runs = tf.succeed_within(&["apply", "-auto-approve", "-parallelism=20"], 3);
+    eprintln!("apply succeeded on run {runs} of at most 3");
+    ucloud::assert_exactly_live(&tf, &sim, 20);
     let journal = sim.journal();
     assert!(
         describes(&journal)
@@ -280,12 +232,8 @@ fn twenty_images_under_throttling_converge_without_duplicates_or_orphans() {
             .collect::<Vec<_>>()
     );
 
-    let destroyed = until_success(&tf, &["destroy", "-auto-approve"], 3);
-    assert!(
-        destroyed.last().is_some_and(|o| o.code == 0),
-        "destroy did not succeed in 3 runs"
-    );
-    assert!(live_ids(&sim).is_empty(), "{:#?}", sim.live_images());
+    tf.succeed_within(&["destroy", "-auto-approve"], 3);
+    assert!(sim.live_ids().is_empty(), "{:#?}", sim.live_images());
 }
 
 /// The most requests the journal shows within any `window` of time.
@@ -321,7 +269,7 @@ fn parallelism_fifty_never_starts_with_a_burst_of_throttled_calls() {
     // requests that reach the simulator late and bunched).
     let peak = busiest(&journal, Duration::from_secs(1));
     assert!(peak <= 22, "{peak} requests within one second");
-    assert!(live_ids(&sim).is_empty());
+    assert!(sim.live_ids().is_empty());
 
     sim.reset();
     let unlimited = workspace(&sim, 8, Some(0));

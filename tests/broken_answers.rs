@@ -5,7 +5,7 @@
 //! state holds nothing.
 
 use serde_json::Value;
-use test_support::hostile::{HostileServer, Reply};
+use test_support::scripted::{Reply, ScriptedServer};
 use test_support::sim::Sim;
 use test_support::terraform::Terraform;
 use test_support::ucloud::{self, ProviderSettings};
@@ -22,17 +22,14 @@ fn config(name: &str) -> String {
     )
 }
 
-fn resources(tf: &Terraform) -> Vec<Value> {
-    tf.show_json()["values"]["root_module"]["resources"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
 #[test]
 fn an_import_answered_without_its_id_is_adopted_by_name() {
     let sim = Sim::start(&["--making-time", "300ms", "--idless-answer-rate", "1"]);
-    let tf = ucloud::workspace(PROVIDER, &sim, Some(3), POLL_MS);
+    let settings = ProviderSettings {
+        max_retries: Some(3),
+        ..ProviderSettings::with_sim_keys()
+    };
+    let tf = ucloud::workspace(PROVIDER, &sim.url, settings, POLL_MS);
     tf.write("main.tf", &config("idless-adopted"));
     tf.run(&["apply", "-auto-approve"]).expect_success();
 
@@ -47,7 +44,7 @@ fn an_import_answered_without_its_id_is_adopted_by_name() {
         .filter_map(|i| i["ImageId"].as_str().map(str::to_string))
         .collect();
     assert_eq!(live.len(), 1);
-    let state = resources(&tf);
+    let state = tf.state_resources();
     assert_eq!(state.len(), 1);
     assert_eq!(
         state[0]["values"]["id"],
@@ -71,7 +68,7 @@ fn an_import_answered_without_its_id_that_made_nothing_fails_with_no_state() {
             r#"{"Action":"DescribeImageResponse","RetCode":0,"TotalCount":0,"ImageSet":[]}"#,
         ),
     ];
-    let server = rt.block_on(HostileServer::start(script)).expect("scripted server");
+    let server = rt.block_on(ScriptedServer::start(script)).expect("scripted server");
     let mut tf = Terraform::new(PROVIDER);
     ucloud::isolate(&mut tf, POLL_MS);
     // The scripted server answers every request in turn: keep the check's
@@ -90,7 +87,7 @@ fn an_import_answered_without_its_id_that_made_nothing_fails_with_no_state() {
     assert!(applied.stderr.contains("ImageId"), "names the missing field: {applied}");
     assert!(!applied.stderr.contains("tainted"), "{applied}");
     assert!(
-        resources(&tf).is_empty(),
+        tf.state_resources().is_empty(),
         "nothing in the state, least of all an empty id"
     );
     let imports = server

@@ -4,12 +4,11 @@
 //! private key never shows up in logs or `Debug` output.
 
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use test_support::scripted::{Reply, ScriptedServer, Seen};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tpu::images::{ImageApi, Location};
 use tpu::ucloud::{
@@ -21,153 +20,20 @@ use tracing_subscriber::layer::SubscriberExt;
 const PUBLIC_KEY: &str = "test-public@example.com";
 const PRIVATE_KEY: &str = "PRIVATE-0f1e2d3c4b5a69788796a5b4c3d2e1f0";
 
-/// What the server does with one connection, after reading the request.
-#[derive(Clone)]
-enum Reply {
-    Answer {
-        status: u16,
-        body: String,
-        request_id: Option<&'static str>,
-    },
-    /// Close the connection without answering.
-    Drop,
-    /// Keep the connection open and never answer.
-    Hang,
-}
-
+/// An answer of UCloud's: `body` as JSON, with a request id.
 fn json(body: &str) -> Reply {
-    Reply::Answer {
-        status: 200,
-        body: body.to_owned(),
-        request_id: Some("req-0001"),
-    }
+    Reply::json(200, body).request_id("req-0001")
 }
 
+/// An answer with HTTP status `code` and no request id.
 fn status(code: u16, body: &str) -> Reply {
-    Reply::Answer {
-        status: code,
-        body: body.to_owned(),
-        request_id: None,
-    }
+    Reply::json(code, body)
 }
 
-#[derive(Clone, Debug)]
-struct Recorded {
-    request_line: String,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Recorded {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-struct Server {
-    base_url: String,
-    requests: Arc<Mutex<Vec<Recorded>>>,
-    /// One message per request, once it has been read.
-    seen: mpsc::UnboundedReceiver<()>,
-}
-
-impl Server {
-    /// Answers connection `n` with `script[n]`, repeating the last entry.
-    async fn start(script: Vec<Reply>) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base_url = format!("http://{}", listener.local_addr().expect("addr"));
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let (tx, seen) = mpsc::unbounded_channel();
-        let log = requests.clone();
-        tokio::spawn(async move {
-            let mut n = 0;
-            while let Ok((sock, _)) = listener.accept().await {
-                let reply = script.get(n).or(script.last()).cloned().unwrap_or(Reply::Drop);
-                n += 1;
-                tokio::spawn(handle(sock, reply, log.clone(), tx.clone()));
-            }
-        });
-        Server {
-            base_url,
-            requests,
-            seen,
-        }
-    }
-
-    fn requests(&self) -> Vec<Recorded> {
-        self.requests.lock().expect("lock").clone()
-    }
-
-    fn attempts(&self) -> usize {
-        self.requests.lock().expect("lock").len()
-    }
-}
-
-async fn handle(mut sock: TcpStream, reply: Reply, log: Arc<Mutex<Vec<Recorded>>>, seen: mpsc::UnboundedSender<()>) {
-    let mut buf = Vec::new();
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let mut chunk = [0u8; 4096];
-        match sock.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let mut lines = head.split("\r\n");
-    let request_line = lines.next().unwrap_or_default().to_owned();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + length {
-        let mut chunk = [0u8; 4096];
-        match sock.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).to_string();
-    log.lock().expect("lock").push(Recorded {
-        request_line,
-        headers,
-        body,
-    });
-    let _ = seen.send(());
-    match reply {
-        Reply::Answer {
-            status,
-            body,
-            request_id,
-        } => {
-            let mut out = format!(
-                "HTTP/1.1 {status} Scripted\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-                 Connection: close\r\n",
-                body.len()
-            );
-            if let Some(id) = request_id {
-                let _ = write!(out, "X-UCLOUD-REQUEST-UUID: {id}\r\n");
-            }
-            out.push_str("\r\n");
-            out.push_str(&body);
-            let _ = sock.write_all(out.as_bytes()).await;
-            let _ = sock.shutdown().await;
-        }
-        Reply::Drop => drop(sock),
-        Reply::Hang => {
-            std::future::pending::<()>().await;
-        }
-    }
+/// Starts the scripted server on `script` (request `n` gets `script[n]`, the
+/// last one repeated).
+async fn serve(script: Vec<Reply>) -> ScriptedServer {
+    ScriptedServer::start(script).await.expect("scripted server")
 }
 
 fn config(base_url: &str) -> ClientConfig {
@@ -182,7 +48,7 @@ fn config(base_url: &str) -> ClientConfig {
     }
 }
 
-fn client(server: &Server) -> Client {
+fn client(server: &ScriptedServer) -> Client {
     Client::new(config(&server.base_url))
         .expect("client")
         .with_backoff(Backoff::none())
@@ -231,8 +97,8 @@ fn images_answer(ids: impl Iterator<Item = String>, total: usize) -> Reply {
 }
 
 /// The form parameters of a recorded request.
-fn form(r: &Recorded) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(r.body.as_bytes()).into_owned().collect()
+fn form(r: &Seen) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(&r.body).into_owned().collect()
 }
 
 fn param<'a>(form: &'a [(String, String)], key: &str) -> Option<&'a str> {
@@ -244,7 +110,7 @@ async fn many_images_by_id_take_one_call_per_hundred_ids_and_follow_short_pages(
     let ids: Vec<String> = (0..130).map(|i| format!("uimage-{i:03}")).collect();
     // The first batch of 100 comes back in two short pages (the server caps
     // Limit at 60), the second batch of 30 in one, missing one id.
-    let server = Server::start(vec![
+    let server = serve(vec![
         images_answer(ids[..60].iter().cloned(), 100),
         images_answer(ids[60..100].iter().cloned(), 100),
         images_answer(ids[100..129].iter().cloned(), 29),
@@ -258,7 +124,7 @@ async fn many_images_by_id_take_one_call_per_hundred_ids_and_follow_short_pages(
     let found: Vec<&str> = found.iter().map(|i| i.image_id.as_str()).collect();
     assert_eq!(found, ids[..129].iter().map(String::as_str).collect::<Vec<_>>());
 
-    let forms: Vec<Vec<(String, String)>> = server.requests().iter().map(form).collect();
+    let forms: Vec<Vec<(String, String)>> = server.seen().iter().map(form).collect();
     assert_eq!(forms.len(), 3);
     let count = |f: &[(String, String)]| f.iter().filter(|(k, _)| k.starts_with("ImageIds.")).count();
     let shape: Vec<(usize, Option<&str>, Option<&str>)> = forms
@@ -283,14 +149,14 @@ async fn many_images_by_id_take_one_call_per_hundred_ids_and_follow_short_pages(
 
 #[tokio::test]
 async fn sends_a_signed_form_post_with_the_expected_headers() {
-    let server = Server::start(vec![json(IMPORT_OK)]).await;
+    let server = serve(vec![json(IMPORT_OK)]).await;
     let resp = client(&server)
         .call(&import(), &CancellationToken::new())
         .await
         .expect("import");
     assert_eq!(resp.image_id, "uimage-new");
 
-    let reqs = server.requests();
+    let reqs = server.seen();
     assert_eq!(reqs.len(), 1);
     let r = &reqs[0];
     assert_eq!(r.request_line, "POST /?Action=ImportCustomImage HTTP/1.1");
@@ -324,7 +190,7 @@ async fn sends_a_signed_form_post_with_the_expected_headers() {
         PRIVATE_KEY,
     );
     assert_eq!(
-        r.body,
+        r.body_text(),
         format!(
             "Action=ImportCustomImage&Region=cn-bj2&ImageName=web-base\
              &UFileUrl=https%3A%2F%2Fbkt.cn-bj.ufileos.com%2Fweb.qcow2&OsType=CentOS&OsName=CentOS+7.6+64%E4%BD%8D\
@@ -336,7 +202,7 @@ async fn sends_a_signed_form_post_with_the_expected_headers() {
 
 #[tokio::test]
 async fn describe_retries_429_503_and_throttling_then_succeeds() {
-    let server = Server::start(vec![
+    let server = serve(vec![
         status(429, ""),
         status(503, "Service Unavailable"),
         json(THROTTLED),
@@ -347,14 +213,14 @@ async fn describe_retries_429_503_and_throttling_then_succeeds() {
         .call(&describe(), &CancellationToken::new())
         .await
         .expect("describe");
-    assert_eq!(server.attempts(), 4);
+    assert_eq!(server.requests(), 4);
     assert_eq!(resp.total_count, 1);
     assert_eq!(resp.find("uimage-1").map(|i| i.image_size), Some(20));
 }
 
 #[tokio::test]
 async fn describe_gives_up_after_max_retries() {
-    let server = Server::start(vec![status(503, "<html>down</html>")]).await;
+    let server = serve(vec![status(503, "<html>down</html>")]).await;
     let mut cfg = config(&server.base_url);
     cfg.max_retries = 2;
     let client = Client::new(cfg).expect("client").with_backoff(Backoff::none());
@@ -362,7 +228,7 @@ async fn describe_gives_up_after_max_retries() {
         .call(&describe(), &CancellationToken::new())
         .await
         .expect_err("must fail");
-    assert_eq!(server.attempts(), 3);
+    assert_eq!(server.requests(), 3);
     assert_eq!(err.http_status(), Some(503));
     assert!(
         err.to_string().contains("HTTP 503") && err.to_string().contains("<html>down</html>"),
@@ -373,12 +239,12 @@ async fn describe_gives_up_after_max_retries() {
 
 #[tokio::test]
 async fn import_is_not_repeated_when_the_connection_drops_after_sending() {
-    let server = Server::start(vec![Reply::Drop, json(IMPORT_OK)]).await;
+    let server = serve(vec![Reply::drop_connection(), json(IMPORT_OK)]).await;
     let err = client(&server)
         .call(&import(), &CancellationToken::new())
         .await
         .expect_err("must fail");
-    assert_eq!(server.attempts(), 1, "a dropped import must not be sent again");
+    assert_eq!(server.requests(), 1, "a dropped import must not be sent again");
     assert!(err.is_outcome_unknown(), "{err:?}");
     assert!(
         err.to_string().contains("may or may not have been carried out"),
@@ -388,51 +254,51 @@ async fn import_is_not_repeated_when_the_connection_drops_after_sending() {
 
 #[tokio::test]
 async fn import_is_not_repeated_after_a_gateway_error() {
-    let server = Server::start(vec![status(503, ""), json(IMPORT_OK)]).await;
+    let server = serve(vec![status(503, ""), json(IMPORT_OK)]).await;
     let err = client(&server)
         .call(&import(), &CancellationToken::new())
         .await
         .expect_err("must fail");
-    assert_eq!(server.attempts(), 1);
+    assert_eq!(server.requests(), 1);
     assert!(err.is_outcome_unknown(), "{err:?}");
     assert!(err.to_string().contains("HTTP 503"), "{err}");
 }
 
 #[tokio::test]
 async fn import_is_not_repeated_after_a_timeout() {
-    let server = Server::start(vec![Reply::Hang, json(IMPORT_OK)]).await;
+    let server = serve(vec![Reply::hang(), json(IMPORT_OK)]).await;
     let mut cfg = config(&server.base_url);
     cfg.timeout = Duration::from_millis(300);
     let client = Client::new(cfg).expect("client").with_backoff(Backoff::none());
     let err = bounded(client.call(&import(), &CancellationToken::new()))
         .await
         .expect_err("must fail");
-    assert_eq!(server.attempts(), 1);
+    assert_eq!(server.requests(), 1);
     assert!(err.is_outcome_unknown(), "{err:?}");
     assert!(err.to_string().contains("no answer within 300ms"), "{err}");
 }
 
 #[tokio::test]
 async fn describe_is_repeated_after_a_timeout_or_drop() {
-    let server = Server::start(vec![Reply::Hang, Reply::Drop, json(DESCRIBE_OK)]).await;
+    let server = serve(vec![Reply::hang(), Reply::drop_connection(), json(DESCRIBE_OK)]).await;
     let mut cfg = config(&server.base_url);
     cfg.timeout = Duration::from_millis(300);
     let client = Client::new(cfg).expect("client").with_backoff(Backoff::none());
     bounded(client.call(&describe(), &CancellationToken::new()))
         .await
         .expect("describe");
-    assert_eq!(server.attempts(), 3);
+    assert_eq!(server.requests(), 3);
 }
 
 #[tokio::test]
 async fn import_is_repeated_when_throttled() {
-    let server = Server::start(vec![status(429, ""), json(THROTTLED), json(IMPORT_OK)]).await;
+    let server = serve(vec![status(429, ""), json(THROTTLED), json(IMPORT_OK)]).await;
     let resp = client(&server)
         .call(&import(), &CancellationToken::new())
         .await
         .expect("import");
     assert_eq!(resp.image_id, "uimage-new");
-    assert_eq!(server.attempts(), 3);
+    assert_eq!(server.requests(), 3);
 }
 
 #[tokio::test]
@@ -456,12 +322,12 @@ async fn import_is_repeated_when_the_connection_is_refused() {
 #[tokio::test]
 async fn api_errors_carry_ret_code_message_and_request_id_and_are_not_retried() {
     let body = r#"{"Action":"DescribeImageResponse","RetCode":171,"Message":"Signature VerifyAC Error"}"#;
-    let server = Server::start(vec![json(body), json(DESCRIBE_OK)]).await;
+    let server = serve(vec![json(body), json(DESCRIBE_OK)]).await;
     let err = client(&server)
         .call(&describe(), &CancellationToken::new())
         .await
         .expect_err("must fail");
-    assert_eq!(server.attempts(), 1);
+    assert_eq!(server.requests(), 1);
     assert_eq!(err.ret_code(), Some(171));
     assert_eq!(err.request_id(), Some("req-0001"));
     let shown = err.to_string();
@@ -476,7 +342,7 @@ async fn api_errors_carry_ret_code_message_and_request_id_and_are_not_retried() 
 async fn ret_code_may_be_a_string() {
     let ok = r#"{"RetCode":"0","TotalCount":"0","ImageSet":[]}"#;
     let gone = r#"{"RetCode":"8956","Message":"resource does not exist or is not a custom image"}"#;
-    let server = Server::start(vec![json(ok), json(gone), json(ok)]).await;
+    let server = serve(vec![json(ok), json(gone), json(ok)]).await;
     let client = client(&server);
     let resp = client
         .call(&describe(), &CancellationToken::new())
@@ -493,19 +359,19 @@ async fn ret_code_may_be_a_string() {
         .await
         .expect_err("gone");
     assert!(err.is_not_found(), "{err:?}");
-    assert_eq!(server.attempts(), 2, "not-found is a definite answer, not retried");
+    assert_eq!(server.requests(), 2, "not-found is a definite answer, not retried");
 }
 
 #[tokio::test]
 async fn an_answer_that_is_not_an_envelope_is_an_error_with_status() {
-    let server = Server::start(vec![status(500, "<html>Internal Server Error</html>")]).await;
+    let server = serve(vec![status(500, "<html>Internal Server Error</html>")]).await;
     let err = client(&server)
         .call(&describe(), &CancellationToken::new())
         .await
         .expect_err("must fail");
-    assert_eq!(server.attempts(), 1);
+    assert_eq!(server.requests(), 1);
     assert!(matches!(err, Error::Http { status: 500, .. }), "{err:?}");
-    let server = Server::start(vec![json("<html>login portal</html>")]).await;
+    let server = serve(vec![json("<html>login portal</html>")]).await;
     let err = client(&server)
         .call(&import(), &CancellationToken::new())
         .await
@@ -615,7 +481,7 @@ impl Action for Probe {
 #[tokio::test]
 async fn cancellation_interrupts_the_wait_between_retries() {
     let captured = Captured::get();
-    let server = Server::start(vec![status(503, "")]).await;
+    let server = serve(vec![status(503, "")]).await;
     let hour = Duration::from_secs(3600);
     let backoff = Backoff {
         base: hour,
@@ -637,16 +503,16 @@ async fn cancellation_interrupts_the_wait_between_retries() {
     let (result, ()) = bounded(async { tokio::join!(client.call(&Probe, &cancel), cancel_on_retry) }).await;
     let err = result.expect_err("cancelled");
     assert!(err.is_cancelled() && !err.is_outcome_unknown(), "{err:?}");
-    assert_eq!(server.attempts(), 1);
+    assert_eq!(server.requests(), 1);
 }
 
 #[tokio::test]
 async fn cancelling_an_import_in_flight_leaves_its_outcome_unknown() {
-    let mut server = Server::start(vec![Reply::Hang]).await;
+    let server = serve(vec![Reply::hang()]).await;
     let client = client(&server);
     let cancel = CancellationToken::new();
     let cancel_when_received = async {
-        server.seen.recv().await;
+        server.wait_for_requests(1).await;
         cancel.cancel();
     };
     let req = import();
@@ -692,7 +558,7 @@ async fn the_private_key_never_appears_in_logs_errors_or_debug_output() {
     assert_eq!(resolved.private_key.expose(), PRIVATE_KEY);
 
     let body = r#"{"Action":"DescribeImageResponse","RetCode":171,"Message":"Signature VerifyAC Error"}"#;
-    let server = Server::start(vec![json(body), Reply::Drop]).await;
+    let server = serve(vec![json(body), Reply::drop_connection()]).await;
     let mut cfg = resolved.client_config("terraform/1.11.4");
     cfg.base_url = server.base_url.clone();
     let client = Client::new(cfg.clone()).expect("client").with_backoff(Backoff::none());
@@ -726,7 +592,7 @@ async fn the_private_key_never_appears_in_logs_errors_or_debug_output() {
         format!("{api_err:?} {api_err}"),
         format!("{net_err:?} {net_err}"),
         format!("{bad_config:?} {bad_config}"),
-        server.requests().iter().map(|r| format!("{r:?}")).collect::<String>(),
+        server.seen().iter().map(|r| format!("{r:?}")).collect::<String>(),
     ];
     for text in shown {
         assert!(!text.contains(PRIVATE_KEY), "private key leaked in: {text}");

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use test_support::terraform::Terraform;
+use test_support::ucloud::{self, ProviderSettings};
 
 /// The provider binary Cargo built for these tests.
 const PROVIDER: &str = env!("CARGO_BIN_EXE_terraform-provider-ucloud");
@@ -40,18 +41,6 @@ fn example_roots() -> Vec<PathBuf> {
     out
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 #[test]
 fn examples_are_formatted() {
     let tf = Terraform::new(PROVIDER);
@@ -84,13 +73,12 @@ fn every_example_validates_against_the_provider_schema() {
     }
     for (root, name) in roots.iter().zip(&names) {
         let tf = Terraform::new(PROVIDER);
-        copy_dir(root, tf.dir());
+        tf.copy_in(root);
         if name.starts_with("resources/") || name.starts_with("data-sources/") {
-            // A registry example is a fragment: give it its provider.
-            tf.write(
-                "provider.tf",
-                "terraform {\n  required_providers {\n    ucloud = { source = \"ucloud-rs/ucloud\" }\n  }\n}\n",
-            );
+            // A registry example is a fragment: give it its provider (which
+            // `validate` never configures, so it talks to nothing).
+            let settings = ProviderSettings::with_sim_keys();
+            tf.write("provider.tf", &settings.blocks(&ucloud::closed_endpoint()));
         }
         if root.join("modules").is_dir() {
             // Local modules need `get`; providers come from the dev override.

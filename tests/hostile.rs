@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use test_support::hostile::{CountingAlloc, HostileServer, Length, Reply, reset_vm_hwm, vm_hwm_kib};
+use test_support::scripted::{CountingAlloc, Length, Reply, ScriptedServer, reset_vm_hwm, vm_hwm_kib};
 use tokio_util::sync::CancellationToken;
 use tpu::ucloud::{
     Backoff, Client, ClientConfig, CopyCustomImage, CopyCustomImageResponse, DescribeImage, DescribeImageResponse,
@@ -654,7 +654,7 @@ async fn call(client: &Client, call: Call, cancel: &CancellationToken) -> Result
 
 /// Runs one row: what the caller saw, or every way it differed from the table.
 async fn run(row: &Row) -> Result<String, String> {
-    let server = HostileServer::start(row.script.clone())
+    let server = ScriptedServer::start(row.script.clone())
         .await
         .map_err(|e| format!("cannot start the server: {e}"))?;
     let config = ClientConfig {

@@ -6,12 +6,12 @@
 //! when" items.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use test_support::sim::Sim;
-use test_support::terraform::{Output, Terraform, signal_group};
-use test_support::ucloud;
+use test_support::terraform::{Terraform, flat, replace, signal_group};
+use test_support::ucloud::{self, ProviderSettings};
 
 /// The provider binary Cargo built for these tests.
 const PROVIDER: &str = env!("CARGO_BIN_EXE_terraform-provider-ucloud");
@@ -29,22 +29,19 @@ const URL: &str = "https://bucket.cn-bj.ufileos.com/images/c7.qcow2";
 /// Fast imports and copies for tests that do not need them slow.
 const QUICK: [&str; 4] = ["--making-time", "300ms", "--copy-time", "300ms"];
 
+/// The provider's settings in these tests: cn-bj2, project org-a.
+fn settings(max_retries: u32) -> ProviderSettings<'static> {
+    ProviderSettings {
+        region: Some(HOME_REGION),
+        project_id: Some(PROJECT),
+        max_retries: Some(max_retries),
+        ..ProviderSettings::with_sim_keys()
+    }
+}
+
 /// A working directory whose provider talks to `sim` in cn-bj2, project org-a.
 fn workspace(sim: &Sim, max_retries: u32) -> Terraform {
-    let mut tf = Terraform::new(PROVIDER);
-    ucloud::isolate(&mut tf, POLL_MS);
-    tf.write(
-        "provider.tf",
-        &format!(
-            "terraform {{\n  required_providers {{\n    ucloud = {{ source = \"ucloud-rs/ucloud\" }}\n  }}\n}}\n\n\
-             provider \"ucloud\" {{\n  public_key  = \"{}\"\n  private_key = \"{}\"\n  region      = \"{HOME_REGION}\"\n  \
-             project_id  = \"{PROJECT}\"\n  base_url    = \"{}\"\n  max_retries = {max_retries}\n}}\n",
-            Sim::KEY_PUBLIC,
-            Sim::KEY_PRIVATE,
-            sim.url
-        ),
-    );
-    tf
+    ucloud::workspace(PROVIDER, &sim.url, settings(max_retries), POLL_MS)
 }
 
 /// The source image every copy test starts from, in cn-bj2 / org-a.
@@ -69,80 +66,18 @@ fn copy(label: &str, attrs: &str) -> String {
     )
 }
 
-fn apply(tf: &Terraform) -> Output {
-    tf.run(&["apply", "-auto-approve"])
-}
-
-fn plan_code(tf: &Terraform) -> Output {
-    tf.run(&["plan", "-detailed-exitcode"])
-}
-
-/// The actions planned per resource address (`["delete","create"]` = replace).
-fn planned_actions(tf: &Terraform) -> BTreeMap<String, Vec<String>> {
-    tf.run(&["plan", "-out=tfplan"]).expect_success();
-    let out = tf.run(&["show", "-json", "tfplan"]);
-    out.expect_success();
-    let plan: Value = serde_json::from_str(&out.stdout).expect("plan JSON");
-    plan["resource_changes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| {
-            let actions = c["change"]["actions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect();
-            (c["address"].as_str().unwrap_or_default().to_string(), actions)
-        })
-        .collect()
-}
-
-fn state_resources(tf: &Terraform) -> Vec<Value> {
-    tf.show_json()["values"]["root_module"]["resources"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
-fn state_resource(tf: &Terraform, address: &str) -> Value {
-    state_resources(tf)
-        .into_iter()
-        .find(|r| r["address"] == address)
-        .unwrap_or_else(|| panic!("{address} is not in the state"))
-}
-
-fn state_id(tf: &Terraform, address: &str) -> String {
-    state_resource(tf, address)["values"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{address} has no id"))
-        .to_string()
-}
-
-/// The ids of managed resources in the state (data sources excluded).
-fn state_ids(tf: &Terraform) -> BTreeSet<String> {
-    state_resources(tf)
-        .iter()
-        .filter(|r| r["mode"] == "managed")
-        .filter_map(|r| r["values"]["id"].as_str().map(str::to_string))
-        .collect()
-}
-
-fn live_ids(sim: &Sim) -> BTreeSet<String> {
-    sim.live_images()
-        .iter()
-        .filter_map(|i| i["ImageId"].as_str().map(str::to_string))
-        .collect()
-}
-
-/// Terraform's output with its line wrapping undone, for matching messages.
-fn flat(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn journal_of(sim: &Sim, action: &str) -> Vec<Value> {
-    sim.journal().into_iter().filter(|e| e["Action"] == action).collect()
+/// The source image and two copies: `sh` in cn-sh2, `team_b` in another
+/// project of cn-bj2 (with `team_b_extra` HCL lines).
+fn source_and_two_copies(team_b_extra: &str) -> String {
+    [
+        source_image(),
+        copy("sh", "  region = \"cn-sh2\"\n  source_region = \"cn-bj2\"\n"),
+        copy(
+            "team_b",
+            &format!("  project_id = \"{OTHER_PROJECT}\"\n  source_project_id = \"{PROJECT}\"\n{team_b_extra}"),
+        ),
+    ]
+    .concat()
 }
 
 /// The API calls that change something.
@@ -153,6 +88,35 @@ fn writes(sim: &Sim) -> usize {
         .sum()
 }
 
+/// The file check before each import of these tests goes to the simulator,
+/// never to the UFile host in the image's URL: the simulator records one
+/// object request per probe of the source's object, and the import still
+/// happens (the simulator serves no objects here, so the check is skipped with
+/// a warning that says so).
+#[test]
+fn the_file_checks_of_these_tests_reach_the_simulator() {
+    let sim = Sim::start(&QUICK);
+    let tf = workspace(&sim, 3);
+    tf.write("main.tf", &source_image());
+    let out = tf.apply();
+    out.expect_success();
+
+    let requests = sim.object_requests();
+    assert!(!requests.is_empty(), "no object request reached the simulator\n{out}");
+    for r in &requests {
+        assert_eq!(
+            (r["Bucket"].as_str(), r["Key"].as_str()),
+            (Some("bucket"), Some("images/c7.qcow2")),
+            "{r:#}"
+        );
+    }
+    assert!(
+        flat(&out.stdout).contains("ucloud-sim serves no UFile objects"),
+        "the skipped check names the simulator's answer:\n{out}"
+    );
+    assert_eq!(sim.count_action("ImportCustomImage"), 1);
+}
+
 /// 1: an import and two copies (another region; another project in the same
 /// region): each copy Available where it belongs, exactly one
 /// CopyCustomImage per copy, an empty second plan, and nothing left anywhere
@@ -161,27 +125,18 @@ fn writes(sim: &Sim) -> usize {
 fn an_import_and_two_copies_land_in_their_targets_and_destroy_leaves_nothing() {
     let sim = Sim::start(&QUICK);
     let tf = workspace(&sim, 3);
-    let config = [
-        source_image(),
-        copy("sh", "  region = \"cn-sh2\"\n  source_region = \"cn-bj2\"\n"),
-        copy(
-            "team_b",
-            &format!("  project_id = \"{OTHER_PROJECT}\"\n  source_project_id = \"{PROJECT}\"\n  tag = \"golden\"\n"),
-        ),
-    ]
-    .concat();
-    tf.write("main.tf", &config);
-    apply(&tf).expect_success();
+    tf.write("main.tf", &source_and_two_copies("  tag = \"golden\"\n"));
+    tf.apply().expect_success();
 
-    let copies = journal_of(&sim, "CopyCustomImage");
+    let copies = sim.journal_of("CopyCustomImage");
     assert_eq!(copies.len(), 2, "exactly one CopyCustomImage per copy: {copies:#?}");
     assert!(
         copies.iter().all(|c| c["Lost"] == false && c["RetCode"] == 0),
         "{copies:#?}"
     );
-    let src = state_id(&tf, "ucloud_custom_image.src");
+    let src = tf.state_id("ucloud_custom_image.src");
     for (label, region, project) in [("sh", "cn-sh2", PROJECT), ("team_b", HOME_REGION, OTHER_PROJECT)] {
-        let v = &state_resource(&tf, &format!("ucloud_custom_image_copy.{label}"))["values"];
+        let v = &tf.state_resource(&format!("ucloud_custom_image_copy.{label}"))["values"];
         let id = v["id"].as_str().expect("copy id");
         assert_ne!(id, src);
         assert_eq!(v["status"], "Available", "{label}: {v:#}");
@@ -212,16 +167,16 @@ fn an_import_and_two_copies_land_in_their_targets_and_destroy_leaves_nothing() {
     assert_eq!(sent["Params"]["Region"], HOME_REGION);
     assert_eq!(sent["Params"]["ProjectId"], PROJECT);
 
-    plan_code(&tf).expect_code(0);
+    tf.plan_code().expect_code(0);
     assert_eq!(sim.count_action("CopyCustomImage"), 2, "plans never copy");
 
-    tf.run(&["destroy", "-auto-approve"]).expect_success();
+    tf.destroy().expect_success();
     assert!(
-        live_ids(&sim).is_empty(),
+        sim.live_ids().is_empty(),
         "nothing left in any region or project: {:#?}",
         sim.live_images()
     );
-    assert!(state_resources(&tf).is_empty());
+    assert!(tf.state_resources().is_empty());
 }
 
 /// 2a: a copy whose wait times out is kept tainted in the state; the next
@@ -243,25 +198,22 @@ fn a_copy_that_times_out_is_tainted_and_destroy_removes_it() {
         "  region = \"cn-sh2\"\n  source_region = \"cn-bj2\"\n  timeouts {\n    create = \"3s\"\n  }\n",
     );
     tf.write("main.tf", &[source_image(), slow].concat());
-    let out = apply(&tf);
+    let out = tf.apply();
     assert_ne!(out.code, 0, "{out}");
     assert!(out.stderr.contains("Timed out waiting for the image copy"), "{out}");
 
-    let r = state_resource(&tf, "ucloud_custom_image_copy.slow");
+    let r = tf.state_resource("ucloud_custom_image_copy.slow");
     assert_eq!(r["tainted"], true, "{r:#}");
     let id = r["values"]["id"].as_str().expect("id kept in state").to_string();
     assert!(out.stderr.contains(&id), "names the copy: {out}");
     assert_eq!(r["values"]["status"], "Copying");
-    assert!(live_ids(&sim).contains(&id));
+    assert!(sim.live_ids().contains(&id));
     assert_eq!(sim.count_action("CopyCustomImage"), 1);
-    let actions = planned_actions(&tf);
-    assert_eq!(
-        actions.get("ucloud_custom_image_copy.slow"),
-        Some(&vec!["delete".to_string(), "create".to_string()])
-    );
+    let actions = tf.planned_actions();
+    assert_eq!(actions.get("ucloud_custom_image_copy.slow"), Some(&replace()));
 
-    tf.run(&["destroy", "-auto-approve"]).expect_success();
-    assert!(live_ids(&sim).is_empty(), "{:#?}", sim.live_images());
+    tf.destroy().expect_success();
+    assert!(sim.live_ids().is_empty(), "{:#?}", sim.live_images());
 }
 
 /// 2b: Ctrl-C while the provider waits for a copy: apply fails, and every
@@ -279,33 +231,21 @@ fn ctrl_c_during_the_copy_wait_leaves_no_copy_the_state_does_not_hold() {
         .concat(),
     );
     let child = tf.spawn(&["apply", "-auto-approve"]);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let journal = sim.journal();
-        let copied = journal.iter().position(|e| e["Action"] == "CopyCustomImage");
-        if copied.is_some_and(|i| journal[i + 1..].iter().any(|e| e["Action"] == "DescribeImage")) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the provider never started waiting: {journal:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    sim.wait_for_wait_after("CopyCustomImage");
     signal_group(&child, "INT");
     let out = child.wait_with_output().expect("terraform exits after Ctrl-C");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("Custom image copy interrupted"), "{stderr}");
 
-    let r = state_resource(&tf, "ucloud_custom_image_copy.waiting");
+    let r = tf.state_resource("ucloud_custom_image_copy.waiting");
     assert_eq!(r["tainted"], true, "{r:#}");
-    let live = live_ids(&sim);
+    let live = sim.live_ids();
     assert_eq!(live.len(), 2, "the source and one copy: {live:?}");
-    assert!(live.is_subset(&state_ids(&tf)), "every image is in the state: {live:?}");
+    assert!(live.is_subset(&tf.state_ids()), "every image is in the state: {live:?}");
 
-    tf.run(&["destroy", "-auto-approve"]).expect_success();
-    assert!(live_ids(&sim).is_empty());
+    tf.destroy().expect_success();
+    assert!(sim.live_ids().is_empty());
 }
 
 /// A copy UCloud fails (it ends `Unavailable`) is deleted again, and the
@@ -323,7 +263,7 @@ fn a_copy_that_ends_unavailable_is_deleted_and_reported() {
         ]
         .concat(),
     );
-    let out = apply(&tf);
+    let out = tf.apply();
     assert_ne!(out.code, 0, "{out}");
     let copies: Vec<Value> = sim.images().into_iter().filter(|i| i["Region"] == "cn-sh2").collect();
     assert_eq!(copies.len(), 1, "{copies:#?}");
@@ -337,7 +277,8 @@ fn a_copy_that_ends_unavailable_is_deleted_and_reported() {
     assert!(said.contains(" after "), "says how long it took: {out}");
     assert!(said.contains("nothing is left behind"), "{out}");
     assert_eq!(copies[0]["Deleted"], true, "the failed copy was deleted");
-    let addresses: Vec<String> = state_resources(&tf)
+    let addresses: Vec<String> = tf
+        .state_resources()
         .iter()
         .filter_map(|r| r["address"].as_str().map(str::to_string))
         .collect();
@@ -357,7 +298,7 @@ fn a_source_that_is_not_available_fails_before_any_copy_call() {
             "resource \"ucloud_custom_image_copy\" \"sh\" {{\n  source_image_id = \"{making}\"\n  source_region   = \"cn-bj2\"\n  region          = \"cn-sh2\"\n}}\n"
         ),
     );
-    let out = apply(&tf);
+    let out = tf.apply();
     assert_ne!(out.code, 0, "{out}");
     let said = flat(&out.stderr);
     assert!(said.contains("Source image not available"), "{out}");
@@ -367,7 +308,7 @@ fn a_source_that_is_not_available_fails_before_any_copy_call() {
         "points at the argument: {out}"
     );
     assert_eq!(sim.count_action("CopyCustomImage"), 0, "nothing was copied");
-    assert!(state_resources(&tf).is_empty());
+    assert!(tf.state_resources().is_empty());
 }
 
 /// 3a: the answer to CopyCustomImage is lost after the copy was made: the
@@ -384,12 +325,12 @@ fn a_copy_whose_answer_is_lost_is_adopted_not_made_twice() {
         ]
         .concat(),
     );
-    apply(&tf).expect_success();
+    tf.apply().expect_success();
 
-    let copies = journal_of(&sim, "CopyCustomImage");
+    let copies = sim.journal_of("CopyCustomImage");
     assert_eq!(copies.len(), 1, "copied once: {copies:#?}");
     assert_eq!(copies[0]["Lost"], true, "the answer was lost: {copies:#?}");
-    let id = state_id(&tf, "ucloud_custom_image_copy.sh");
+    let id = tf.state_id("ucloud_custom_image_copy.sh");
     let in_sh: Vec<Value> = sim
         .live_images()
         .into_iter()
@@ -401,7 +342,7 @@ fn a_copy_whose_answer_is_lost_is_adopted_not_made_twice() {
         id.as_str(),
         "the copy made by the lost call is the one in state"
     );
-    plan_code(&tf).expect_code(0);
+    tf.plan_code().expect_code(0);
 }
 
 /// 3b: ten copies under 30 % injected faults (and some lost answers)
@@ -434,24 +375,8 @@ fn ten_copies_under_faults_converge_without_duplicates() {
 }
 "#;
     tf.write("main.tf", &[source_image(), fleet.to_string()].concat());
-    let mut runs = Vec::new();
-    for _ in 0..3 {
-        let out = apply(&tf);
-        let ok = out.code == 0;
-        runs.push(out);
-        if ok {
-            break;
-        }
-    }
-    assert!(
-        runs.last().is_some_and(|o| o.code == 0),
-        "apply did not succeed in 3 runs:\n{}",
-        runs.iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n=====\n")
-    );
-    eprintln!("apply succeeded on run {} of at most 3", runs.len());
+    let runs = tf.succeed_within(&["apply", "-auto-approve"], 3);
+    eprintln!("apply succeeded on run {runs} of at most 3");
 
     let copies: Vec<Value> = sim
         .live_images()
@@ -464,7 +389,7 @@ fn ten_copies_under_faults_converge_without_duplicates() {
         .collect();
     assert_eq!(copies.len(), 10, "no duplicates: {copies:#?}");
     assert_eq!(names.len(), 10, "one copy per name");
-    assert_eq!(live_ids(&sim), state_ids(&tf), "every live image is in the state");
+    assert_eq!(sim.live_ids(), tf.state_ids(), "every live image is in the state");
     let journal = sim.journal();
     let faulted = journal.iter().filter(|e| e["Fault"] != Value::Null).count();
     let copy_calls: Vec<&Value> = journal.iter().filter(|e| e["Action"] == "CopyCustomImage").collect();
@@ -480,9 +405,8 @@ fn ten_copies_under_faults_converge_without_duplicates() {
         "the run exercised faults and a lost copy answer"
     );
 
-    let destroyed = (0..3).any(|_| tf.run(&["destroy", "-auto-approve"]).code == 0);
-    assert!(destroyed, "destroy did not succeed in 3 runs");
-    assert!(live_ids(&sim).is_empty(), "{:#?}", sim.live_images());
+    tf.succeed_within(&["destroy", "-auto-approve"], 3);
+    assert!(sim.live_ids().is_empty(), "{:#?}", sim.live_images());
 }
 
 /// Creates a custom image straight through the API (not Terraform).
@@ -543,7 +467,7 @@ output "ubuntu" {
 }
 "#,
     );
-    apply(&tf).expect_success();
+    tf.apply().expect_success();
     let out = tf.run(&["output", "-json"]);
     out.expect_success();
     let outputs: Value = serde_json::from_str(&out.stdout).expect("outputs");
@@ -610,7 +534,7 @@ output "images" {
 }
 "#,
     );
-    apply(&tf).expect_success();
+    tf.apply().expect_success();
     let out = tf.run(&["output", "-json"]);
     out.expect_success();
     let outputs: Value = serde_json::from_str(&out.stdout).expect("outputs");
@@ -632,7 +556,8 @@ output "images" {
         ids.iter().map(String::as_str).collect::<Vec<_>>(),
         "ids in the order of images"
     );
-    let pages: Vec<String> = journal_of(&sim, "DescribeImage")
+    let pages: Vec<String> = sim
+        .journal_of("DescribeImage")
         .iter()
         .filter_map(|e| e["Params"]["Offset"].as_str().map(str::to_string))
         .collect();
@@ -646,19 +571,10 @@ output "images" {
 fn imported_copies_take_their_source_from_the_configuration_in_place() {
     let sim = Sim::start(&QUICK);
     let tf = workspace(&sim, 3);
-    let config = [
-        source_image(),
-        copy("sh", "  region = \"cn-sh2\"\n  source_region = \"cn-bj2\"\n"),
-        copy(
-            "team_b",
-            &format!("  project_id = \"{OTHER_PROJECT}\"\n  source_project_id = \"{PROJECT}\"\n"),
-        ),
-    ]
-    .concat();
-    tf.write("main.tf", &config);
-    apply(&tf).expect_success();
-    let sh = state_id(&tf, "ucloud_custom_image_copy.sh");
-    let team_b = state_id(&tf, "ucloud_custom_image_copy.team_b");
+    tf.write("main.tf", &source_and_two_copies(""));
+    tf.apply().expect_success();
+    let sh = tf.state_id("ucloud_custom_image_copy.sh");
+    let team_b = tf.state_id("ucloud_custom_image_copy.team_b");
     for label in ["sh", "team_b"] {
         tf.run(&["state", "rm", &format!("ucloud_custom_image_copy.{label}")])
             .expect_success();
@@ -673,7 +589,7 @@ fn imported_copies_take_their_source_from_the_configuration_in_place() {
         &format!("{OTHER_PROJECT}/{HOME_REGION}/{team_b}"),
     ])
     .expect_success();
-    let imported = state_resource(&tf, "ucloud_custom_image_copy.sh");
+    let imported = tf.state_resource("ucloud_custom_image_copy.sh");
     assert_eq!(
         imported["values"]["source_image_id"],
         Value::Null,
@@ -681,7 +597,7 @@ fn imported_copies_take_their_source_from_the_configuration_in_place() {
     );
     assert_eq!(imported["values"]["name"], "centos-7-golden");
 
-    let actions = planned_actions(&tf);
+    let actions = tf.planned_actions();
     for label in ["sh", "team_b"] {
         assert_eq!(
             actions.get(&format!("ucloud_custom_image_copy.{label}")),
@@ -689,13 +605,13 @@ fn imported_copies_take_their_source_from_the_configuration_in_place() {
             "{label}: an in-place update, not a replacement: {actions:?}"
         );
     }
-    let applied = apply(&tf);
+    let applied = tf.apply();
     applied.expect_success();
     assert!(applied.stdout.contains("0 added, 2 changed, 0 destroyed"), "{applied}");
     assert_eq!(writes(&sim), before, "the update is state-only: no API write");
-    let src = state_id(&tf, "ucloud_custom_image.src");
+    let src = tf.state_id("ucloud_custom_image.src");
     for (label, id) in [("sh", &sh), ("team_b", &team_b)] {
-        let v = &state_resource(&tf, &format!("ucloud_custom_image_copy.{label}"))["values"];
+        let v = &tf.state_resource(&format!("ucloud_custom_image_copy.{label}"))["values"];
         assert_eq!(v["id"], id.as_str());
         assert_eq!(v["source_image_id"], src.as_str());
         assert_eq!(
@@ -703,7 +619,7 @@ fn imported_copies_take_their_source_from_the_configuration_in_place() {
             (Some(HOME_REGION), Some(PROJECT))
         );
     }
-    plan_code(&tf).expect_code(0);
+    tf.plan_code().expect_code(0);
 }
 
 /// Plan-time refusals of the copy and the data sources: no API call made.
@@ -754,13 +670,11 @@ fn the_pipeline_example_applies_end_to_end() {
     let sim = Sim::start(&QUICK);
     let mut tf = Terraform::new(PROVIDER);
     ucloud::isolate(&mut tf, POLL_MS);
-    tf.env("UCLOUD_PUBLIC_KEY", Sim::KEY_PUBLIC)
-        .env("UCLOUD_PRIVATE_KEY", Sim::KEY_PRIVATE)
-        .env("UCLOUD_API_BASE_URL", &sim.url);
-    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/image-pipeline");
-    copy_dir(&example, tf.dir());
+    // The example's provider block leaves the settings to the environment.
+    ProviderSettings::with_sim_keys().set_env(&mut tf, &sim.url);
+    tf.copy_in(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/image-pipeline"));
     tf.run(&["get"]).expect_success();
-    apply(&tf).expect_success();
+    tf.apply().expect_success();
 
     let out = tf.run(&["output", "-json", "app_image_ids"]);
     out.expect_success();
@@ -783,20 +697,8 @@ fn the_pipeline_example_applies_end_to_end() {
         2,
         "the app image copied into two regions"
     );
-    plan_code(&tf).expect_code(0);
+    tf.plan_code().expect_code(0);
 
-    tf.run(&["destroy", "-auto-approve"]).expect_success();
-    assert!(live_ids(&sim).is_empty(), "{:#?}", sim.live_images());
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).expect("create dir");
-    for entry in std::fs::read_dir(from).expect("read example").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy file");
-        }
-    }
+    tf.destroy().expect_success();
+    assert!(sim.live_ids().is_empty(), "{:#?}", sim.live_images());
 }

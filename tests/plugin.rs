@@ -18,6 +18,7 @@ use rustls::ClientConfig;
 use test_support::plugin_client::{COOKIE, ClientIdentity, channel, client_config, fixture_text, parse_handshake};
 use test_support::sim::Sim;
 use test_support::terraform::{PROVIDER_SOURCE, Terraform};
+use test_support::ucloud::{self, ProviderSettings};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -480,31 +481,16 @@ fn start_debug() -> DebugProvider {
 }
 
 fn config_hcl(sim_url: &str) -> String {
-    format!(
-        r#"terraform {{
-  required_providers {{
-    ucloud = {{ source = "ucloud-rs/ucloud" }}
-  }}
-}}
-
-provider "ucloud" {{
-  public_key  = "{public}"
-  private_key = "{private}"
-  region      = "cn-bj2"
-  base_url    = "{sim_url}"
-}}
-
-resource "ucloud_custom_image" "x" {{
+    ProviderSettings::with_sim_keys().blocks(sim_url)
+        + r#"
+resource "ucloud_custom_image" "x" {
   name      = "img"
   ufile_url = "https://bucket.cn-bj.ufileos.com/images/c7.qcow2"
   format    = "qcow2"
   os_type   = "CentOS"
   os_name   = "CentOS 7.6 64位"
-}}
-"#,
-        public = Sim::KEY_PUBLIC,
-        private = Sim::KEY_PRIVATE,
-    )
+}
+"#
 }
 
 #[tokio::test]
@@ -530,6 +516,7 @@ fn terraform_plans_through_a_debug_mode_provider() {
     let sim = Sim::start(&[]);
     let mut debug = start_debug();
     let mut tf = Terraform::new(PROVIDER);
+    ucloud::isolate(&mut tf, 50);
     // Reattach instead of launching: the dev override is not what answers here.
     tf.env("TF_REATTACH_PROVIDERS", &debug.reattach.to_string());
     tf.write("main.tf", &config_hcl(&sim.url));
@@ -548,9 +535,10 @@ fn terraform_plans_through_a_debug_mode_provider() {
 #[test]
 fn terraform_sees_the_provider_schema() {
     let tf = Terraform::new(PROVIDER);
+    // `providers schema` configures no provider: the block talks to nothing.
     tf.write(
         "main.tf",
-        "terraform {\n  required_providers {\n    ucloud = { source = \"ucloud-rs/ucloud\" }\n  }\n}\n",
+        &ProviderSettings::with_sim_keys().blocks(&ucloud::closed_endpoint()),
     );
     let schema = tf.providers_schema();
     let provider = &schema["provider_schemas"][PROVIDER_SOURCE];
@@ -566,6 +554,7 @@ fn terraform_sees_the_provider_schema() {
 fn terraform_validates_and_plans_a_custom_image() {
     let sim = Sim::start(&[]);
     let mut tf = Terraform::new(PROVIDER);
+    ucloud::isolate(&mut tf, 50);
     tf.write("main.tf", &config_hcl(&sim.url));
     let log = tf.log_to_file("INFO");
     let out = tf.run(&["validate"]);

@@ -81,7 +81,11 @@ fn sim(objects: &Objects) -> Sim {
 }
 
 fn workspace(sim: &Sim) -> Terraform {
-    ucloud::workspace(PROVIDER, sim, Some(3), POLL_MS)
+    let settings = ProviderSettings {
+        max_retries: Some(3),
+        ..ProviderSettings::with_sim_keys()
+    };
+    ucloud::workspace(PROVIDER, &sim.url, settings, POLL_MS)
 }
 
 /// An image of `key` declared as `format`, with `extra` HCL lines.

@@ -4,19 +4,19 @@
 //! with a dev override for the provider binary it is given, [`ucloud`] wires
 //! such a directory to a simulator, and [`plugin_client`] plays Terraform's
 //! side of the go-plugin connection, [`protocol`] replays core's calls on it
-//! (what Terraform >= 1.12 would send), and [`hostile`] answers like a broken
-//! UCloud for the client's tests.
+//! (what Terraform >= 1.12 would send), and [`scripted`] is the one scripted
+//! HTTP server of the client's tests (a broken UCloud, a UFile).
 //!
 //! `env!("CARGO_BIN_EXE_...")` exists only in the package owning a binary, so
 //! the provider's tests pass `env!("CARGO_BIN_EXE_terraform-provider-ucloud")`
 //! in; nothing here builds or finds a binary by itself.
 
 #[cfg(feature = "provider")]
-pub mod hostile;
-#[cfg(feature = "provider")]
 pub mod plugin_client;
 #[cfg(feature = "provider")]
 pub mod protocol;
+#[cfg(feature = "provider")]
+pub mod scripted;
 pub mod sim;
 pub mod terraform;
 #[cfg(feature = "provider")]

@@ -1,11 +1,10 @@
-//! A misbehaving HTTP/1.1 server for client tests: it answers each request
-//! with the next scripted [`Reply`] (status, headers, body, a declared length
-//! that may lie, a trickle rate, a reset after the headers, a huge body
-//! generated as it is sent), and counts what it was asked. Plus the means to
-//! measure the test process's peak memory ([`CountingAlloc`], [`vm_hwm_kib`]).
-//!
-//! Self-contained (std and tokio only) so it can move to a test-support crate
-//! as it is.
+//! The one scripted HTTP/1.1 server of the tests: it answers each request
+//! with the next [`Reply`] of a script, or with what a responder function
+//! makes of the request (status, headers, body, a declared length that may
+//! lie, a trickle rate, a reset after the headers, a dropped or never
+//! answered connection, a huge body generated as it is sent), and records
+//! every request it read. Plus the means to measure the test process's peak
+//! memory ([`CountingAlloc`], [`vm_hwm_kib`]).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io;
@@ -100,6 +99,10 @@ pub enum Ending {
     Close,
     /// The headers and the first `n` body bytes, then a TCP reset (RST).
     ResetAfter(u64),
+    /// No answer at all: the connection is closed once the request is read.
+    Drop,
+    /// No answer ever: the connection stays open until the server stops.
+    Hang,
 }
 
 /// One scripted answer.
@@ -186,6 +189,32 @@ impl Reply {
         self
     }
 
+    /// The connection closed without an answer.
+    pub fn drop_connection() -> Reply {
+        Reply {
+            ending: Ending::Drop,
+            ..Reply::json(200, "")
+        }
+    }
+
+    /// The connection kept open, never answered.
+    pub fn hang() -> Reply {
+        Reply {
+            ending: Ending::Hang,
+            ..Reply::json(200, "")
+        }
+    }
+
+    /// Only the head of this answer (for a `HEAD` request): its
+    /// `Content-Length` stays the body's.
+    pub fn head_only(mut self) -> Reply {
+        if self.length == Length::Actual {
+            self.length = Length::Declared(self.body.len());
+        }
+        self.body = Body::Bytes(Vec::new());
+        self
+    }
+
     fn head(&self) -> Vec<u8> {
         let mut head = format!("HTTP/1.1 {} Scripted\r\n", self.status);
         for (k, v) in &self.headers {
@@ -209,25 +238,68 @@ pub struct Seen {
     pub request_line: String,
     /// The `Action` of the query string, if any.
     pub action: Option<String>,
+    /// The headers, as sent.
+    pub headers: Vec<(String, String)>,
+    /// The body (`Content-Length` bytes).
+    pub body: Vec<u8>,
 }
 
+impl Seen {
+    /// The request's method (`GET`).
+    pub fn method(&self) -> &str {
+        self.request_line.split(' ').next().unwrap_or_default()
+    }
+
+    /// The request target (`/bucket/key?x=1`).
+    pub fn target(&self) -> &str {
+        self.request_line.split(' ').nth(1).unwrap_or_default()
+    }
+
+    /// The first header called `name`, in any letter case.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text.
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// What makes the answer to a request.
+type Responder = Arc<dyn Fn(usize, &Seen) -> Option<Reply> + Send + Sync>;
+
 /// A running server; stops (and cuts every connection) when dropped.
-pub struct HostileServer {
+pub struct ScriptedServer {
     pub base_url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
+    arrived: Arc<tokio::sync::Notify>,
     stop: CancellationToken,
 }
 
-impl HostileServer {
+impl ScriptedServer {
     /// Answers request `n` with `script[n]`, repeating the last entry.
-    pub async fn start(script: Vec<Reply>) -> io::Result<HostileServer> {
+    pub async fn start(script: Vec<Reply>) -> io::Result<ScriptedServer> {
+        Self::respond_with(move |n, _| script.get(n).or(script.last()).cloned()).await
+    }
+
+    /// Answers request `n` with what `respond(n, request)` makes of it;
+    /// `None` closes the connection unanswered.
+    pub async fn respond_with(
+        respond: impl Fn(usize, &Seen) -> Option<Reply> + Send + Sync + 'static,
+    ) -> io::Result<ScriptedServer> {
+        let respond: Responder = Arc::new(respond);
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let base_url = format!("http://{}", listener.local_addr()?);
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let arrived = Arc::new(tokio::sync::Notify::new());
         let stop = CancellationToken::new();
-        let (log, halt) = (seen.clone(), stop.clone());
+        let (log, notify, halt) = (seen.clone(), arrived.clone(), stop.clone());
         tokio::spawn(async move {
-            let mut n = 0;
+            let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             loop {
                 let sock = tokio::select! {
                     _ = halt.cancelled() => return,
@@ -236,20 +308,27 @@ impl HostileServer {
                         Err(_) => return,
                     },
                 };
-                let Some(reply) = script.get(n).or(script.last()).cloned() else {
-                    return;
-                };
-                n += 1;
-                let (log, halt) = (log.clone(), halt.clone());
+                let (log, notify, halt, respond, count) = (
+                    log.clone(),
+                    notify.clone(),
+                    halt.clone(),
+                    respond.clone(),
+                    count.clone(),
+                );
                 tokio::spawn(async move {
                     tokio::select! {
                         _ = halt.cancelled() => {}
-                        _ = serve(sock, reply, log) => {}
+                        _ = serve(sock, respond, count, log, notify) => {}
                     }
                 });
             }
         });
-        Ok(HostileServer { base_url, seen, stop })
+        Ok(ScriptedServer {
+            base_url,
+            seen,
+            arrived,
+            stop,
+        })
     }
 
     /// How many requests were read in full.
@@ -257,36 +336,61 @@ impl HostileServer {
         self.seen.lock().map(|s| s.len()).unwrap_or(0)
     }
 
+    /// Every request read in full, in order.
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().map(|s| s.clone()).unwrap_or_default()
     }
+
+    /// Returns once `n` requests have been read in full.
+    pub async fn wait_for_requests(&self, n: usize) {
+        loop {
+            let arrived = self.arrived.notified();
+            if self.requests() >= n {
+                return;
+            }
+            arrived.await;
+        }
+    }
 }
 
-impl Drop for HostileServer {
+impl Drop for ScriptedServer {
     fn drop(&mut self) {
         self.stop.cancel();
     }
 }
 
-/// Reads one request, records it, sends `reply`. Write errors end it
-/// quietly: a client that stops reading is what several scripts test.
-async fn serve(mut sock: TcpStream, reply: Reply, seen: Arc<Mutex<Vec<Seen>>>) {
-    let Some(request_line) = read_request(&mut sock).await else {
+/// Reads one request, records it, sends the answer made for it. Write
+/// errors end it quietly: a client that stops reading is what several
+/// scripts test.
+async fn serve(
+    mut sock: TcpStream,
+    respond: Responder,
+    count: Arc<std::sync::atomic::AtomicUsize>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    arrived: Arc<tokio::sync::Notify>,
+) {
+    let Some(request) = read_request(&mut sock).await else {
         return;
     };
-    let action = request_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|target| target.split_once("Action="))
-        .map(|(_, rest)| rest.split('&').next().unwrap_or_default().to_owned());
+    let n = count.fetch_add(1, Ordering::SeqCst);
+    let reply = respond(n, &request);
     if let Ok(mut s) = seen.lock() {
-        s.push(Seen { request_line, action });
+        s.push(request);
     }
-    let _ = answer(&mut sock, &reply).await;
+    arrived.notify_waiters();
+    match reply.as_ref().map(|r| r.ending) {
+        None | Some(Ending::Drop) => {}
+        Some(Ending::Hang) => std::future::pending::<()>().await,
+        Some(_) => {
+            if let Some(reply) = reply {
+                let _ = answer(&mut sock, &reply).await;
+            }
+        }
+    }
 }
 
-/// The request line, once the head and the `Content-Length` body are read.
-async fn read_request(sock: &mut TcpStream) -> Option<String> {
+/// The request, once the head and the `Content-Length` body are read.
+async fn read_request(sock: &mut TcpStream) -> Option<Seen> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
@@ -302,11 +406,16 @@ async fn read_request(sock: &mut TcpStream) -> Option<String> {
         }
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let length: usize = head
-        .split("\r\n")
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap_or_default().to_owned();
+    let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse().ok())
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(0);
     while buf.len() < head_end + length {
         match sock.read(&mut chunk).await {
@@ -314,7 +423,17 @@ async fn read_request(sock: &mut TcpStream) -> Option<String> {
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
-    head.split("\r\n").next().map(str::to_owned)
+    let action = request_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|target| target.split_once("Action="))
+        .map(|(_, rest)| rest.split('&').next().unwrap_or_default().to_owned());
+    Some(Seen {
+        request_line,
+        action,
+        headers,
+        body: buf[head_end..head_end + length].to_vec(),
+    })
 }
 
 async fn answer(sock: &mut TcpStream, reply: &Reply) -> io::Result<()> {
@@ -332,7 +451,7 @@ async fn answer(sock: &mut TcpStream, reply: &Reply) -> io::Result<()> {
         sock.write_all(&head).await?;
     }
     let end = match reply.ending {
-        Ending::Close => reply.body.len(),
+        Ending::Close | Ending::Drop | Ending::Hang => reply.body.len(),
         Ending::ResetAfter(n) => n.min(reply.body.len()),
     };
     let mut buf = vec![0u8; step.min(PIECE)];
@@ -361,7 +480,7 @@ async fn answer(sock: &mut TcpStream, reply: &Reply) -> io::Result<()> {
             // SO_LINGER 0: close() sends RST instead of FIN.
             sock.set_zero_linger()?;
         }
-        Ending::Close => {
+        Ending::Close | Ending::Drop | Ending::Hang => {
             if reply.length == Length::Chunked {
                 sock.write_all(b"0\r\n\r\n").await?;
             }

@@ -5,6 +5,7 @@
 //! simulator stops at once when the [`Sim`] is dropped; if the test is
 //! failing, the simulator's log is printed so the failure can be read.
 
+use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -126,6 +127,38 @@ impl Sim {
     /// Every API request received, in order.
     pub fn journal(&self) -> Vec<Value> {
         self.hook_list("/_sim/journal")
+    }
+
+    /// The ids of the images that have not been deleted.
+    pub fn live_ids(&self) -> BTreeSet<String> {
+        self.live_images()
+            .iter()
+            .filter_map(|i| i["ImageId"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// The API requests for `action`, in order.
+    pub fn journal_of(&self, action: &str) -> Vec<Value> {
+        self.journal().into_iter().filter(|e| e["Action"] == action).collect()
+    }
+
+    /// Polls the journal until some request for `action` is followed by a
+    /// DescribeImage: the provider made the call and waits on its image.
+    /// Panics after a minute.
+    pub fn wait_for_wait_after(&self, action: &str) {
+        let deadline = Instant::now() + STATE_DEADLINE;
+        loop {
+            let journal = self.journal();
+            let made = journal.iter().position(|e| e["Action"] == action);
+            if made.is_some_and(|i| journal[i + 1..].iter().any(|e| e["Action"] == "DescribeImage")) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the provider never waited after {action}: {journal:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Every UFile object request received (`/ufile/BUCKET/KEY`), in order.

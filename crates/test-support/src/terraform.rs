@@ -17,7 +17,7 @@
 //! ran Terraform names the version (a panic hook adds it), since the same
 //! test may pass on one version and fail on another.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -240,11 +240,147 @@ impl Terraform {
         serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("show -json is not JSON ({e})\n{out}"))
     }
 
+    /// `apply -auto-approve`.
+    pub fn apply(&self) -> Output {
+        self.run(&["apply", "-auto-approve"])
+    }
+
+    /// `destroy -auto-approve`.
+    pub fn destroy(&self) -> Output {
+        self.run(&["destroy", "-auto-approve"])
+    }
+
+    /// `plan -detailed-exitcode`: 0 = no changes, 2 = changes, 1 = error.
+    pub fn plan_code(&self) -> Output {
+        self.run(&["plan", "-detailed-exitcode"])
+    }
+
+    /// Runs `args` until it succeeds, at most `tries` times: every run's
+    /// output, the last one the success if there was one.
+    pub fn until_success(&self, args: &[&str], tries: usize) -> Vec<Output> {
+        let mut runs = Vec::new();
+        for _ in 0..tries {
+            let out = self.run(args);
+            let ok = out.code == 0;
+            runs.push(out);
+            if ok {
+                break;
+            }
+        }
+        runs
+    }
+
+    /// [`Terraform::until_success`], panicking with every run's output when
+    /// none succeeded; how many runs it took.
+    #[track_caller]
+    pub fn succeed_within(&self, args: &[&str], tries: usize) -> usize {
+        let runs = self.until_success(args, tries);
+        assert!(
+            runs.last().is_some_and(|o| o.code == 0),
+            "{args:?} did not succeed in {tries} runs:\n{}",
+            runs.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n=====\n")
+        );
+        runs.len()
+    }
+
+    /// The actions planned per resource address (`["delete", "create"]` is
+    /// a replacement), from a saved plan's JSON.
+    pub fn planned_actions(&self) -> BTreeMap<String, Vec<String>> {
+        self.run(&["plan", "-out=tfplan"]).expect_success();
+        let out = self.run(&["show", "-json", "tfplan"]);
+        out.expect_success();
+        let plan: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("plan JSON ({e})\n{out}"));
+        plan["resource_changes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                let actions = c["change"]["actions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect();
+                (c["address"].as_str().unwrap_or_default().to_string(), actions)
+            })
+            .collect()
+    }
+
+    /// The resources of the root module in `terraform show -json`, data
+    /// sources included.
+    pub fn state_resources(&self) -> Vec<Value> {
+        self.show_json()["values"]["root_module"]["resources"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The resource at `address` in the state (panics if it is not there).
+    #[track_caller]
+    pub fn state_resource(&self, address: &str) -> Value {
+        self.state_resources()
+            .into_iter()
+            .find(|r| r["address"] == address)
+            .unwrap_or_else(|| panic!("{address} is not in the state"))
+    }
+
+    /// The `id` of the resource at `address` in the state.
+    #[track_caller]
+    pub fn state_id(&self, address: &str) -> String {
+        self.state_resource(address)["values"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{address} has no id"))
+            .to_string()
+    }
+
+    /// The ids of the managed resources in the state (data sources left out).
+    pub fn state_ids(&self) -> BTreeSet<String> {
+        self.state_resources()
+            .iter()
+            .filter(|r| r["mode"] == "managed")
+            .filter_map(|r| r["values"]["id"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// Copies the directory `from` (an example, a module) into the working
+    /// directory.
+    pub fn copy_in(&self, from: &Path) -> &Self {
+        copy_dir(from, self.dir());
+        self
+    }
+
     /// `terraform providers schema -json` (panics if the command fails).
     pub fn providers_schema(&self) -> Value {
         let out = self.run(&["providers", "schema", "-json"]);
         out.expect_success();
         serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("providers schema is not JSON ({e})\n{out}"))
+    }
+}
+
+/// `["delete", "create"]`: the actions of a planned replacement.
+pub fn replace() -> Vec<String> {
+    vec!["delete".to_string(), "create".to_string()]
+}
+
+/// Terraform's output with its line wrapping undone, for matching messages.
+pub fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Copies the tree `from` to `to`, creating `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("create {}: {e}", to.display()));
+    let entries = std::fs::read_dir(from).unwrap_or_else(|e| panic!("read {}: {e}", from.display()));
+    for entry in entries.flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap_or_else(|e| panic!("copy {}: {e}", entry.path().display()));
+        }
     }
 }
 

@@ -33,17 +33,29 @@ pub fn isolate(tf: &mut Terraform, poll_ms: u64) {
     tf.env(tpu::provider::POLL_INTERVAL_ENV, &poll_ms.to_string());
 }
 
-/// The provider block settings a configuration may vary.
+/// The provider's settings in a test: what its `provider "ucloud"` block
+/// (or, for a configuration that has its own block, the environment) says.
+/// Every Terraform-driven test configures the provider through this, so
+/// every test reads image files from the simulator (`ufile_base_url`), never
+/// from the real UFile.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ProviderSettings<'a> {
-    /// `(public_key, private_key)` written into the block; `None` leaves them
-    /// to the environment.
+    /// `(public_key, private_key)`; `None` leaves them to the environment.
     pub keys: Option<(&'a str, &'a str)>,
+    /// `region`; `cn-bj2` by default.
+    pub region: Option<&'a str>,
+    /// `region` as an HCL expression (e.g. one unknown until apply);
+    /// overrides `region`.
+    pub region_expression: Option<&'a str>,
+    /// `project_id`; none by default (the account's default project).
+    pub project_id: Option<&'a str>,
     pub max_retries: Option<u32>,
+    /// `max_requests_per_second`; the provider's default when `None`.
+    pub max_requests_per_second: Option<u32>,
     /// A version constraint in `required_providers` (needed with `init`).
     pub version: Option<&'a str>,
     /// `ufile_base_url`; by default the simulator's own objects
-    /// (`{base_url}/ufile`), so no test ever reads from the real UFile.
+    /// (`{base_url}/ufile`).
     pub ufile_base_url: Option<&'a str>,
 }
 
@@ -55,33 +67,86 @@ impl<'a> ProviderSettings<'a> {
             ..ProviderSettings::default()
         }
     }
+
+    /// The region written in the block, as an HCL expression.
+    fn region_hcl(&self) -> String {
+        self.region_expression
+            .map_or_else(|| format!("\"{}\"", self.region.unwrap_or(REGION)), str::to_string)
+    }
+
+    /// The `ufile_base_url` for a provider talking to `base_url`.
+    fn ufile(&self, base_url: &str) -> String {
+        self.ufile_base_url.map_or_else(
+            || format!("{base_url}{}", ucloud_sim::ufile::PATH_PREFIX),
+            str::to_string,
+        )
+    }
+
+    /// The `terraform` and `provider "ucloud"` blocks for a provider talking
+    /// to `base_url`.
+    pub fn blocks(&self, base_url: &str) -> String {
+        let version = self
+            .version
+            .map(|v| format!("\n      version = \"{v}\""))
+            .unwrap_or_default();
+        let mut lines = Vec::new();
+        if let Some((public, private)) = self.keys {
+            lines.push(format!("public_key  = \"{public}\""));
+            lines.push(format!("private_key = \"{private}\""));
+        }
+        lines.push(format!("region      = {}", self.region_hcl()));
+        if let Some(project) = self.project_id {
+            lines.push(format!("project_id  = \"{project}\""));
+        }
+        lines.push(format!("base_url    = \"{base_url}\""));
+        lines.push(format!("ufile_base_url = \"{}\"", self.ufile(base_url)));
+        if let Some(n) = self.max_retries {
+            lines.push(format!("max_retries = {n}"));
+        }
+        if let Some(n) = self.max_requests_per_second {
+            lines.push(format!("max_requests_per_second = {n}"));
+        }
+        let body: String = lines.iter().map(|l| format!("  {l}\n")).collect();
+        format!(
+            "terraform {{\n  required_providers {{\n    ucloud = {{\n      source  = \"ucloud-rs/ucloud\"{version}\n    }}\n  \
+             }}\n}}\n\nprovider \"ucloud\" {{\n{body}}}\n"
+        )
+    }
+
+    /// The same settings as environment variables, for a configuration
+    /// whose `provider` block (an example's) leaves them to the environment.
+    /// A region given as an expression has no environment form.
+    pub fn set_env(&self, tf: &mut Terraform, base_url: &str) {
+        assert!(
+            self.region_expression.is_none(),
+            "a region expression needs a provider block"
+        );
+        if let Some((public, private)) = self.keys {
+            tf.env("UCLOUD_PUBLIC_KEY", public).env("UCLOUD_PRIVATE_KEY", private);
+        }
+        tf.env("UCLOUD_REGION", self.region.unwrap_or(REGION));
+        if let Some(project) = self.project_id {
+            tf.env("UCLOUD_PROJECT_ID", project);
+        }
+        tf.env("UCLOUD_API_BASE_URL", base_url)
+            .env(tpu::provider::ENV_UFILE_BASE_URL, &self.ufile(base_url));
+        assert!(
+            self.max_retries.is_none() && self.version.is_none(),
+            "max_retries and version need a provider block"
+        );
+        if let Some(n) = self.max_requests_per_second {
+            tf.env(tpu::provider::ENV_MAX_REQUESTS_PER_SECOND, &n.to_string());
+        }
+    }
 }
 
+/// The region a test provider works in unless its settings say otherwise.
+pub const REGION: &str = "cn-bj2";
+
 /// The `terraform` and `provider "ucloud"` blocks for a provider talking to
-/// `base_url` in region `cn-bj2`, reading image files from the simulator at
-/// `base_url` unless `settings` say otherwise.
+/// `base_url` (see [`ProviderSettings::blocks`]).
 pub fn provider_tf(base_url: &str, settings: ProviderSettings<'_>) -> String {
-    let ufile = settings.ufile_base_url.map_or_else(
-        || format!("{base_url}{}", ucloud_sim::ufile::PATH_PREFIX),
-        str::to_string,
-    );
-    let version = settings
-        .version
-        .map(|v| format!("\n      version = \"{v}\""))
-        .unwrap_or_default();
-    let keys = settings
-        .keys
-        .map(|(public, private)| format!("  public_key  = \"{public}\"\n  private_key = \"{private}\"\n"))
-        .unwrap_or_default();
-    let retries = settings
-        .max_retries
-        .map(|n| format!("  max_retries = {n}\n"))
-        .unwrap_or_default();
-    format!(
-        "terraform {{\n  required_providers {{\n    ucloud = {{\n      source  = \"ucloud-rs/ucloud\"{version}\n    }}\n  \
-         }}\n}}\n\nprovider \"ucloud\" {{\n{keys}  region      = \"cn-bj2\"\n  base_url    = \"{base_url}\"\n  \
-         ufile_base_url = \"{ufile}\"\n{retries}}}\n"
-    )
+    settings.blocks(base_url)
 }
 
 /// An `http://127.0.0.1:PORT` where nothing listens (a port just bound and
@@ -94,14 +159,36 @@ pub fn closed_endpoint() -> String {
 }
 
 /// An isolated working directory (dev override for `provider`, the binary)
-/// whose `provider.tf` talks to `sim` with its demo keys.
-pub fn workspace(provider: impl AsRef<Path>, sim: &Sim, max_retries: Option<u32>, poll_ms: u64) -> Terraform {
+/// whose `provider.tf` talks to `base_url` with `settings`.
+pub fn workspace(
+    provider: impl AsRef<Path>,
+    base_url: &str,
+    settings: ProviderSettings<'_>,
+    poll_ms: u64,
+) -> Terraform {
     let mut tf = Terraform::new(provider);
     isolate(&mut tf, poll_ms);
-    let settings = ProviderSettings {
-        max_retries,
-        ..ProviderSettings::with_sim_keys()
-    };
-    tf.write("provider.tf", &provider_tf(&sim.url, settings));
+    tf.write("provider.tf", &settings.blocks(base_url));
     tf
+}
+
+/// Panics unless `sim` holds exactly `count` live images, with `count`
+/// different names, and the state in `tf` holds every one of them: after
+/// faults and retries, nothing orphaned and nothing made twice.
+#[track_caller]
+pub fn assert_exactly_live(tf: &Terraform, sim: &Sim, count: usize) {
+    let live = sim.live_ids();
+    assert_eq!(
+        live.len(),
+        count,
+        "exactly {count} live images: {:#?}",
+        sim.live_images()
+    );
+    assert_eq!(tf.state_ids(), live, "every live image is in the state");
+    let names: std::collections::BTreeSet<String> = sim
+        .live_images()
+        .iter()
+        .filter_map(|i| i["ImageName"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(names.len(), count, "one image per name");
 }
