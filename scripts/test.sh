@@ -20,7 +20,8 @@ cd "$(dirname "$0")/.."
 # The tests that run the Terraform CLI: whole test binaries, plus plugin.rs's
 # CLI tests. A test missing here that runs Terraform fails in the first pass
 # (TF_ACC_NO_TERRAFORM), so the list cannot silently fall behind.
-terraform_tests='binary(acceptance) | binary(batched_waits) | binary(broken_answers) | binary(examples) | binary(logging)
+terraform_tests='binary(acceptance) | binary(batched_waits) | binary(broken_answers) | binary(examples) | binary(interrupts)
+  | binary(logging)
   | binary(pipeline) | binary(preflight) | binary(release)
   | (binary(plugin) & (test(=terraform_plans_through_a_debug_mode_provider)
                        | test(=terraform_sees_the_provider_schema)

@@ -1,5 +1,5 @@
 //! The provider binary: everything lives in the library (`tpu`).
 
 fn main() -> std::process::ExitCode {
-    tpu::plugin::main(|| tpu::framework::server::routes(tpu::provider::UcloudProvider))
+    tpu::plugin::main(|stopping| tpu::framework::server::routes(tpu::provider::UcloudProvider, stopping))
 }

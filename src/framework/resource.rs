@@ -26,7 +26,8 @@ pub struct Context {
 }
 
 impl Context {
-    /// Resolves when Terraform asked the provider to stop (StopProvider).
+    /// Resolves when Terraform asked the provider to stop (StopProvider), or
+    /// the process is shutting down (SIGTERM, Shutdown, Terraform gone).
     pub async fn cancelled(&self) {
         self.cancel.cancelled().await
     }

@@ -112,7 +112,7 @@ impl PollSchedule {
 /// Why a wait stopped before its goal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Halt {
-    /// Terraform asked the provider to stop (Ctrl-C).
+    /// The provider was told to stop (Ctrl-C in Terraform, a termination signal).
     Cancelled,
     /// The operation's timeout passed.
     TimedOut,

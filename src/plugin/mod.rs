@@ -64,11 +64,14 @@ fn usage() -> String {
 }
 
 /// The provider binary's `main`: parses the arguments, checks that Terraform
-/// launched us, listens, prints the handshake line and serves `make_service()`
-/// (plus go-plugin's side services) until Terraform's `Shutdown` or SIGTERM.
+/// launched us, listens, prints the handshake line and serves
+/// `make_service(stopping)` (plus go-plugin's side services) until
+/// Terraform's `Shutdown`, SIGTERM, or Terraform's exit. `stopping` is
+/// cancelled at that moment, before the calls in flight are drained: the
+/// service stops its work on it and answers with what it has.
 pub fn main<F, P>(make_service: F) -> ExitCode
 where
-    F: FnOnce() -> P,
+    F: FnOnce(&CancellationToken) -> P,
     P: GrpcService,
 {
     let command = match parse_args(std::env::args_os().skip(1)) {
@@ -145,7 +148,7 @@ enum RunError {
 
 async fn run<F, P>(mode: Mode, make_service: F) -> Result<(), RunError>
 where
-    F: FnOnce() -> P,
+    F: FnOnce(&CancellationToken) -> P,
     P: GrpcService,
 {
     let shutdown = CancellationToken::new();
@@ -168,6 +171,9 @@ where
     };
     let mut listener = SocketListener::bind(socket_dir)?;
     watch_signals(matches!(mode, Mode::Debug), shutdown.clone());
+    if matches!(mode, Mode::Plugin(_)) {
+        watch_parent(shutdown.clone());
+    }
 
     let mut stdout = std::io::stdout().lock();
     match mode {
@@ -190,10 +196,37 @@ where
         "serving Terraform"
     );
 
-    let service = make_service();
+    let service = make_service(&shutdown);
     serve::serve(&mut listener, tls.map(|(config, _)| config), service, shutdown).await?;
     tracing::debug!("stopped");
     Ok(())
+}
+
+/// How often the provider checks that Terraform, its parent, still runs.
+const PARENT_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Stops the provider once Terraform is gone (killed, or crashed): the
+/// process is re-parented, and nothing will ever call it again, so waits it
+/// still runs would only keep it alive. A killed Terraform cannot close the
+/// connection in a way the server notices in every case (go-plugin leaves
+/// the socket to the provider), hence a check of the parent's pid, once a
+/// second.
+fn watch_parent(shutdown: CancellationToken) {
+    let parent = std::os::unix::process::parent_id();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PARENT_CHECK);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if std::os::unix::process::parent_id() != parent {
+                tracing::warn!(parent, "Terraform (the parent process) is gone: stopping");
+                shutdown.cancel();
+                return;
+            }
+        }
+    });
 }
 
 /// SIGTERM always stops the provider. SIGINT stops it only in debug mode:

@@ -31,9 +31,13 @@ use crate::proto::plugin::{Empty, StdioData};
 pub const MAX_MESSAGE_SIZE: usize = 256 * 1024 * 1024;
 /// A client that has not finished its TLS handshake by then is dropped.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long in-flight calls may run on after a shutdown request
-/// (Terraform kills the process 2 s after asking it to stop).
-const DRAIN_GRACE: Duration = Duration::from_millis(1500);
+/// How long in-flight calls may run on after a shutdown request. They
+/// were told to stop at that moment (the service's `stopping` token), so a
+/// wait answers at once; the grace is for a call already sent to UCloud,
+/// whose answer carries the id of an image Terraform must learn about.
+/// With nothing in flight the server stops at once: after its own
+/// `Shutdown`, Terraform kills the process 2 s later anyway.
+const DRAIN_GRACE: Duration = Duration::from_secs(10);
 
 /// Why serving failed.
 #[derive(Debug, thiserror::Error)]

@@ -142,6 +142,16 @@ impl Sim {
         self.journal().into_iter().filter(|e| e["Action"] == action).collect()
     }
 
+    /// Polls the journal until it holds a request for `action` (received,
+    /// perhaps not answered yet). Panics after a minute.
+    pub fn wait_for_action(&self, action: &str) {
+        let deadline = Instant::now() + STATE_DEADLINE;
+        while self.count_action(action) == 0 {
+            assert!(Instant::now() < deadline, "the simulator never received {action}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Polls the journal until some request for `action` is followed by a
     /// DescribeImage: the provider made the call and waits on its image.
     /// Panics after a minute.

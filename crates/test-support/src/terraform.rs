@@ -508,3 +508,47 @@ pub fn signal_group(child: &Child, signal: &str) {
         .unwrap_or_else(|e| panic!("cannot run kill: {e}"));
     assert!(status.success(), "kill -{signal} -- -{} failed", child.id());
 }
+
+/// Sends `signal` to the one process `pid`.
+pub fn signal_process(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run kill: {e}"));
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+/// The pids of the running processes whose parent is `parent` and whose
+/// command is `name` (Linux: read from `/proc`, where the kernel keeps the
+/// first 15 bytes of a name).
+pub fn children_named(parent: u32, name: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                return false;
+            };
+            let comm = &stat[open + 1..close];
+            let mut rest = stat[close + 1..].split_whitespace();
+            let (state, ppid) = (rest.next(), rest.next().and_then(|p| p.parse::<u32>().ok()));
+            ppid == Some(parent) && state != Some("Z") && comm == name.get(..15).unwrap_or(name)
+        })
+        .collect()
+}
+
+/// Whether the process `pid` still runs (a zombie counts as gone).
+pub fn process_runs(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rfind(')')
+            .and_then(|close| stat[close + 1..].split_whitespace().next())
+            .is_some_and(|state| state != "Z")
+    })
+}

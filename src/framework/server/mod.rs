@@ -151,10 +151,14 @@ impl<P: Provider> ProviderService<P> {
         }
     }
 
-    /// The token StopProvider cancels; the serving layer may cancel it too
-    /// (e.g. on shutdown) to stop in-flight operations.
-    pub fn stop_token(&self) -> CancellationToken {
-        self.stop.clone()
+    /// Operations also stop when `stopping` is cancelled: the serving layer's
+    /// shutdown (SIGTERM, go-plugin's Shutdown, Terraform gone) then acts as
+    /// StopProvider first, so a create waiting on its image returns the id
+    /// (tainted) before the process drains and exits, instead of being
+    /// dropped with it.
+    pub fn stopped_by(mut self, stopping: &CancellationToken) -> Self {
+        self.stop = stopping.child_token();
+        self
     }
 
     /// This service as a tonic gRPC server, with the large message limits
@@ -226,8 +230,8 @@ fn unknown_type<'a>(kind: &str, type_name: &str, known: impl Iterator<Item = &'a
 }
 
 /// Builds the gRPC service serving `provider` over tfplugin6.
-pub fn routes<P: Provider>(provider: P) -> ProviderServer<ProviderService<P>> {
-    ProviderService::new(provider).into_routes()
+pub fn routes<P: Provider>(provider: P, stopping: &CancellationToken) -> ProviderServer<ProviderService<P>> {
+    ProviderService::new(provider).stopped_by(stopping).into_routes()
 }
 
 /// `get_provider_schema_optional`: every RPC works without a prior

@@ -154,7 +154,7 @@ pub fn judge(
         Err(ProbeError::Cancelled) => {
             return Err(Diagnostic::error(
                 "Custom image import not started",
-                "Terraform asked the provider to stop while it was checking the image file. No import was started.",
+                "The provider was told to stop while it was checking the image file. No import was started.",
             )
             .into());
         }

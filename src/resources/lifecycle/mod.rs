@@ -440,8 +440,8 @@ async fn settle<R: ImageResource>(
             &last,
             format!("{} interrupted", w.operation),
             format!(
-                "Terraform asked the provider to stop while {} {image_id} in {loc} was {last} ({elapsed} after the \
-                 {} started).",
+                "The provider was told to stop (Ctrl-C in Terraform, or a termination signal) while {} {image_id} \
+                 in {loc} was {last} ({elapsed} after the {} started).",
                 w.object, w.verb
             ),
         ),

@@ -1,0 +1,154 @@
+//! Hard interrupts, as CI systems and operators stop runs: SIGTERM to the
+//! provider alone (a job cancelled, `timeout`), SIGTERM to Terraform's whole
+//! process group (a container stop), and Terraform killed outright. The real
+//! `terraform` against `ucloud-sim`; each test finds the provider process
+//! Terraform launched and signals it, then checks the state against the
+//! simulator's images: an image the provider knows of is never left out of
+//! the state.
+
+use std::time::{Duration, Instant};
+
+use test_support::sim::Sim;
+use test_support::terraform::{Terraform, children_named, process_runs, signal_group, signal_process};
+use test_support::ucloud::{self, ProviderSettings};
+
+/// The provider binary Cargo built for these tests.
+const PROVIDER: &str = env!("CARGO_BIN_EXE_terraform-provider-ucloud");
+/// Its name as Terraform's child.
+const PROVIDER_NAME: &str = "terraform-provider-ucloud";
+/// First poll delay for the provider (`UCLOUD_POLL_INTERVAL_MS`).
+const POLL_MS: u64 = 50;
+
+fn workspace(sim: &Sim) -> Terraform {
+    let settings = ProviderSettings {
+        max_retries: Some(3),
+        ..ProviderSettings::with_sim_keys()
+    };
+    ucloud::workspace(PROVIDER, &sim.url, settings, POLL_MS)
+}
+
+/// One image, `ucloud_custom_image.waiting`.
+const IMAGE: &str = r#"resource "ucloud_custom_image" "waiting" {
+  name      = "waiting"
+  ufile_url = "https://bucket.cn-bj.ufileos.com/images/c7.qcow2"
+  format    = "qcow2"
+  os_type   = "CentOS"
+  os_name   = "CentOS 7.6 64位"
+}
+"#;
+
+/// The provider processes `terraform` (pid `parent`) runs now; waits up to
+/// a minute for one.
+fn providers_of(parent: u32) -> Vec<u32> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = children_named(parent, PROVIDER_NAME);
+        if !found.is_empty() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "terraform (pid {parent}) runs no provider");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// After the interrupted apply: the image is in the state (tainted), it is
+/// the only image, and destroy removes it.
+#[track_caller]
+fn kept_tainted_and_destroyed(tf: &Terraform, sim: &Sim, stderr: &str) {
+    let r = tf.state_resource("ucloud_custom_image.waiting");
+    assert_eq!(r["tainted"], true, "{r:#}\n{stderr}");
+    let id = r["values"]["id"]
+        .as_str()
+        .expect("the id is kept in the state")
+        .to_string();
+    assert_eq!(sim.live_ids(), [id].into(), "no image outside the state");
+    tf.destroy().expect_success();
+    assert!(sim.live_ids().is_empty(), "{:#?}", sim.live_images());
+}
+
+/// SIGTERM to the provider alone while the image is `Making`: the provider
+/// stops its wait as it does for Ctrl-C, answers Terraform with the id, and
+/// only then exits.
+#[test]
+fn sigterm_to_the_provider_while_the_image_is_making_keeps_it_in_the_state() {
+    let sim = Sim::start(&["--making-time", "10m"]);
+    let tf = workspace(&sim);
+    tf.write("main.tf", IMAGE);
+    let child = tf.spawn(&["apply", "-auto-approve"]);
+    sim.wait_for_wait_after("ImportCustomImage");
+    for pid in providers_of(child.id()) {
+        signal_process(pid, "TERM");
+    }
+    let out = child.wait_with_output().expect("terraform exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("Custom image import interrupted"), "{stderr}");
+    assert!(!stderr.contains("Plugin did not respond"), "{stderr}");
+    kept_tainted_and_destroyed(&tf, &sim, &stderr);
+}
+
+/// SIGTERM to the provider while ImportCustomImage is on the wire (the
+/// simulator answers 2 s late): the call is let finish, so its id reaches
+/// the state.
+#[test]
+fn sigterm_to_the_provider_during_the_import_call_keeps_the_image_in_the_state() {
+    let sim = Sim::start(&["--making-time", "10m", "--latency", "2s"]);
+    let tf = workspace(&sim);
+    tf.write("main.tf", IMAGE);
+    let child = tf.spawn(&["apply", "-auto-approve"]);
+    sim.wait_for_action("ImportCustomImage");
+    assert_eq!(
+        sim.count_action("DescribeImage"),
+        0,
+        "the import call is still in flight"
+    );
+    for pid in providers_of(child.id()) {
+        signal_process(pid, "TERM");
+    }
+    let out = child.wait_with_output().expect("terraform exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert_eq!(sim.count_action("ImportCustomImage"), 1);
+    kept_tainted_and_destroyed(&tf, &sim, &stderr);
+}
+
+/// SIGTERM to Terraform's whole process group (a container stop): Terraform
+/// stops as for Ctrl-C and the provider, signalled too, still answers.
+#[test]
+fn sigterm_to_the_process_group_while_the_image_is_making_keeps_it_in_the_state() {
+    let sim = Sim::start(&["--making-time", "10m"]);
+    let tf = workspace(&sim);
+    tf.write("main.tf", IMAGE);
+    let child = tf.spawn(&["apply", "-auto-approve"]);
+    sim.wait_for_wait_after("ImportCustomImage");
+    signal_group(&child, "TERM");
+    let out = child.wait_with_output().expect("terraform exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    kept_tainted_and_destroyed(&tf, &sim, &stderr);
+}
+
+/// Terraform killed outright (SIGKILL, the OOM killer) during a create: the
+/// provider notices its parent is gone and exits within 5 s instead of
+/// waiting on an image nobody will hear of.
+#[test]
+fn a_provider_whose_terraform_was_killed_exits_within_five_seconds() {
+    let sim = Sim::start(&["--making-time", "10m"]);
+    let tf = workspace(&sim);
+    tf.write("main.tf", IMAGE);
+    let mut child = tf.spawn(&["apply", "-auto-approve"]);
+    sim.wait_for_wait_after("ImportCustomImage");
+    let providers = providers_of(child.id());
+    signal_process(child.id(), "KILL");
+    child.wait().expect("terraform is reaped");
+    let killed = Instant::now();
+    while providers.iter().any(|pid| process_runs(*pid)) {
+        assert!(
+            killed.elapsed() < Duration::from_secs(5),
+            "the provider still runs {:?} after Terraform was killed",
+            killed.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("the provider exited {:?} after Terraform was killed", killed.elapsed());
+}
