@@ -10,6 +10,8 @@
 //! [`provider_data`] (what they receive), [`images`]
 //! (what image resources share), [`ucloud`] (the API client).
 
+#![forbid(unsafe_code)]
+
 pub mod data_sources;
 pub mod framework;
 pub mod images;

@@ -3,12 +3,15 @@
 //! caller must see: the error's text, how many requests the server got (more
 //! than one: retried), and whether the error is "outcome unknown", the class
 //! the resource reconciles by looking the image up by name and creation time.
-//! The 50 MB rows also bound the test process's peak memory.
+//! The 50 MB rows also bound the test process's peak memory, as does a 50 MB
+//! value from Terraform's side of the wire.
 
 use std::time::{Duration, Instant};
 
 use test_support::scripted::{CountingAlloc, Length, Reply, ScriptedServer, reset_vm_hwm, vm_hwm_kib};
 use tokio_util::sync::CancellationToken;
+use tpu::framework::Type;
+use tpu::framework::codec::{self, CodecError};
 use tpu::ucloud::{
     Backoff, Client, ClientConfig, CopyCustomImage, CopyCustomImageResponse, DescribeImage, DescribeImageResponse,
     Error, ImageFormat, ImageState, ImportCustomImage, ImportCustomImageResponse, RateLimit, Secret,
@@ -791,4 +794,29 @@ async fn fifty_mb_answers_are_refused_with_bounded_memory() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Terraform's side of the wire is outside the process too: a 50 MB msgpack
+/// value of one-byte elements (nulls in a list) would decode into a tree
+/// tens of times its size. It is refused from its bytes, before any tree is
+/// built, with almost no heap.
+#[test]
+fn a_fifty_mb_value_of_tiny_elements_is_refused_before_it_is_decoded() {
+    let n = usize::try_from(FIFTY_MB).expect("fits");
+    let mut bytes = Vec::with_capacity(5 + n);
+    bytes.push(0xdd);
+    bytes.extend_from_slice(&u32::try_from(n).expect("fits").to_be_bytes());
+    bytes.resize(5 + n, 0xc0);
+    let ty = Type::List(Box::new(Type::String));
+
+    CountingAlloc::reset_peak();
+    let before = CountingAlloc::current();
+    let err = codec::decode_msgpack(&bytes, &ty).expect_err("refused");
+    let grew = CountingAlloc::peak().saturating_sub(before);
+    assert!(matches!(err, CodecError::TooMany { .. }), "{err}");
+    assert!(
+        err.to_string().contains("more than 1000000 elements"),
+        "the message names the bound: {err}"
+    );
+    assert!(grew < 1024 * 1024, "{grew} bytes of heap to refuse it");
 }

@@ -20,6 +20,8 @@
 //! process). It shares no code with the provider, so the provider is tested
 //! against UCloud's rules, not against its own.
 
+#![forbid(unsafe_code)]
+
 mod api;
 mod background;
 pub mod cli;

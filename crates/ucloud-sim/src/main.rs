@@ -2,6 +2,8 @@
 //! SIGINT, and prints the one line callers read the URL from. Everything
 //! else lives in the library (`ucloud_sim`).
 
+#![forbid(unsafe_code)]
+
 use std::io::Write;
 use std::process::ExitCode;
 
