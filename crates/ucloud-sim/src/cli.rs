@@ -52,7 +52,7 @@ Conventions:
         ucloud-sim listening on http://127.0.0.1:PORT
     Test hooks (JSON, never faulted): GET /_sim/images, GET /_sim/journal,
     GET /_sim/ufile/journal (object requests), POST /_sim/images/{id}/delete,
-    POST /_sim/reset.";
+    POST /_sim/reset. URLs in them show signatures and tokens as <redacted>.";
 
 /// ucloud-sim: a local stand-in for UCloud's image API (ImportCustomImage,
 /// CopyCustomImage, DescribeImage, TerminateCustomImage), for tests and the

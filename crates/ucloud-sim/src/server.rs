@@ -254,7 +254,7 @@ async fn api_request(
         };
         let shown: Map<String, Value> = params
             .unsigned()
-            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .map(|(k, v)| (k.to_string(), Value::String(ufile::redact_url(v))))
             .collect();
         let id_count = (action_name.as_deref() == Some("DescribeImage")).then(|| {
             shown

@@ -211,7 +211,8 @@ impl Image {
     }
 
     /// The object the `/_sim/images` hook lists: what tests need to check,
-    /// including what the API never returns (Format, UFileUrl, Deleted).
+    /// including what the API never returns (Format, UFileUrl with its
+    /// signature redacted, Deleted).
     pub fn hook_view(&self, now_ms: u64) -> Value {
         json!({
             "ImageId": self.image_id,
@@ -222,7 +223,7 @@ impl Image {
             "ProjectId": self.project_id,
             "Deleted": self.deleted,
             "CreateTime": self.create_time,
-            "UFileUrl": self.ufile_url,
+            "UFileUrl": crate::ufile::redact_url(&self.ufile_url),
             "Format": self.format,
             "OsType": self.import_os_type,
             "OsName": self.os_name,
