@@ -7,10 +7,13 @@
 //! Unset or `off`: no subscriber is installed at all, so every `tracing`
 //! call site stays disabled and costs a load and a branch.
 //!
-//! Fields are written as given. Nothing here dumps requests or structs
-//! wholesale: redaction is the job of the code that logs (the UCloud client
-//! never hands a private key or signature to `tracing`).
+//! Fields are written as given, except that control characters become
+//! visible escapes ([`inert`]): text from files and API answers must not
+//! drive the terminal that shows Terraform's log. Nothing here dumps
+//! requests or structs wholesale: redaction is the job of the code that logs
+//! (the UCloud client never hands a private key or signature to `tracing`).
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::time::SystemTime;
 
@@ -22,6 +25,31 @@ use tracing::{Event, Level, Metadata, Subscriber, span};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
+
+/// `text` with every control character but newline and tab (C0, DEL, C1)
+/// and every bidirectional override written as a visible escape (`\x1b`,
+/// `\u{9b}`, `\u{202e}`), so a string taken from a file or an API answer
+/// cannot clear a screen, set a window title or reorder what a reader sees.
+/// Diagnostics and log lines pass through it.
+pub fn inert(text: &str) -> Cow<'_, str> {
+    fn live(c: char) -> bool {
+        (c.is_control() && c != '\n' && c != '\t') || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }
+    if !text.chars().any(live) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if !live(c) {
+            out.push(c);
+        } else if c.is_ascii() {
+            out.push_str(&format!("\\x{:02x}", u32::from(c)));
+        } else {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        }
+    }
+    Cow::Owned(out)
+}
 
 /// Crate names whose events are the provider's own; the rest (h2, hyper,
 /// tonic, ...) are kept to INFO and above, so TRACE stays readable.
@@ -136,6 +164,10 @@ struct JsonVisitor<'a> {
 
 impl JsonVisitor<'_> {
     fn put(&mut self, field: &Field, value: Value) {
+        let value = match value {
+            Value::String(s) => Value::String(inert(&s).into_owned()),
+            other => other,
+        };
         if field.name() == "message" {
             self.message = Some(match value {
                 Value::String(s) => s,
@@ -267,6 +299,35 @@ mod tests {
             .lines()
             .map(|line| serde_json::from_str(line).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn control_characters_become_visible_escapes() {
+        for (text, shown) in [
+            (
+                "plain text, tabs\tand\nnewlines stay",
+                "plain text, tabs\tand\nnewlines stay",
+            ),
+            (
+                "base\u{1b}]0;pwned\u{7}\u{1b}[2J.qcow2",
+                "base\\x1b]0;pwned\\x07\\x1b[2J.qcow2",
+            ),
+            ("del\u{7f} csi\u{9b}31m", "del\\x7f csi\\u{9b}31m"),
+            ("\u{202e}gpj.exe", "\\u{202e}gpj.exe"),
+            ("CentOS 7.6 64位", "CentOS 7.6 64位"),
+        ] {
+            assert_eq!(inert(text), shown, "{text:?}");
+        }
+        assert!(matches!(inert("nothing to do"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn log_lines_carry_no_control_characters_from_their_fields() {
+        let lines = capture(Level::TRACE, || {
+            tracing::warn!(target: "tpu::ucloud::client", answer = "\u{1b}[2Jgone", "read \u{1b}]0;title\u{7}");
+        });
+        assert_eq!(lines[0]["answer"], "\\x1b[2Jgone");
+        assert_eq!(lines[0]["@message"], "read \\x1b]0;title\\x07");
     }
 
     #[test]

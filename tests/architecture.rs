@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 const ALLOWED: &[(&str, &[&str])] = &[
     ("plugin", &["logging", "proto"]),
     ("logging", &[]),
-    ("framework", &["proto"]),
+    ("framework", &["logging", "proto"]),
     (
         "provider",
         &[

@@ -501,3 +501,35 @@ fn a_state_from_before_the_check_plans_no_change() {
 fn image_block(label: &str, ufile_url: &str) -> String {
     image(label, ufile_url, "qcow2", "")
 }
+
+/// A qcow2 whose backing-file name holds terminal escapes (set the window
+/// title, clear the screen): the error names the file with those bytes
+/// escaped, so neither Terraform's output nor its JSON carries a control
+/// character, and no import is started.
+#[test]
+fn a_backing_file_name_with_terminal_escapes_reaches_the_diagnostic_escaped() {
+    let name = b"base\x1b]0;pwned\x07\x1b[2J.qcow2";
+    let mut bytes = fixture("qcow2-v3");
+    bytes[8..16].copy_from_slice(&512u64.to_be_bytes());
+    bytes[16..20].copy_from_slice(&u32::try_from(name.len()).expect("short").to_be_bytes());
+    bytes[512..512 + name.len()].copy_from_slice(name);
+    let objects = Objects::new(&[("escapes.qcow2", bytes)]);
+    let sim = sim(&objects);
+    let tf = workspace(&sim);
+    tf.write("main.tf", &image("esc", &url("escapes.qcow2"), "qcow2", ""));
+
+    let (out, lines, _) = apply_json(&tf);
+    assert_ne!(out.code, 0, "{out}");
+    let diags = diagnostics(&lines);
+    let d = diagnostic_of(&diags, "error", "esc");
+    let detail = d["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains(r"base\x1b]0;pwned\x07\x1b[2J.qcow2"),
+        "the name, escaped: {detail:?}"
+    );
+    assert!(
+        !out.stdout.contains('\u{1b}') && !out.stderr.contains('\u{1b}'),
+        "{out:?}"
+    );
+    assert!(imports(&sim).is_empty());
+}

@@ -101,8 +101,8 @@ pub(super) fn path_to_proto(path: &AttrPath) -> pb::AttributePath {
     }
 }
 
-/// Converts diagnostics for the wire, logging errors by summary only (the
-/// detail may quote values, which may be secret).
+/// Converts diagnostics for the wire, control characters escaped, logging
+/// errors by summary only (the detail may quote values, which may be secret).
 pub(super) fn diagnostics_to_proto(rpc: &str, diags: &Diagnostics) -> Vec<pb::Diagnostic> {
     diags
         .iter()
@@ -116,8 +116,9 @@ pub(super) fn diagnostics_to_proto(rpc: &str, diags: &Diagnostics) -> Vec<pb::Di
             };
             pb::Diagnostic {
                 severity: severity as i32,
-                summary: d.summary.clone(),
-                detail: d.detail.clone(),
+                // Details quote file contents and API answers.
+                summary: crate::logging::inert(&d.summary).into_owned(),
+                detail: crate::logging::inert(&d.detail).into_owned(),
                 attribute: d.attribute.as_ref().filter(|p| !p.is_root()).map(path_to_proto),
             }
         })
