@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::model::CustomImageModel;
 use crate::framework::timeouts::Op;
 use crate::framework::{AttrPath, Context, Diagnostic, Diagnostics, Maybe};
-use crate::images::human;
+use crate::images::{format, human};
 use crate::provider_data::ProviderData;
 use crate::ucloud::ImageFormat;
 use crate::ucloud::ufile::{self, Attribute, Credentials, ObjectUrl, Probe, ProbeError, Severity, SignedUrl, UrlError};
@@ -123,7 +123,7 @@ pub async fn check_source(ctx: &Context, data: &ProviderData, req: &Request<'_>)
         });
     }
     let probed = match &object {
-        Ok(o) => reader.probe(o, &ctx.cancel).await,
+        Ok(o) => reader.probe(o, format::ENDS, &ctx.cancel).await,
         Err(e) => Err(ProbeError::Url(e.clone())),
     };
     let judged = judge(req, object.as_ref().ok(), probed)?;

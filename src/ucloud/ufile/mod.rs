@@ -5,7 +5,6 @@
 //! those bytes whether the file can be imported as the declared format
 //! ([`check`], built on the pure detector [`detect`]).
 
-pub mod format;
 mod reader;
 pub mod sign;
 mod url;
@@ -14,9 +13,8 @@ mod verdict;
 #[cfg(test)]
 mod tests;
 
-pub use format::{Detected, HEAD_LEN, TAIL_LEN, detect};
 pub use reader::{
-    Answer, DEFAULT_TIMEOUT, ObjectReader, Outcome, Probe, ProbeError, ReaderConfig, ReaderConfigError,
+    Answer, DEFAULT_TIMEOUT, Ends, ObjectReader, Outcome, Probe, ProbeError, ReaderConfig, ReaderConfigError,
     SESSION_ID_HEADER, STORAGE_CLASS_HEADER,
 };
 pub use sign::{Credentials, CredentialsError, StringToSign};

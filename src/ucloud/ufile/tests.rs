@@ -5,8 +5,8 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use super::format::*;
 use super::verdict::*;
+use crate::images::format::*;
 use crate::ucloud::ImageFormat;
 
 /// Head and tail of a file of `size` bytes whose content is `bytes` at

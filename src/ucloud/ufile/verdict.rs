@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use super::format::{Detected, PartitionTable, Qcow2Encryption, VhdType, VmdkVariant, detect, human_size};
+use crate::images::format::{Detected, PartitionTable, Qcow2Encryption, VhdType, VmdkVariant, detect, human_size};
 use crate::ucloud::ImageFormat;
 
 /// The outcome of [`check`].
