@@ -16,11 +16,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tpu::images::format::{ENDS, HEAD_LEN, TAIL_LEN};
+use tpu::resources::custom_image::preflight::{self, FindingKind, Verdict};
 use tpu::ucloud::ImageFormat;
 use tpu::ucloud::Secret;
 use tpu::ucloud::ufile::{
-    self, Credentials, CredentialsError, FindingKind, ObjectReader, ObjectUrl, Outcome, ProbeError, ReaderConfig,
-    StringToSign, UrlError, Verdict,
+    self, Credentials, CredentialsError, ObjectReader, ObjectUrl, Outcome, ProbeError, ReaderConfig, StringToSign,
+    UrlError,
 };
 use url::Url;
 
@@ -175,7 +176,7 @@ fn head_tail(path: &Path) -> (u64, Vec<u8>, Vec<u8>) {
 
 fn judge_file(declared: ImageFormat, path: &Path) -> Verdict {
     let (size, head, tail) = head_tail(path);
-    ufile::check(declared, size, &head, &tail)
+    preflight::check(declared, size, &head, &tail)
 }
 
 fn qemu_img(args: &[&str], dir: &Path) -> Result<(), String> {
@@ -476,8 +477,8 @@ fn verdicts_on_checked_in_header_fixtures() {
         );
         let (head, tail) = bin.split_at(c.head_len);
         let declared = ImageFormat::parse(&c.declared).unwrap();
-        let v = ufile::check(declared, c.size, head, tail);
-        let names = |it: &mut dyn Iterator<Item = &ufile::Finding>| -> Vec<String> {
+        let v = preflight::check(declared, c.size, head, tail);
+        let names = |it: &mut dyn Iterator<Item = &preflight::Finding>| -> Vec<String> {
             it.map(|f| format!("{:?}", f.kind)).collect()
         };
         assert_eq!(v.detected.label(), c.label, "{}: {}", c.name, v.detected);
@@ -753,7 +754,7 @@ async fn reads_head_and_tail_with_two_signed_ranged_gets() {
     assert_eq!(probe.requests, 2);
     assert_eq!(probe.session_id.as_deref(), Some(SESSION));
     assert_eq!(probe.storage_class.as_deref(), Some("STANDARD"));
-    let v = ufile::check(ImageFormat::Qcow2, probe.size, &probe.head, &probe.tail);
+    let v = preflight::check(ImageFormat::Qcow2, probe.size, &probe.head, &probe.tail);
     assert!(v.is_importable() && v.findings.is_empty(), "{:?}", v.findings);
 
     let seen = server.seen();
@@ -786,7 +787,7 @@ async fn small_objects_take_one_request() {
         .unwrap();
     assert_eq!((probe.size, probe.requests), (text.len() as u64, 1));
     assert_eq!((probe.head.clone(), probe.tail.clone()), (text.clone(), text));
-    let v = ufile::check(ImageFormat::Vmdk, probe.size, &probe.head, &probe.tail);
+    let v = preflight::check(ImageFormat::Vmdk, probe.size, &probe.head, &probe.tail);
     assert!(v.has(FindingKind::VmdkDescriptorOnly));
 }
 

@@ -8,10 +8,6 @@
 mod reader;
 pub mod sign;
 mod url;
-mod verdict;
-
-#[cfg(test)]
-mod tests;
 
 pub use reader::{
     Answer, DEFAULT_TIMEOUT, Ends, ObjectReader, Outcome, Probe, ProbeError, ReaderConfig, ReaderConfigError,
@@ -19,7 +15,6 @@ pub use reader::{
 };
 pub use sign::{Credentials, CredentialsError, StringToSign};
 pub use url::{ObjectUrl, Presigned, SIGNATURE_PARAMS, SignedUrl, UrlError, parse_base_url, presign, redact};
-pub use verdict::{Attribute, Finding, FindingKind, Severity, Verdict, check};
 
 /// The environment variable for the provider's `ufile_base_url`: object
 /// requests go path-style to `{base}/BUCKET/KEY`.

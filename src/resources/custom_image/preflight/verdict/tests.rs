@@ -5,7 +5,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use super::verdict::*;
+use super::*;
 use crate::images::format::*;
 use crate::ucloud::ImageFormat;
 
