@@ -308,12 +308,14 @@ fn attempts(n: u32) -> String {
 fn hint(ret_code: i64, action: &str) -> Option<String> {
     let text = match ret_code {
         150 => "the UCloud service is temporarily unavailable; try again later".to_owned(),
-        153 => "UCloud is throttling requests from this key; try again later or raise max_retries".to_owned(),
-        171 => "the signature was rejected: check that public_key and private_key belong to the same API key pair"
+        153 => {
+            "UCloud is throttling requests from this key; try again later or allow the client more retries".to_owned()
+        }
+        171 => "the signature was rejected: check that the public and private key belong to the same API key pair"
             .to_owned(),
-        172 => "UCloud does not know this public_key: check it (the key may have been deleted)".to_owned(),
+        172 => "UCloud does not know this public key: check it (the key may have been deleted)".to_owned(),
         230 => "a parameter was rejected; the message above names it".to_owned(),
-        292 => "the project does not exist or this key cannot use it: check project_id (sub-accounts must set it)"
+        292 => "the project does not exist or this key cannot use it: check the project id (sub-accounts must set it)"
             .to_owned(),
         294 => "UCloud refused this client's IP address: check the key's IP allow-list".to_owned(),
         299 => format!("the key's IAM permissions do not allow {action}: grant the UHost image permissions"),
@@ -369,7 +371,7 @@ impl fmt::Display for Error {
                 write_request_id(f, request_id)?;
                 write!(
                     f,
-                    ". Check network access to the API endpoint (base_url) and any proxy settings"
+                    ". Check network access to the API endpoint (the API base URL) and any proxy settings"
                 )
             }
             Error::Timeout {
@@ -382,8 +384,8 @@ impl fmt::Display for Error {
                 write_request_id(f, request_id)?;
                 write!(
                     f,
-                    ". The timeout covers the whole exchange; check network access to the API endpoint (base_url) \
-                     and any proxy"
+                    ". The timeout covers the whole exchange; check network access to the API endpoint (the API base \
+                     URL) and any proxy"
                 )
             }
             Error::TooLarge { action, request_id, .. } => {
@@ -464,7 +466,7 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "UCloud DescribeImage failed with RetCode 171: Signature VerifyAC Error (request id req-1). Hint: the \
-             signature was rejected: check that public_key and private_key belong to the same API key pair"
+             signature was rejected: check that the public and private key belong to the same API key pair"
         );
         assert_eq!(e.ret_code(), Some(171));
         assert_eq!(e.request_id(), Some("req-1"));
@@ -478,7 +480,7 @@ mod tests {
         }
         assert!(!api(8301).to_string().contains("Hint: "));
         assert!(api(299).to_string().contains("do not allow DescribeImage"));
-        assert!(api(292).to_string().contains("project_id"));
+        assert!(api(292).to_string().contains("check the project id"));
     }
 
     #[test]

@@ -34,7 +34,7 @@ const ERROR_SNIPPET_CHARS: usize = 200;
 /// What an [`ObjectReader`] needs.
 #[derive(Clone, Debug)]
 pub struct ReaderConfig {
-    /// `ufile_base_url`: send object requests path-style to `{base}/BUCKET/KEY`.
+    /// The UFile base URL: send object requests path-style to `{base}/BUCKET/KEY`.
     pub base_url: Option<String>,
     /// The key pair that signs requests for URLs that carry no signature.
     /// `Err` keeps why it cannot sign, for the skipped-check warning.
@@ -92,7 +92,7 @@ pub struct Probe {
 impl fmt::Debug for Probe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Probe")
-            .field("size", &self.size)
+            .field("object_size", &self.size)
             .field("head_len", &self.head.len())
             .field("tail_len", &self.tail.len())
             .field("requests", &self.requests)

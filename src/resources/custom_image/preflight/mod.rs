@@ -23,7 +23,7 @@ use super::model::CustomImageModel;
 use crate::framework::timeouts::Op;
 use crate::framework::{AttrPath, Context, Diagnostic, Diagnostics, Maybe};
 use crate::images::{format, human};
-use crate::provider_data::ProviderData;
+use crate::provider_data::{ENV_UFILE_BASE_URL, ProviderData};
 use crate::ucloud::ImageFormat;
 use crate::ucloud::ufile::{self, Credentials, ObjectUrl, Probe, ProbeError, SignedUrl, UrlError};
 use crate::{attr_name, attr_path};
@@ -344,7 +344,7 @@ fn skipped(e: &ProbeError, shown: &str) -> Diagnostic {
         ProbeError::Unreachable { .. } | ProbeError::Timeout { .. } | ProbeError::Network { .. } => format!(
             "If UFile is reached through another endpoint here, set ufile_base_url in the provider block (or \
              {}); set {verify_source} = false to skip the check.",
-            ufile::ENV_BASE_URL
+            ENV_UFILE_BASE_URL
         ),
         _ => format!("Set {verify_source} = false to skip the check."),
     };
