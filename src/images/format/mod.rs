@@ -587,3 +587,6 @@ pub(super) fn le_u32(h: &[u8], at: usize) -> Option<u32> {
 pub(super) fn le_u64(h: &[u8], at: usize) -> Option<u64> {
     field(h, at).map(u64::from_le_bytes)
 }
+
+#[cfg(test)]
+mod tests;
