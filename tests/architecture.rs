@@ -67,8 +67,9 @@ const MACROS: &[(&str, &str)] = &[
 /// attribute name, per file. The UCloud CLI's profile files
 /// (`~/.ucloud/credential.json`, `config.json`) are UCloud's format, and their
 /// JSON keys happen to be the provider's argument names: reading them is a
-/// fact about UCloud, not Terraform. Only whole literals are allowed, so a
-/// message naming a setting is still caught.
+/// fact about UCloud, not Terraform (the key pair's two names are constants
+/// there, which the API errors also use). Only whole literals are allowed, so
+/// a message naming a setting is still caught.
 const UCLOUD_FORMATS: &[(&str, &[&str])] = &[(
     "credentials.rs",
     &[

@@ -22,6 +22,11 @@ pub const ENV_PROFILE: &str = "UCLOUD_PROFILE";
 pub const ENV_SHARED_CREDENTIAL_FILE: &str = "UCLOUD_SHARED_CREDENTIAL_FILE";
 pub const ENV_API_BASE_URL: &str = "UCLOUD_API_BASE_URL";
 
+/// UCloud's own names for the two halves of an API key pair: the keys of
+/// its CLI's credential file (and of its SDKs' configuration).
+pub const PUBLIC_KEY_NAME: &str = "public_key";
+pub const PRIVATE_KEY_NAME: &str = "private_key";
+
 /// The profile used when none is named and none is marked active.
 pub const DEFAULT_PROFILE: &str = "default";
 /// Where the UCloud CLI keeps key pairs, relative to the home directory.
@@ -468,8 +473,8 @@ fn parse_credentials(path: &Path, entries: Vec<Map<String, Value>>) -> Result<Ve
         .map(|(i, e)| {
             Ok(CredentialEntry {
                 profile: profile_name(path, i, e)?,
-                public_key: string_field(path, i, e, "public_key")?,
-                private_key: string_field(path, i, e, "private_key")?.map(Secret::new),
+                public_key: string_field(path, i, e, PUBLIC_KEY_NAME)?,
+                private_key: string_field(path, i, e, PRIVATE_KEY_NAME)?.map(Secret::new),
             })
         })
         .collect()

@@ -5,6 +5,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::credentials::{PRIVATE_KEY_NAME, PUBLIC_KEY_NAME};
+
 /// RetCode UCloud answers for an image that does not exist or is not a
 /// custom image.
 pub const RET_CODE_NOT_FOUND: i64 = 8956;
@@ -311,9 +313,12 @@ fn hint(ret_code: i64, action: &str) -> Option<String> {
         153 => {
             "UCloud is throttling requests from this key; try again later or allow the client more retries".to_owned()
         }
-        171 => "the signature was rejected: check that the public and private key belong to the same API key pair"
-            .to_owned(),
-        172 => "UCloud does not know this public key: check it (the key may have been deleted)".to_owned(),
+        // UCloud's names for the key pair, as its CLI and SDKs write them.
+        171 => format!(
+            "the signature was rejected: check that {PUBLIC_KEY_NAME} and {PRIVATE_KEY_NAME} belong to the same API \
+             key pair"
+        ),
+        172 => format!("UCloud does not know this {PUBLIC_KEY_NAME}: check it (the key may have been deleted)"),
         230 => "a parameter was rejected; the message above names it".to_owned(),
         292 => "the project does not exist or this key cannot use it: check the project id (sub-accounts must set it)"
             .to_owned(),
@@ -466,7 +471,7 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "UCloud DescribeImage failed with RetCode 171: Signature VerifyAC Error (request id req-1). Hint: the \
-             signature was rejected: check that the public and private key belong to the same API key pair"
+             signature was rejected: check that public_key and private_key belong to the same API key pair"
         );
         assert_eq!(e.ret_code(), Some(171));
         assert_eq!(e.request_id(), Some("req-1"));
