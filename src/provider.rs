@@ -13,8 +13,8 @@ use crate::framework::{
 };
 use crate::images::{PollSchedule, Waiter};
 use crate::provider_data::ProviderData;
-use crate::ucloud::credentials::{self, ConfigError, Resolved, Settings};
-use crate::ucloud::ufile::{self, ObjectReader, ReaderConfig, ReaderConfigError};
+use crate::ucloud::credentials::{self, ConfigError, Resolved, Setting, Settings};
+use crate::ucloud::ufile::{self, ObjectReader, ReaderConfig, ReaderConfigError, UrlError};
 use crate::ucloud::{
     Client, DEFAULT_BASE_URL, DEFAULT_MAX_REQUESTS_PER_SECOND, DEFAULT_MAX_RETRIES, RateLimit, Secret,
 };
@@ -26,7 +26,7 @@ use std::sync::Arc;
 pub use crate::images::POLL_INTERVAL_ENV;
 
 /// The environment variable for `ufile_base_url`.
-pub use crate::ucloud::ufile::ENV_BASE_URL as ENV_UFILE_BASE_URL;
+pub use crate::provider_data::ENV_UFILE_BASE_URL;
 
 /// The environment variable of `max_requests_per_second`.
 pub const ENV_MAX_REQUESTS_PER_SECOND: &str = "UCLOUD_MAX_REQUESTS_PER_SECOND";
@@ -199,20 +199,62 @@ fn rate_limit(args: &ProviderModel, env: &dyn Fn(&str) -> Option<String>) -> Res
 
 /// An unusable `ufile_base_url` from the environment (the block's own
 /// value was checked by its declaration).
-fn ufile_base_url_error(e: &dyn std::fmt::Display) -> Diagnostic {
+fn ufile_base_url_error(e: &UrlError) -> Diagnostic {
     let name = attr_name!(ProviderModel, ufile_base_url);
+    let problem = match e {
+        UrlError::BaseUrl { url, reason } => format!("{name} `{url}` is not usable: {reason}"),
+        other => other.to_string(),
+    };
     Diagnostic::error(
         format!("Invalid {name}"),
-        format!("{e} (from {ENV_UFILE_BASE_URL}). {UFILE_BASE_URL_HELP}"),
+        format!("{problem} (from {ENV_UFILE_BASE_URL}). {UFILE_BASE_URL_HELP}"),
     )
     .at(attr_path!(ProviderModel, ufile_base_url))
+}
+
+/// The provider argument a setting of the credential chain is set with.
+fn argument_of(setting: Setting) -> &'static str {
+    type P = ProviderModel;
+    match setting {
+        Setting::PublicKey => attr_name!(P, public_key),
+        Setting::PrivateKey => attr_name!(P, private_key),
+        Setting::Region => attr_name!(P, region),
+        Setting::Profile => attr_name!(P, profile),
+        Setting::BaseUrl => attr_name!(P, base_url),
+    }
+}
+
+/// A credential-chain failure in the provider's words: its arguments by
+/// name, and where else a value can come from.
+fn config_error_detail(err: &ConfigError) -> String {
+    match err {
+        ConfigError::Missing { setting, .. } => {
+            let arg = argument_of(*setting);
+            let mut detail = format!(
+                "{arg} is not set: set `{arg}` in the provider block or the {} environment variable",
+                setting.env()
+            );
+            if let Some(hint) = err.profile_file_hint() {
+                detail.push_str(&format!(", or {hint}"));
+            }
+            detail
+        }
+        ConfigError::ProfileNotFound { .. } => format!(
+            "{}: set `{}` or {} to one of those, or add the profile with `ucloud init`",
+            err.fact(),
+            argument_of(Setting::Profile),
+            Setting::Profile.env()
+        ),
+        ConfigError::Invalid { setting, problem } => format!("invalid {}: {problem}", argument_of(*setting)),
+        ConfigError::File { .. } => err.fact(),
+    }
 }
 
 /// A credential-chain failure as a diagnostic at the argument it concerns,
 /// naming the argument and its environment variable.
 fn config_error_diagnostic(err: &ConfigError) -> Diagnostic {
-    let argument = err.argument();
-    let mut detail = err.to_string();
+    let argument = err.setting().map(argument_of);
+    let mut detail = config_error_detail(err);
     if let Some(arg) = argument
         && let Some(env) = env_of(arg)
         && !detail.contains(env)
@@ -577,7 +619,14 @@ mod tests {
             .unwrap_or_default();
         let d = diags.iter().next().expect("a diagnostic");
         assert_eq!(d.attribute, Some(AttrPath::attr("public_key")));
-        assert!(d.detail.contains("UCLOUD_PUBLIC_KEY"), "{}", d.detail);
+        assert!(
+            d.detail.starts_with(
+                "public_key is not set: set `public_key` in the provider block or the UCLOUD_PUBLIC_KEY \
+                 environment variable"
+            ),
+            "{}",
+            d.detail
+        );
         assert!(!diags.to_string().contains("priv-secret"));
     }
 

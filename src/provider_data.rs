@@ -9,6 +9,11 @@ use crate::ucloud::credentials::ENV_REGION;
 use crate::ucloud::ufile::ObjectReader;
 use std::sync::Arc;
 
+/// The environment variable for the provider's `ufile_base_url`: object
+/// requests go path-style to `{base}/BUCKET/KEY`. The provider reads it; the
+/// image check names it when UFile cannot be reached.
+pub const ENV_UFILE_BASE_URL: &str = "UCLOUD_UFILE_BASE_URL";
+
 /// The provider's data: an API client, the default location and the waiter
 /// shared by every wait of this process.
 pub struct ProviderData {

@@ -15,11 +15,13 @@ use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tpu::images::format::{ENDS, HEAD_LEN, TAIL_LEN};
+use tpu::resources::custom_image::preflight::{self, FindingKind, Verdict};
 use tpu::ucloud::ImageFormat;
 use tpu::ucloud::Secret;
 use tpu::ucloud::ufile::{
-    self, Credentials, CredentialsError, FindingKind, HEAD_LEN, ObjectReader, ObjectUrl, Outcome, ProbeError,
-    ReaderConfig, StringToSign, TAIL_LEN, UrlError, Verdict,
+    self, Credentials, CredentialsError, ObjectReader, ObjectUrl, Outcome, ProbeError, ReaderConfig, StringToSign,
+    UrlError,
 };
 use url::Url;
 
@@ -174,7 +176,7 @@ fn head_tail(path: &Path) -> (u64, Vec<u8>, Vec<u8>) {
 
 fn judge_file(declared: ImageFormat, path: &Path) -> Verdict {
     let (size, head, tail) = head_tail(path);
-    ufile::check(declared, size, &head, &tail)
+    preflight::check(declared, size, &head, &tail)
 }
 
 fn qemu_img(args: &[&str], dir: &Path) -> Result<(), String> {
@@ -475,8 +477,8 @@ fn verdicts_on_checked_in_header_fixtures() {
         );
         let (head, tail) = bin.split_at(c.head_len);
         let declared = ImageFormat::parse(&c.declared).unwrap();
-        let v = ufile::check(declared, c.size, head, tail);
-        let names = |it: &mut dyn Iterator<Item = &ufile::Finding>| -> Vec<String> {
+        let v = preflight::check(declared, c.size, head, tail);
+        let names = |it: &mut dyn Iterator<Item = &preflight::Finding>| -> Vec<String> {
             it.map(|f| format!("{:?}", f.kind)).collect()
         };
         assert_eq!(v.detected.label(), c.label, "{}: {}", c.name, v.detected);
@@ -739,7 +741,11 @@ async fn reads_head_and_tail_with_two_signed_ranged_gets() {
     let cancel = CancellationToken::new();
     let probe = server
         .reader(PRIV)
-        .probe_url("https://images.cn-bj.ufileos.com/linux/disk%20image.qcow2", &cancel)
+        .probe_url(
+            "https://images.cn-bj.ufileos.com/linux/disk%20image.qcow2",
+            ENDS,
+            &cancel,
+        )
         .await
         .unwrap();
     assert_eq!(probe.size, 196_616);
@@ -748,7 +754,7 @@ async fn reads_head_and_tail_with_two_signed_ranged_gets() {
     assert_eq!(probe.requests, 2);
     assert_eq!(probe.session_id.as_deref(), Some(SESSION));
     assert_eq!(probe.storage_class.as_deref(), Some("STANDARD"));
-    let v = ufile::check(ImageFormat::Qcow2, probe.size, &probe.head, &probe.tail);
+    let v = preflight::check(ImageFormat::Qcow2, probe.size, &probe.head, &probe.tail);
     assert!(v.is_importable() && v.findings.is_empty(), "{:?}", v.findings);
 
     let seen = server.seen();
@@ -776,12 +782,12 @@ async fn small_objects_take_one_request() {
     let server = Server::start(Mode::Ufile, store(&[("b-1/d.vmdk", text.clone())])).await;
     let probe = server
         .reader(PRIV)
-        .probe_url("https://b-1.hk.ufileos.com/d.vmdk", &CancellationToken::new())
+        .probe_url("https://b-1.hk.ufileos.com/d.vmdk", ENDS, &CancellationToken::new())
         .await
         .unwrap();
     assert_eq!((probe.size, probe.requests), (text.len() as u64, 1));
     assert_eq!((probe.head.clone(), probe.tail.clone()), (text.clone(), text));
-    let v = ufile::check(ImageFormat::Vmdk, probe.size, &probe.head, &probe.tail);
+    let v = preflight::check(ImageFormat::Vmdk, probe.size, &probe.head, &probe.tail);
     assert!(v.has(FindingKind::VmdkDescriptorOnly));
 }
 
@@ -801,7 +807,10 @@ async fn presigned_urls_are_used_as_given() {
 
     // A reader without usable credentials can still read it.
     let r = reader(Some(&server.base), Err(CredentialsError::NoPrivateKey));
-    let probe = r.probe_url(signed.expose(), &CancellationToken::new()).await.unwrap();
+    let probe = r
+        .probe_url(signed.expose(), ENDS, &CancellationToken::new())
+        .await
+        .unwrap();
     assert_eq!((probe.size, probe.requests), (5000, 2));
     for s in server.seen() {
         assert_eq!(s.method, "GET");
@@ -812,7 +821,10 @@ async fn presigned_urls_are_used_as_given() {
     // Signed with another key: UFile refuses, definitely.
     let wrong = Credentials::new(PUB, Secret::new("not-the-key")).unwrap();
     let bad = object.presigned_for_import(&wrong, now() + 600);
-    let e = r.probe_url(bad.expose(), &CancellationToken::new()).await.unwrap_err();
+    let e = r
+        .probe_url(bad.expose(), ENDS, &CancellationToken::new())
+        .await
+        .unwrap_err();
     assert!(matches!(e, ProbeError::Denied { .. }), "{e}");
     assert_eq!(e.outcome(), Outcome::Definite);
     assert_eq!(e.session_id(), Some(SESSION));
@@ -821,7 +833,7 @@ async fn presigned_urls_are_used_as_given() {
     let before = server.seen().len();
     let expired = object.presigned_for_import(&creds, now() - 5);
     let e = r
-        .probe_url(expired.expose(), &CancellationToken::new())
+        .probe_url(expired.expose(), ENDS, &CancellationToken::new())
         .await
         .unwrap_err();
     assert!(matches!(e, ProbeError::Expired { .. }), "{e}");
@@ -843,7 +855,7 @@ async fn definite_failures_carry_ufile_evidence() {
 
     let e = server
         .reader(PRIV)
-        .probe_url("https://images.cn-bj.ufileos.com/missing.qcow2", &cancel)
+        .probe_url("https://images.cn-bj.ufileos.com/missing.qcow2", ENDS, &cancel)
         .await
         .unwrap_err();
     let ProbeError::NotFound { object, answer } = &e else {
@@ -861,7 +873,7 @@ async fn definite_failures_carry_ufile_evidence() {
 
     let e = server
         .reader("wrong-private-key")
-        .probe_url("https://images.cn-bj.ufileos.com/a.raw", &cancel)
+        .probe_url("https://images.cn-bj.ufileos.com/a.raw", ENDS, &cancel)
         .await
         .unwrap_err();
     let ProbeError::Denied { answer, .. } = &e else {
@@ -877,7 +889,7 @@ async fn definite_failures_carry_ufile_evidence() {
     let before = server.seen().len();
     let e = server
         .reader(PRIV)
-        .probe_url("https://images.cn-bj.ufileos.com/empty.raw", &cancel)
+        .probe_url("https://images.cn-bj.ufileos.com/empty.raw", ENDS, &cancel)
         .await
         .unwrap_err();
     assert!(matches!(e, ProbeError::Empty { .. }), "{e}");
@@ -896,21 +908,21 @@ async fn inconclusive_failures_say_why_the_check_was_skipped() {
 
     for status in [500, 503] {
         let server = Server::start(Mode::Status(status), objects.clone()).await;
-        let e = server.reader(PRIV).probe_url(url, &cancel).await.unwrap_err();
+        let e = server.reader(PRIV).probe_url(url, ENDS, &cancel).await.unwrap_err();
         assert!(matches!(e, ProbeError::Server { .. }), "{e}");
         assert_eq!(e.outcome(), Outcome::Inconclusive);
         assert!(e.to_string().contains("proxy says no"), "{e}");
     }
     // 403 without UFile's session id: a proxy, not UFile's verdict.
     let server = Server::start(Mode::Status(403), objects.clone()).await;
-    let e = server.reader(PRIV).probe_url(url, &cancel).await.unwrap_err();
+    let e = server.reader(PRIV).probe_url(url, ENDS, &cancel).await.unwrap_err();
     assert!(matches!(e, ProbeError::Unexpected { .. }), "{e}");
     assert!(!e.is_definite());
 
     // A server that ignores Range: the head is read (bounded), the tail cannot be.
     let server = Server::start(Mode::IgnoreRange, objects.clone()).await;
     let started = Instant::now();
-    let e = server.reader(PRIV).probe_url(url, &cancel).await.unwrap_err();
+    let e = server.reader(PRIV).probe_url(url, ENDS, &cancel).await.unwrap_err();
     assert!(matches!(e, ProbeError::Protocol { .. }), "{e}");
     assert!(!e.is_definite());
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -919,7 +931,7 @@ async fn inconclusive_failures_say_why_the_check_was_skipped() {
     // Stalls, refused connections.
     let server = Server::start(Mode::Stall, objects.clone()).await;
     let started = Instant::now();
-    let e = server.reader(PRIV).probe_url(url, &cancel).await.unwrap_err();
+    let e = server.reader(PRIV).probe_url(url, ENDS, &cancel).await.unwrap_err();
     assert!(matches!(e, ProbeError::Timeout { .. }), "{e}");
     assert!(!e.is_definite());
     assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
@@ -932,17 +944,20 @@ async fn inconclusive_failures_say_why_the_check_was_skipped() {
         Some(&format!("http://127.0.0.1:{port}")),
         Credentials::new(PUB, Secret::new(PRIV)),
     );
-    let e = r.probe_url(url, &cancel).await.unwrap_err();
+    let e = r.probe_url(url, ENDS, &cancel).await.unwrap_err();
     assert!(matches!(e, ProbeError::Unreachable { .. }), "{e}");
     assert!(!e.is_definite());
     assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
 
     // Nothing to send to, or nothing to sign with.
-    let e = r.probe_url("https://cdn.example.com/a.raw", &cancel).await.unwrap_err();
+    let e = r
+        .probe_url("https://cdn.example.com/a.raw", ENDS, &cancel)
+        .await
+        .unwrap_err();
     assert!(matches!(e, ProbeError::Url(UrlError::UnknownHost { .. })), "{e}");
     assert!(!e.is_definite());
     let r = reader(None, Credentials::new("", Secret::new(PRIV)));
-    let e = r.probe_url(url, &cancel).await.unwrap_err();
+    let e = r.probe_url(url, ENDS, &cancel).await.unwrap_err();
     assert!(
         matches!(e, ProbeError::CannotSign(CredentialsError::NoPublicKey)),
         "{e}"
@@ -958,7 +973,7 @@ async fn inconclusive_failures_say_why_the_check_was_skipped() {
         tokio::time::sleep(Duration::from_millis(50)).await;
         c.cancel();
     });
-    let e = r.probe_url(url, &cancel).await.unwrap_err();
+    let e = r.probe_url(url, ENDS, &cancel).await.unwrap_err();
     assert_eq!(e, ProbeError::Cancelled);
 }
 

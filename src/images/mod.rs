@@ -3,7 +3,8 @@
 //! to settle or to go ([`Waiter`], which polls every image in flight of a
 //! location with one DescribeImage per tick), and creating an image exactly
 //! once even when the answer to a non-idempotent call is lost
-//! ([`create_once`]).
+//! ([`create_once`]), and what a disk image file is from its ends
+//! ([`format::detect`]).
 //!
 //! Below the resources and above the client: it knows UCloud's image states
 //! and nothing of Terraform (errors are plain messages the resources turn
@@ -11,6 +12,7 @@
 
 mod api;
 mod batch;
+pub mod format;
 mod reconcile;
 mod wait;
 

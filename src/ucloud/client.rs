@@ -495,10 +495,10 @@ fn user_agent(extra: &str) -> String {
 }
 
 pub(crate) fn parse_base_url(base_url: &str) -> Result<Url, String> {
-    let url = Url::parse(base_url.trim()).map_err(|e| format!("base_url {base_url:?} is not a URL: {e}"))?;
+    let url = Url::parse(base_url.trim()).map_err(|e| format!("the API base URL {base_url:?} is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(format!(
-            "base_url {base_url:?} must be an http:// or https:// URL with a host"
+            "the API base URL {base_url:?} must be an http:// or https:// URL with a host"
         ));
     }
     Ok(url)

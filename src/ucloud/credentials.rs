@@ -1,8 +1,9 @@
 //! The credential chain: where the key pair, region, project and endpoint
 //! come from. Precedence: explicit settings (the provider block), then the
 //! environment, then the UCloud CLI's profile files in `~/.ucloud/`, then
-//! defaults. Errors name the file or the setting and say how to fix it; none
-//! ever contains the private key.
+//! defaults. Errors name the file or the setting ([`Setting`], which a caller
+//! words as its own argument) and say how to fix it; none ever contains the
+//! private key.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,11 @@ pub const ENV_PROJECT_ID: &str = "UCLOUD_PROJECT_ID";
 pub const ENV_PROFILE: &str = "UCLOUD_PROFILE";
 pub const ENV_SHARED_CREDENTIAL_FILE: &str = "UCLOUD_SHARED_CREDENTIAL_FILE";
 pub const ENV_API_BASE_URL: &str = "UCLOUD_API_BASE_URL";
+
+/// UCloud's own names for the two halves of an API key pair: the keys of
+/// its CLI's credential file (and of its SDKs' configuration).
+pub const PUBLIC_KEY_NAME: &str = "public_key";
+pub const PRIVATE_KEY_NAME: &str = "private_key";
 
 /// The profile used when none is named and none is marked active.
 pub const DEFAULT_PROFILE: &str = "default";
@@ -71,13 +77,47 @@ impl Resolved {
     }
 }
 
+/// A setting of the chain, as errors name it: a program that sets it under
+/// another name (the provider's arguments) says that name itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setting {
+    PublicKey,
+    PrivateKey,
+    Region,
+    Profile,
+    BaseUrl,
+}
+
+impl Setting {
+    /// The environment variable the chain reads it from.
+    pub fn env(self) -> &'static str {
+        match self {
+            Setting::PublicKey => ENV_PUBLIC_KEY,
+            Setting::PrivateKey => ENV_PRIVATE_KEY,
+            Setting::Region => ENV_REGION,
+            Setting::Profile => ENV_PROFILE,
+            Setting::BaseUrl => ENV_API_BASE_URL,
+        }
+    }
+
+    /// What it is, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Setting::PublicKey => "the public key",
+            Setting::PrivateKey => "the private key",
+            Setting::Region => "the region",
+            Setting::Profile => "the profile",
+            Setting::BaseUrl => "the API base URL",
+        }
+    }
+}
+
 /// Why the configuration cannot be used. `Display` says what to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConfigError {
     /// A required value was found nowhere in the chain.
     Missing {
-        argument: &'static str,
-        env: &'static str,
+        setting: Setting,
         profile: String,
         /// The profile file that could have supplied it, if there is a home.
         file: Option<PathBuf>,
@@ -91,62 +131,69 @@ pub enum ConfigError {
         known: Vec<String>,
     },
     /// A value is set but unusable.
-    Invalid { argument: &'static str, problem: String },
+    Invalid { setting: Setting, problem: String },
 }
 
 impl ConfigError {
-    /// The provider argument the error is about, to point the diagnostic at.
-    pub fn argument(&self) -> Option<&'static str> {
+    /// The setting the error is about, to point a diagnostic at.
+    pub fn setting(&self) -> Option<Setting> {
         match self {
-            ConfigError::Missing { argument, .. } | ConfigError::Invalid { argument, .. } => Some(argument),
-            ConfigError::ProfileNotFound { .. } => Some("profile"),
+            ConfigError::Missing { setting, .. } | ConfigError::Invalid { setting, .. } => Some(*setting),
+            ConfigError::ProfileNotFound { .. } => Some(Setting::Profile),
             ConfigError::File { .. } => None,
+        }
+    }
+
+    /// What is wrong, without what to do about it (which names settings).
+    pub fn fact(&self) -> String {
+        match self {
+            ConfigError::Missing { setting, .. } => format!("{} is not set", setting.describe()),
+            ConfigError::File { path, problem } => format!("cannot use {}: {problem}", path.display()),
+            ConfigError::ProfileNotFound { profile, path, known } => {
+                let held = if known.is_empty() {
+                    "no profiles".to_owned()
+                } else {
+                    known.iter().map(|k| format!("{k:?}")).collect::<Vec<_>>().join(", ")
+                };
+                format!("profile {profile:?} is not in {} (it holds {held})", path.display())
+            }
+            ConfigError::Invalid { setting, problem } => format!("invalid {}: {problem}", setting.describe()),
+        }
+    }
+
+    /// Where else a missing value could come from: the UCloud CLI's
+    /// profile file, when there is a home to keep it in.
+    pub fn profile_file_hint(&self) -> Option<String> {
+        match self {
+            ConfigError::Missing {
+                profile,
+                file: Some(path),
+                ..
+            } => Some(format!(
+                "run `ucloud init` to store it in profile {profile:?} of {}",
+                path.display()
+            )),
+            _ => None,
         }
     }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.fact())?;
         match self {
-            ConfigError::Missing {
-                argument,
-                env,
-                profile,
-                file,
-            } => {
-                write!(
-                    f,
-                    "{argument} is not set: set `{argument}` in the provider block or the {env} environment variable"
-                )?;
-                match file {
-                    Some(path) => {
-                        write!(
-                            f,
-                            ", or run `ucloud init` to store it in profile {profile:?} of {}",
-                            path.display()
-                        )
-                    }
+            ConfigError::Missing { setting, .. } => {
+                write!(f, ": set the {} environment variable", setting.env())?;
+                match self.profile_file_hint() {
+                    Some(hint) => write!(f, ", or {hint}"),
                     None => Ok(()),
                 }
             }
-            ConfigError::File { path, problem } => write!(f, "cannot use {}: {problem}", path.display()),
-            ConfigError::ProfileNotFound { profile, path, known } => {
-                write!(f, "profile {profile:?} is not in {}", path.display())?;
-                if known.is_empty() {
-                    write!(f, " (it holds no profiles)")?;
-                } else {
-                    write!(
-                        f,
-                        " (it holds {})",
-                        known.iter().map(|k| format!("{k:?}")).collect::<Vec<_>>().join(", ")
-                    )?;
-                }
-                write!(
-                    f,
-                    ": set `profile` or {ENV_PROFILE} to one of those, or add the profile with `ucloud init`"
-                )
-            }
-            ConfigError::Invalid { argument, problem } => write!(f, "invalid {argument}: {problem}"),
+            ConfigError::ProfileNotFound { .. } => write!(
+                f,
+                ": set {ENV_PROFILE} to one of those, or add the profile with `ucloud init`"
+            ),
+            ConfigError::File { .. } | ConfigError::Invalid { .. } => Ok(()),
         }
     }
 }
@@ -257,9 +304,8 @@ pub fn resolve(
             (None, Source::Unset)
         }
     };
-    let missing = |argument, env, file: &Option<PathBuf>| ConfigError::Missing {
-        argument,
-        env,
+    let missing = |setting, file: &Option<PathBuf>| ConfigError::Missing {
+        setting,
         profile: profile.clone(),
         file: file.clone(),
     };
@@ -269,7 +315,7 @@ pub fn resolve(
         ENV_PUBLIC_KEY,
         credential.and_then(|c| c.public_key.as_ref()),
     );
-    let public_key = public_key.ok_or_else(|| missing("public_key", ENV_PUBLIC_KEY, &credential_path))?;
+    let public_key = public_key.ok_or_else(|| missing(Setting::PublicKey, &credential_path))?;
 
     let (private_key, private_key_from) = match explicit.private_key.as_ref().filter(|k| !k.expose().trim().is_empty())
     {
@@ -282,14 +328,14 @@ pub fn resolve(
             },
         },
     };
-    let private_key = private_key.ok_or_else(|| missing("private_key", ENV_PRIVATE_KEY, &credential_path))?;
+    let private_key = private_key.ok_or_else(|| missing(Setting::PrivateKey, &credential_path))?;
 
     let (region, region_from) = pick(
         given(&explicit.region),
         ENV_REGION,
         settings.and_then(|s| s.region.as_ref()),
     );
-    let region = region.ok_or_else(|| missing("region", ENV_REGION, &config_path))?;
+    let region = region.ok_or_else(|| missing(Setting::Region, &config_path))?;
 
     let (project_id, project_id_from) = pick(
         given(&explicit.project_id),
@@ -306,7 +352,7 @@ pub fn resolve(
         (None, _) => (DEFAULT_BASE_URL.to_owned(), Source::Default),
     };
     parse_base_url(&base_url).map_err(|problem| ConfigError::Invalid {
-        argument: "base_url",
+        setting: Setting::BaseUrl,
         problem,
     })?;
 
@@ -427,8 +473,8 @@ fn parse_credentials(path: &Path, entries: Vec<Map<String, Value>>) -> Result<Ve
         .map(|(i, e)| {
             Ok(CredentialEntry {
                 profile: profile_name(path, i, e)?,
-                public_key: string_field(path, i, e, "public_key")?,
-                private_key: string_field(path, i, e, "private_key")?.map(Secret::new),
+                public_key: string_field(path, i, e, PUBLIC_KEY_NAME)?,
+                private_key: string_field(path, i, e, PRIVATE_KEY_NAME)?.map(Secret::new),
             })
         })
         .collect()
@@ -720,7 +766,7 @@ mod tests {
             ..Default::default()
         };
         let e = err(resolve(&explicit, &env_of(&[]), Some(home.path())));
-        assert_eq!(e.argument(), Some("profile"));
+        assert_eq!(e.setting(), Some(Setting::Profile));
         let shown = e.to_string();
         assert!(
             shown.contains(r#"profile "staging" is not in"#) && shown.contains(r#""default", "prod""#),
@@ -729,12 +775,12 @@ mod tests {
     }
 
     #[test]
-    fn missing_values_name_the_argument_and_the_variable() {
+    fn missing_values_name_the_setting_and_the_variable() {
         let home = Home::new();
         let e = err(resolve(&Settings::default(), &env_of(&[]), Some(home.path())));
-        assert_eq!(e.argument(), Some("public_key"));
+        assert_eq!(e.setting(), Some(Setting::PublicKey));
         assert!(e.to_string().starts_with(
-            "public_key is not set: set `public_key` in the provider block or the UCLOUD_PUBLIC_KEY environment variable"
+            "the public key is not set: set the UCLOUD_PUBLIC_KEY environment variable, or run `ucloud init`"
         ));
         let e = err(resolve(
             &Settings::default(),
@@ -745,9 +791,9 @@ mod tests {
         let env = env_of(&[(ENV_PUBLIC_KEY, "p"), (ENV_PRIVATE_KEY, "do-not-show")]);
         let e = err(resolve(&Settings::default(), &env, Some(home.path())));
         let shown = e.to_string();
-        assert_eq!(e.argument(), Some("region"));
+        assert_eq!(e.setting(), Some(Setting::Region));
         assert!(
-            shown.starts_with("region is not set: set `region` in the provider block or the UCLOUD_REGION"),
+            shown.starts_with("the region is not set: set the UCLOUD_REGION"),
             "{shown}"
         );
         assert!(
@@ -766,7 +812,7 @@ mod tests {
             (ENV_API_BASE_URL, "api.ucloud.cn"),
         ]);
         let e = err(resolve(&Settings::default(), &env, None));
-        assert_eq!(e.argument(), Some("base_url"));
+        assert_eq!(e.setting(), Some(Setting::BaseUrl));
         assert!(e.to_string().contains("api.ucloud.cn"), "{e}");
     }
 }

@@ -5,6 +5,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::credentials::{PRIVATE_KEY_NAME, PUBLIC_KEY_NAME};
+
 /// RetCode UCloud answers for an image that does not exist or is not a
 /// custom image.
 pub const RET_CODE_NOT_FOUND: i64 = 8956;
@@ -308,12 +310,17 @@ fn attempts(n: u32) -> String {
 fn hint(ret_code: i64, action: &str) -> Option<String> {
     let text = match ret_code {
         150 => "the UCloud service is temporarily unavailable; try again later".to_owned(),
-        153 => "UCloud is throttling requests from this key; try again later or raise max_retries".to_owned(),
-        171 => "the signature was rejected: check that public_key and private_key belong to the same API key pair"
-            .to_owned(),
-        172 => "UCloud does not know this public_key: check it (the key may have been deleted)".to_owned(),
+        153 => {
+            "UCloud is throttling requests from this key; try again later or allow the client more retries".to_owned()
+        }
+        // UCloud's names for the key pair, as its CLI and SDKs write them.
+        171 => format!(
+            "the signature was rejected: check that {PUBLIC_KEY_NAME} and {PRIVATE_KEY_NAME} belong to the same API \
+             key pair"
+        ),
+        172 => format!("UCloud does not know this {PUBLIC_KEY_NAME}: check it (the key may have been deleted)"),
         230 => "a parameter was rejected; the message above names it".to_owned(),
-        292 => "the project does not exist or this key cannot use it: check project_id (sub-accounts must set it)"
+        292 => "the project does not exist or this key cannot use it: check the project id (sub-accounts must set it)"
             .to_owned(),
         294 => "UCloud refused this client's IP address: check the key's IP allow-list".to_owned(),
         299 => format!("the key's IAM permissions do not allow {action}: grant the UHost image permissions"),
@@ -369,7 +376,7 @@ impl fmt::Display for Error {
                 write_request_id(f, request_id)?;
                 write!(
                     f,
-                    ". Check network access to the API endpoint (base_url) and any proxy settings"
+                    ". Check network access to the API endpoint (the API base URL) and any proxy settings"
                 )
             }
             Error::Timeout {
@@ -382,8 +389,8 @@ impl fmt::Display for Error {
                 write_request_id(f, request_id)?;
                 write!(
                     f,
-                    ". The timeout covers the whole exchange; check network access to the API endpoint (base_url) \
-                     and any proxy"
+                    ". The timeout covers the whole exchange; check network access to the API endpoint (the API base \
+                     URL) and any proxy"
                 )
             }
             Error::TooLarge { action, request_id, .. } => {
@@ -478,7 +485,7 @@ mod tests {
         }
         assert!(!api(8301).to_string().contains("Hint: "));
         assert!(api(299).to_string().contains("do not allow DescribeImage"));
-        assert!(api(292).to_string().contains("project_id"));
+        assert!(api(292).to_string().contains("check the project id"));
     }
 
     #[test]

@@ -53,7 +53,7 @@ impl fmt::Display for ImageFormat {
 
 /// ImportCustomImage: start importing a UFile object as a custom image. Not
 /// idempotent: every call creates an image, and there is no client token.
-/// `Debug` hides a signature in `ufile_url`.
+/// `Debug` hides a signature in the object URL.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ImportCustomImage {
     pub region: String,
@@ -72,17 +72,18 @@ pub struct ImportCustomImage {
 
 impl fmt::Debug for ImportCustomImage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // UCloud's parameter names, like the request itself.
         f.debug_struct("ImportCustomImage")
-            .field("region", &self.region)
-            .field("project_id", &self.project_id)
-            .field("image_name", &self.image_name)
-            .field("ufile_url", &super::ufile::redact(&self.ufile_url))
-            .field("os_type", &self.os_type)
-            .field("os_name", &self.os_name)
-            .field("format", &self.format)
-            .field("auth", &self.auth)
-            .field("image_description", &self.image_description)
-            .field("tag", &self.tag)
+            .field("Region", &self.region)
+            .field("ProjectId", &self.project_id)
+            .field("ImageName", &self.image_name)
+            .field("UFileUrl", &super::ufile::redact(&self.ufile_url))
+            .field("OsType", &self.os_type)
+            .field("OsName", &self.os_name)
+            .field("Format", &self.format)
+            .field("Auth", &self.auth)
+            .field("ImageDescription", &self.image_description)
+            .field("Tag", &self.tag)
             .finish()
     }
 }

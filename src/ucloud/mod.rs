@@ -1,6 +1,9 @@
 //! The UCloud API client: signed requests, retries that never create twice,
-//! a client-side rate limit, typed image actions, and the credential chain. It knows nothing of
-//! Terraform, so another program could use it.
+//! a client-side rate limit, typed image actions, the credential chain, and
+//! UFile reads. It knows nothing of Terraform, so another program could use
+//! it: errors name UCloud's things (the object URL, a [`Setting`] of the
+//! chain), and the provider and resources word them with their attribute
+//! names (`tests/architecture.rs` fails on an attribute name written here).
 
 mod action;
 mod client;

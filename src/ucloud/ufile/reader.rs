@@ -1,5 +1,5 @@
-//! Reads what the format check needs from a UFile object: its size, its first
-//! [`HEAD_LEN`] bytes and its last [`TAIL_LEN`] bytes, in at most three
+//! Reads the ends of a UFile object: its size, its first [`Ends::head`]
+//! bytes and its last [`Ends::tail`] bytes, in at most three
 //! requests (usually two ranged GETs; a third only to confirm an empty
 //! object), never reading more of a body than it needs.
 //!
@@ -17,7 +17,6 @@ use reqwest::{Method, StatusCode};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use super::format::{HEAD_LEN, TAIL_LEN};
 use super::sign::{Credentials, CredentialsError, StringToSign};
 use super::url::{ObjectUrl, UrlError, parse_base_url};
 
@@ -35,7 +34,7 @@ const ERROR_SNIPPET_CHARS: usize = 200;
 /// What an [`ObjectReader`] needs.
 #[derive(Clone, Debug)]
 pub struct ReaderConfig {
-    /// `ufile_base_url`: send object requests path-style to `{base}/BUCKET/KEY`.
+    /// The UFile base URL: send object requests path-style to `{base}/BUCKET/KEY`.
     pub base_url: Option<String>,
     /// The key pair that signs requests for URLs that carry no signature.
     /// `Err` keeps why it cannot sign, for the skipped-check warning.
@@ -64,13 +63,23 @@ pub enum ReaderConfigError {
     Http(String),
 }
 
+/// How many bytes of each end of an object a probe reads: whoever judges
+/// the bytes says how many it needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ends {
+    /// Leading bytes (at least 1 is read: the first request also gives the size).
+    pub head: usize,
+    /// Trailing bytes.
+    pub tail: usize,
+}
+
 /// What was read.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Probe {
     pub size: u64,
-    /// The first `min(size, HEAD_LEN)` bytes.
+    /// The first `min(size, ends.head)` bytes.
     pub head: Vec<u8>,
-    /// The last `min(size, TAIL_LEN)` bytes.
+    /// The last `min(size, ends.tail)` bytes.
     pub tail: Vec<u8>,
     /// How many HTTP requests it took (at most 3).
     pub requests: u32,
@@ -83,7 +92,7 @@ pub struct Probe {
 impl fmt::Debug for Probe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Probe")
-            .field("size", &self.size)
+            .field("object_size", &self.size)
             .field("head_len", &self.head.len())
             .field("tail_len", &self.tail.len())
             .field("requests", &self.requests)
@@ -247,21 +256,22 @@ impl ObjectReader {
         self.credentials.as_ref()
     }
 
-    /// Maps `ufile_url` to its object, honouring `ufile_base_url`.
-    pub fn object(&self, ufile_url: &str) -> Result<ObjectUrl, UrlError> {
-        ObjectUrl::parse(ufile_url, self.base_url.as_ref())
+    /// Maps an object URL to its object, honouring the UFile base URL.
+    pub fn object(&self, url: &str) -> Result<ObjectUrl, UrlError> {
+        ObjectUrl::parse(url, self.base_url.as_ref())
     }
 
-    /// Size, head and tail of the object behind `ufile_url`.
-    pub async fn probe_url(&self, ufile_url: &str, cancel: &CancellationToken) -> Result<Probe, ProbeError> {
-        let object = self.object(ufile_url).map_err(ProbeError::Url)?;
-        self.probe(&object, cancel).await
+    /// Size and `ends` of the object behind `url`.
+    pub async fn probe_url(&self, url: &str, ends: Ends, cancel: &CancellationToken) -> Result<Probe, ProbeError> {
+        let object = self.object(url).map_err(ProbeError::Url)?;
+        self.probe(&object, ends, cancel).await
     }
 
-    /// Size, head and tail of `object`. A URL that carries a signature is
+    /// Size and `ends` of `object`. A URL that carries a signature is
     /// used as given (GET only: a signature covers one verb); otherwise every
     /// request is signed with the key pair in the `Authorization` header.
-    pub async fn probe(&self, object: &ObjectUrl, cancel: &CancellationToken) -> Result<Probe, ProbeError> {
+    pub async fn probe(&self, object: &ObjectUrl, ends: Ends, cancel: &CancellationToken) -> Result<Probe, ProbeError> {
+        let head_len = ends.head.max(1);
         if let Some(p) = object.presigned()
             && p.expired_at(SystemTime::now())
         {
@@ -279,14 +289,14 @@ impl ObjectReader {
         let mut requests = 0;
 
         // 1: the head, and the size from Content-Range.
-        let want_head = HEAD_LEN as u64;
+        let want_head = head_len as u64;
         let first = self
             .send(
                 object,
                 credentials,
                 Method::GET,
                 Some((0, want_head - 1)),
-                HEAD_LEN,
+                head_len,
                 cancel,
             )
             .await?;
@@ -372,8 +382,10 @@ impl ObjectReader {
         let mut last_headers = first.headers;
 
         // 2: the tail, unless the head already holds the whole object.
-        let tail_len = size.min(TAIL_LEN as u64);
-        let tail = if size <= head.len() as u64 {
+        let tail_len = size.min(ends.tail as u64);
+        let tail = if tail_len == 0 {
+            Vec::new()
+        } else if size <= head.len() as u64 {
             head[head.len() - tail_len as usize..].to_vec()
         } else {
             let start = size - tail_len;
@@ -383,7 +395,7 @@ impl ObjectReader {
                     credentials,
                     Method::GET,
                     Some((start, size - 1)),
-                    TAIL_LEN,
+                    ends.tail,
                     cancel,
                 )
                 .await?;
@@ -415,7 +427,7 @@ impl ObjectReader {
             reply.body
         };
         let mut head = head;
-        head.truncate(usize::try_from(size).unwrap_or(usize::MAX).min(HEAD_LEN));
+        head.truncate(usize::try_from(size).unwrap_or(usize::MAX).min(ends.head));
         Ok(Probe {
             size,
             head,

@@ -1,7 +1,7 @@
-//! Where a `ufile_url` points: the bucket, the key and (when the host says
+//! Where an object URL points: the bucket, the key and (when the host says
 //! so) UFile's region label, from the URL forms UFile uses; whether the URL
 //! already carries a signature and when it expires; the URL to request when
-//! `ufile_base_url` redirects object requests (path-style `{base}/BUCKET/KEY`);
+//! a base URL redirects object requests (path-style `{base}/BUCKET/KEY`);
 //! and the presigned URL handed to ImportCustomImage.
 //!
 //! A URL may hold a signature, which is a credential for that object: the
@@ -17,7 +17,7 @@ use super::sign::{Credentials, StringToSign};
 /// The query parameters of a presigned UFile URL.
 pub const SIGNATURE_PARAMS: [&str; 3] = ["UCloudPublicKey", "Signature", "Expires"];
 
-/// A `ufile_url` mapped to a UFile object.
+/// An object URL mapped to a UFile object.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ObjectUrl {
     /// As the user wrote it (normalised by URL parsing).
@@ -49,7 +49,7 @@ impl Presigned {
     }
 }
 
-/// Why a `ufile_url` does not name a UFile object this client can read.
+/// Why an object URL does not name a UFile object this client can read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
     #[error("`{url}` is not a URL: {reason}")]
@@ -77,7 +77,7 @@ pub enum UrlError {
     },
     #[error("`{url}`: Expires={value} is not a unix time in seconds")]
     BadExpires { url: String, value: String },
-    #[error("ufile_base_url `{url}` is not usable: {reason}")]
+    #[error("the UFile base URL `{url}` is not usable: {reason}")]
     BaseUrl { url: String, reason: String },
 }
 
@@ -89,7 +89,7 @@ impl UrlError {
     }
 }
 
-/// Parses `ufile_base_url`: http(s), no query; a trailing `/` is ignored.
+/// Parses the UFile base URL: http(s), no query; a trailing `/` is ignored.
 pub fn parse_base_url(raw: &str) -> Result<Url, UrlError> {
     let fail = |reason: &str| UrlError::BaseUrl {
         url: redact(raw),

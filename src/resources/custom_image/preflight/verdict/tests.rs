@@ -1,12 +1,13 @@
 //! The detector and the verdict on hand-built headers (every branch, with
-//! exact offsets), and a seeded fuzz run proving that no input panics.
+//! exact offsets), and a seeded fuzz run proving that no input panics (the
+//! detector's own edge cases are in `images/format/tests.rs`).
 //! Real files made by `qemu-img` and the checked-in header fixtures are
 //! tested in `tests/ufile.rs`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use super::format::*;
-use super::verdict::*;
+use super::*;
+use crate::images::format::*;
 use crate::ucloud::ImageFormat;
 
 /// Head and tail of a file of `size` bytes whose content is `bytes` at
@@ -450,26 +451,6 @@ fn mismatch_names_the_detected_format_and_the_evidence() {
         "{}",
         v.findings[0]
     );
-}
-
-#[test]
-fn inconsistent_inputs_are_cut_to_the_size() {
-    // Head and tail longer than the size claims: only `size` bytes count.
-    let mut h = vec![0u8; 2048];
-    h[..4].copy_from_slice(b"QFI\xfb");
-    let d = detect(2, &h, &h);
-    assert_eq!(d.label(), "raw");
-    // A short head for a big file: nothing beyond it is trusted.
-    assert_eq!(detect(u64::MAX, b"KDMV", &[]).label(), "vmdk-sparse");
-    assert_eq!(detect(u64::MAX, &[], &[]).label(), "raw");
-}
-
-#[test]
-fn human_sizes() {
-    assert_eq!(human_size(1000), "1000 bytes");
-    assert_eq!(human_size(1 << 20), "1 MiB (1048576 bytes)");
-    assert_eq!(human_size(1536), "1.5 KiB (1536 bytes)");
-    assert!(human_size(u64::MAX).contains("EiB"));
 }
 
 /// Seed corpus for the fuzzer: every branch the tests above build.

@@ -15,12 +15,18 @@ use vhd::{vhd_fixed, vhd_with_header};
 use vmdk::{vmdk_descriptor, vmdk4};
 
 use crate::ucloud::ImageFormat;
+use crate::ucloud::ufile::Ends;
 
 /// How many leading bytes [`detect`] looks at (a ranged GET `bytes=0-1023`).
 pub const HEAD_LEN: usize = 1024;
 /// How many trailing bytes [`detect`] looks at: a stream-optimized VMDK's
 /// footer starts 1536 bytes before the end; a VHD footer is the last 512.
 pub const TAIL_LEN: usize = 1536;
+/// What to read of a UFile object for [`detect`].
+pub const ENDS: Ends = Ends {
+    head: HEAD_LEN,
+    tail: TAIL_LEN,
+};
 
 pub(super) const SECTOR: u64 = 512;
 
@@ -581,3 +587,6 @@ pub(super) fn le_u32(h: &[u8], at: usize) -> Option<u32> {
 pub(super) fn le_u64(h: &[u8], at: usize) -> Option<u64> {
     field(h, at).map(u64::from_le_bytes)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,7 @@
 //! The check before ImportCustomImage: read the object behind `ufile_url`
-//! (at most 3 requests, see [`ObjectReader::probe`]), judge its bytes against
-//! `format` ([`ufile::check`]), and decide which URL the import sends.
+//! (at most 3 requests, see [`ufile::ObjectReader::probe`]), judge its bytes
+//! against `format` ([`verdict::check`]), and decide which URL the import
+//! sends.
 //!
 //! The outcome, as diagnostics on `ufile_url` or `format`:
 //! - a definite problem (missing, refused, empty, wrong format, compressed,
@@ -21,11 +22,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::model::CustomImageModel;
 use crate::framework::timeouts::Op;
 use crate::framework::{AttrPath, Context, Diagnostic, Diagnostics, Maybe};
-use crate::images::human;
-use crate::provider_data::ProviderData;
+use crate::images::{format, human};
+use crate::provider_data::{ENV_UFILE_BASE_URL, ProviderData};
 use crate::ucloud::ImageFormat;
-use crate::ucloud::ufile::{self, Attribute, Credentials, ObjectUrl, Probe, ProbeError, Severity, SignedUrl, UrlError};
+use crate::ucloud::ufile::{self, Credentials, ObjectUrl, Probe, ProbeError, SignedUrl, UrlError};
 use crate::{attr_name, attr_path};
+
+pub mod verdict;
+
+pub use verdict::{Attribute, Finding, FindingKind, Severity, Verdict, check};
 
 type M = CustomImageModel;
 
@@ -123,7 +128,7 @@ pub async fn check_source(ctx: &Context, data: &ProviderData, req: &Request<'_>)
         });
     }
     let probed = match &object {
-        Ok(o) => reader.probe(o, &ctx.cancel).await,
+        Ok(o) => reader.probe(o, format::ENDS, &ctx.cancel).await,
         Err(e) => Err(ProbeError::Url(e.clone())),
     };
     let judged = judge(req, object.as_ref().ok(), probed)?;
@@ -173,7 +178,7 @@ pub fn judge(
         requests = probe.requests,
         "source read for the check"
     );
-    let verdict = ufile::check(req.format, probe.size, &probe.head, &probe.tail);
+    let verdict = check(req.format, probe.size, &probe.head, &probe.tail);
     let verify_source = attr_name!(M, verify_source);
     let mut errors = Diagnostics::new();
     let mut warnings = Diagnostics::new();
@@ -339,7 +344,7 @@ fn skipped(e: &ProbeError, shown: &str) -> Diagnostic {
         ProbeError::Unreachable { .. } | ProbeError::Timeout { .. } | ProbeError::Network { .. } => format!(
             "If UFile is reached through another endpoint here, set ufile_base_url in the provider block (or \
              {}); set {verify_source} = false to skip the check.",
-            ufile::ENV_BASE_URL
+            ENV_UFILE_BASE_URL
         ),
         _ => format!("Set {verify_source} = false to skip the check."),
     };
@@ -433,7 +438,7 @@ mod tests {
 
     /// A real qcow2 file's first 1 KiB and last 1.5 KiB, and its size.
     fn qcow2() -> Probe {
-        let bin = include_bytes!("../../../tests/fixtures/formats/qcow2-v3.bin");
+        let bin = include_bytes!("../../../../tests/fixtures/formats/qcow2-v3.bin");
         probe(196_616, bin[..1024].to_vec(), bin[1024..].to_vec())
     }
 

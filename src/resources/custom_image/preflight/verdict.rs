@@ -1,12 +1,13 @@
 //! The judgement on a file before it is imported: [`check`] compares what the
 //! bytes are ([`detect`]) with the `format` the user declared and lists what
 //! would make the import fail (errors) or is worth knowing (warnings), each
-//! with a message that quotes its evidence. Pure, like the detector: the
-//! resource turns findings into diagnostics on `ufile_url` or `format`.
+//! with a message that quotes its evidence, and the argument it lands on
+//! (`ufile_url` or `format`). Pure, like the detector: the preflight turns
+//! findings into diagnostics at those attributes.
 
 use std::fmt;
 
-use super::format::{Detected, PartitionTable, Qcow2Encryption, VhdType, VmdkVariant, detect, human_size};
+use crate::images::format::{Detected, PartitionTable, Qcow2Encryption, VhdType, VmdkVariant, detect, human_size};
 use crate::ucloud::ImageFormat;
 
 /// The outcome of [`check`].
@@ -31,15 +32,6 @@ pub enum Severity {
 pub enum Attribute {
     UfileUrl,
     Format,
-}
-
-impl Attribute {
-    pub fn name(self) -> &'static str {
-        match self {
-            Attribute::UfileUrl => "ufile_url",
-            Attribute::Format => "format",
-        }
-    }
 }
 
 /// What a finding is about, for code that reacts to particular ones.
@@ -394,3 +386,6 @@ fn qemu_name(f: ImageFormat) -> &'static str {
         ImageFormat::Qcow2 => "qcow2",
     }
 }
+
+#[cfg(test)]
+mod tests;
