@@ -8,12 +8,10 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use test_support::scripted::{Reply, ScriptedServer, Seen};
 use tokio_util::sync::CancellationToken;
 use tpu::images::format::{ENDS, HEAD_LEN, TAIL_LEN};
 use tpu::resources::custom_image::preflight::{self, FindingKind, Verdict};
@@ -507,84 +505,29 @@ enum Mode {
     Stall,
 }
 
-#[derive(Clone, Debug)]
-struct Seen {
-    method: String,
-    target: String,
-    range: Option<String>,
-    authorization: Option<String>,
-}
-
-#[derive(Clone)]
+/// The scripted server playing UFile in `mode` over `objects`.
 struct Server {
-    base: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
+    scripted: ScriptedServer,
 }
 
 impl Server {
     async fn start(mode: Mode, objects: HashMap<String, Vec<u8>>) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let objects = Arc::new(objects);
-        let log = seen.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let (objects, log) = (objects.clone(), log.clone());
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match stream.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    let text = String::from_utf8_lossy(&buf).into_owned();
-                    let mut lines = text.lines();
-                    let mut first = lines.next().unwrap_or_default().split(' ');
-                    let method = first.next().unwrap_or_default().to_owned();
-                    let target = first.next().unwrap_or_default().to_owned();
-                    let headers: HashMap<String, String> = lines
-                        .filter_map(|l| l.split_once(':'))
-                        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-                        .collect();
-                    log.lock().unwrap().push(Seen {
-                        method: method.clone(),
-                        target: target.clone(),
-                        range: headers.get("range").cloned(),
-                        authorization: headers.get("authorization").cloned(),
-                    });
-                    if mode == Mode::Stall {
-                        tokio::time::sleep(Duration::from_secs(30)).await;
-                        return;
-                    }
-                    let (head, body) = respond(mode, &objects, &method, &target, &headers);
-                    let _ = stream.write_all(head.as_bytes()).await;
-                    if method != "HEAD" {
-                        // Big bodies are cut off by the client; errors end the loop.
-                        for piece in body.chunks(64 * 1024) {
-                            if stream.write_all(piece).await.is_err() {
-                                break;
-                            }
-                        }
-                    }
-                    let _ = stream.shutdown().await;
-                });
-            }
-        });
-        Server { base, seen }
+        let scripted = ScriptedServer::respond_with(move |_, request| Some(respond(mode, &objects, request)))
+            .await
+            .unwrap();
+        Server { scripted }
     }
 
     fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
+        self.scripted.seen()
+    }
+
+    fn base(&self) -> &str {
+        &self.scripted.base_url
     }
 
     fn reader(&self, private_key: &str) -> ObjectReader {
-        reader(Some(&self.base), Credentials::new(PUB, Secret::new(private_key)))
+        reader(Some(self.base()), Credentials::new(PUB, Secret::new(private_key)))
     }
 }
 
@@ -621,42 +564,29 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// The answer of the UFile look-alike: status line + headers, body.
-fn respond(
-    mode: Mode,
-    objects: &HashMap<String, Vec<u8>>,
-    method: &str,
-    target: &str,
-    headers: &HashMap<String, String>,
-) -> (String, Vec<u8>) {
-    let answer = |status: &str, extra: &[(&str, String)], body: Vec<u8>, session: bool| {
-        let mut head = format!("HTTP/1.1 {status}\r\nConnection: close\r\n");
+/// UFile's answer to `request` in `mode`.
+fn respond(mode: Mode, objects: &HashMap<String, Vec<u8>>, request: &Seen) -> Reply {
+    let answer = |status: u16, extra: &[(&str, String)], body: Vec<u8>, session: bool| {
+        let mut reply = Reply::json(status, body);
         if session {
-            head.push_str(&format!("X-SessionId: {SESSION}\r\n"));
+            reply = reply.header("X-SessionId", SESSION);
         }
-        let mut has_length = false;
         for (k, v) in extra {
-            has_length |= k.eq_ignore_ascii_case("content-length");
-            head.push_str(&format!("{k}: {v}\r\n"));
+            reply = reply.header(k, v);
         }
-        if !has_length {
-            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-        }
-        head.push_str("\r\n");
-        (head, body)
+        reply
     };
     let json = |code: i64, msg: &str| format!(r#"{{"RetCode":{code},"ErrMsg":"{msg}"}}"#).into_bytes();
-    if let Mode::Status(code) = mode {
-        return answer(
-            &format!("{code} Status"),
-            &[],
-            b"<html>proxy says no</html>".to_vec(),
-            false,
-        );
+    match mode {
+        Mode::Status(code) => return Reply::html(code, "<html>proxy says no</html>"),
+        Mode::Stall => return Reply::hang(),
+        Mode::Ufile | Mode::IgnoreRange => {}
     }
+    let (method, target) = (request.method(), request.target());
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let resource = percent_decode(path);
     let Some((bucket, key)) = resource.trim_start_matches('/').split_once('/') else {
-        return answer("400 Bad Request", &[], json(-1, "bad path"), true);
+        return answer(400, &[], json(-1, "bad path"), true);
     };
     let query: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
     let private = Secret::new(PRIV);
@@ -664,36 +594,31 @@ fn respond(
         let expires = query.get("Expires").cloned().unwrap_or_default();
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
         if expires.parse::<u64>().unwrap_or(0) <= now {
-            return answer("403 Forbidden", &[], json(-148659, "signature expired"), true);
+            return answer(403, &[], json(-148659, "signature expired"), true);
         }
         let sts = StringToSign::presigned(method, bucket, key, &expires);
         query.get("UCloudPublicKey").map(String::as_str) == Some(PUB)
             && ufile::sign::verify(&private, &sts.to_string(), sig)
-    } else if let Some(auth) = headers.get("authorization") {
+    } else if let Some(auth) = request.header("authorization") {
         let sts = StringToSign::bare(method, bucket, key);
         let sig = auth.strip_prefix(&format!("UCloud {PUB}:")).unwrap_or("");
         ufile::sign::verify(&private, &sts.to_string(), sig)
     } else {
-        return answer("403 Forbidden", &[], json(-148643, "no authorization found"), true);
+        return answer(403, &[], json(-148643, "no authorization found"), true);
     };
     if !authorised {
-        return answer("403 Forbidden", &[], json(-148658, "invalid signature"), true);
+        return answer(403, &[], json(-148658, "invalid signature"), true);
     }
     let Some(object) = objects.get(&format!("{bucket}/{key}")) else {
-        return answer("404 Not Found", &[], json(-148654, "file not exist"), true);
+        return answer(404, &[], json(-148654, "file not exist"), true);
     };
     let size = object.len() as u64;
     let class = ("X-Ufile-Storage-Class", "STANDARD".to_owned());
     if method == "HEAD" {
-        return answer(
-            "200 OK",
-            &[class, ("Content-Length", size.to_string())],
-            Vec::new(),
-            true,
-        );
+        return answer(200, &[class], object.clone(), true).head_only();
     }
-    let range = headers
-        .get("range")
+    let range = request
+        .header("range")
         .and_then(|r| r.strip_prefix("bytes="))
         .and_then(|r| r.split_once('-'));
     match (mode, range) {
@@ -705,13 +630,13 @@ fn respond(
                 (None, None) => (1, 0),
             };
             if size == 0 || start > end {
-                return answer("416 Range Not Satisfiable", &[], json(-1, "invalid range"), true);
+                return answer(416, &[], json(-1, "invalid range"), true);
             }
             let body = object[start as usize..=end as usize].to_vec();
             let cr = ("Content-Range", format!("bytes {start}-{end}/{size}"));
-            answer("206 Partial Content", &[class, cr], body, true)
+            answer(206, &[class, cr], body, true)
         }
-        _ => answer("200 OK", &[class], object.clone(), true),
+        _ => answer(200, &[class], object.clone(), true),
     }
 }
 
@@ -760,18 +685,14 @@ async fn reads_head_and_tail_with_two_signed_ranged_gets() {
     let seen = server.seen();
     assert_eq!(seen.len(), 2);
     for s in &seen {
-        assert_eq!(
-            (s.method.as_str(), s.target.as_str()),
-            ("GET", "/images/linux/disk%20image.qcow2")
-        );
+        assert_eq!((s.method(), s.target()), ("GET", "/images/linux/disk%20image.qcow2"));
         assert!(
-            s.authorization
-                .as_deref()
+            s.header("authorization")
                 .is_some_and(|a| a.starts_with(&format!("UCloud {PUB}:")))
         );
     }
-    assert_eq!(seen[0].range.as_deref(), Some("bytes=0-1023"));
-    assert_eq!(seen[1].range.as_deref(), Some("bytes=195080-196615"));
+    assert_eq!(seen[0].header("range"), Some("bytes=0-1023"));
+    assert_eq!(seen[1].header("range"), Some("bytes=195080-196615"));
     // The probe's Debug shows no bytes and no secrets.
     assert!(!format!("{probe:?}").contains("QFI"));
 }
@@ -806,16 +727,23 @@ async fn presigned_urls_are_used_as_given() {
         .into_owned();
 
     // A reader without usable credentials can still read it.
-    let r = reader(Some(&server.base), Err(CredentialsError::NoPrivateKey));
+    let r = reader(Some(server.base()), Err(CredentialsError::NoPrivateKey));
     let probe = r
         .probe_url(signed.expose(), ENDS, &CancellationToken::new())
         .await
         .unwrap();
     assert_eq!((probe.size, probe.requests), (5000, 2));
     for s in server.seen() {
-        assert_eq!(s.method, "GET");
-        assert!(s.authorization.is_none(), "a signature in both URL and header");
-        assert!(s.target.starts_with("/images/a.raw?UCloudPublicKey="), "{}", s.target);
+        assert_eq!(s.method(), "GET");
+        assert!(
+            s.header("authorization").is_none(),
+            "a signature in both URL and header"
+        );
+        assert!(
+            s.target().starts_with("/images/a.raw?UCloudPublicKey="),
+            "{}",
+            s.target()
+        );
     }
 
     // Signed with another key: UFile refuses, definitely.
@@ -896,7 +824,7 @@ async fn definite_failures_carry_ufile_evidence() {
     assert!(e.is_definite());
     // 416 to the ranged GET, then a HEAD to confirm: the most a probe sends.
     let seen = server.seen();
-    let methods: Vec<&str> = seen[before..].iter().map(|s| s.method.as_str()).collect();
+    let methods: Vec<&str> = seen[before..].iter().map(Seen::method).collect();
     assert_eq!(methods, ["GET", "HEAD"]);
 }
 
