@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use test_support::sim::Sim;
-use test_support::terraform::{Output, Terraform};
+use test_support::terraform::{Output, Terraform, flat};
 use test_support::ucloud::{self, ProviderSettings};
 use tpu::ucloud::Secret;
 use tpu::ucloud::ufile::{Credentials, ObjectUrl};
@@ -532,4 +532,43 @@ fn a_backing_file_name_with_terminal_escapes_reaches_the_diagnostic_escaped() {
         "{out:?}"
     );
     assert!(imports(&sim).is_empty());
+}
+
+/// `timeouts { create = "720h" }`: plan warns that the import URL lives a
+/// day at most, and the URL the import sends expires within that day.
+#[test]
+fn a_month_long_create_timeout_still_signs_the_import_url_for_a_day() {
+    let objects = Objects::new(&[("c7.qcow2", fixture("qcow2-v3"))]);
+    let sim = sim(&objects);
+    let tf = workspace(&sim);
+    tf.write(
+        "main.tf",
+        &image(
+            "c7",
+            &url("c7.qcow2"),
+            "qcow2",
+            "  timeouts {\n    create = \"720h\"\n  }\n",
+        ),
+    );
+    let plan = tf.run(&["plan"]);
+    plan.expect_success();
+    assert!(
+        flat(&plan.stdout).contains("Import URL shorter-lived than the create timeout"),
+        "{plan}"
+    );
+
+    let started = now();
+    let (out, _, _) = apply_json(&tf);
+    assert_eq!(out.code, 0, "{out}");
+    let imports = imports(&sim);
+    let sent = url::Url::parse(imports[0]["Params"]["UFileUrl"].as_str().unwrap_or_default()).expect("a URL");
+    let expires: u64 = sent
+        .query_pairs()
+        .find(|(k, _)| k == "Expires")
+        .and_then(|(_, v)| v.parse().ok())
+        .expect("Expires");
+    assert!(
+        (started + 24 * 3600 - 10..=now() + 24 * 3600).contains(&expires),
+        "Expires={expires}, a day after {started}"
+    );
 }

@@ -5,6 +5,7 @@
 
 use super::super::{non_empty, without_query};
 use super::WORDS;
+use super::preflight::MAX_PRESIGNED_VALIDITY;
 use crate::framework::timeouts::{Op, Timeouts, TimeoutsBlock};
 use crate::framework::{Diagnostic, Diagnostics, Maybe, ReplaceRequest, attr, v};
 use crate::resources::lifecycle::{Refresh, declare};
@@ -198,7 +199,7 @@ fn signed_url_warning(raw: &str) -> Option<Diagnostic> {
                 "{name} carries a UFile signature ({}), which is used as given. Terraform stores it in the state and \
                  shows it in plans, and whoever reads them can download the file while the signature is valid{until}. \
                  Give the plain URL instead ({}): the provider then signs a URL for the import itself, with its key \
-                 pair, valid for the create timeout, and keeps no signature in the state.",
+                 pair, valid for the create timeout (a day at most), and keeps no signature in the state.",
                 carried.join(", "),
                 without_query(raw),
             ),
@@ -248,6 +249,25 @@ pub fn validate_config(config: &CustomImageModel) -> Diagnostics {
         && let Some(d) = signed_url_warning(url)
     {
         diags.push(d);
+    }
+    let create = config.timeout(Op::Create);
+    if create > MAX_PRESIGNED_VALIDITY && config.ufile_url.known().is_none_or(|u| signed_url_warning(u).is_none()) {
+        let url = attr_name!(M, ufile_url);
+        diags.push(
+            Diagnostic::warning(
+                "Import URL shorter-lived than the create timeout",
+                format!(
+                    "timeouts.create is {}, but the provider signs the URL it sends with the import for {} at \
+                     most: a longer-lived URL would be a long-lived credential for the file, signed with the \
+                     account's key pair. An import still reading the file after that fails; imports take minutes \
+                     to hours. To wait longer for other reasons, keep the timeout; to import with a URL of your \
+                     own, give {url} with its own signature.",
+                    crate::images::human(create),
+                    crate::images::human(MAX_PRESIGNED_VALIDITY),
+                ),
+            )
+            .at(attr_path!(M, timeouts).then(Op::Create.as_str())),
+        );
     }
     diags
 }

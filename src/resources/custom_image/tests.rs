@@ -133,6 +133,31 @@ fn bad_timeouts_are_reported_under_timeouts() {
 }
 
 #[test]
+fn a_create_timeout_beyond_a_day_warns_that_the_import_url_lives_a_day() {
+    let timeouts = |create: &str| {
+        with(
+            valid_config(),
+            "timeouts",
+            Value::object([("create", Value::string(create)), ("delete", Value::Null)]),
+        )
+    };
+    let diags = validate(&timeouts("720h"));
+    assert!(!diags.has_errors(), "{diags}");
+    assert_eq!(paths(&diags), ["timeouts.create"]);
+    let d = diags.iter().next().expect("a warning");
+    assert!(
+        d.detail.contains("is 30days") && d.detail.contains("for 1day at most"),
+        "{}",
+        d.detail
+    );
+    assert!(validate(&timeouts("24h")).is_empty());
+    // A URL signed by its owner is sent as given: only the state warning.
+    let signed = "https://bkt.cn-bj.ufileos.com/c7.raw?UCloudPublicKey=k&Signature=s&Expires=1700000300";
+    let diags = validate(&with(timeouts("720h"), "ufile_url", Value::string(signed)));
+    assert_eq!(paths(&diags), ["ufile_url"]);
+}
+
+#[test]
 fn unknown_values_are_not_validated() {
     let mut config = valid_config();
     for attr in ["name", "ufile_url", "format", "os_type", "os_name", "auth"] {

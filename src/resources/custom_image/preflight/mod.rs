@@ -268,9 +268,16 @@ pub fn signature_window(object: &ObjectUrl, now: SystemTime, create_timeout: Dur
     )
 }
 
+/// The longest a URL the provider presigns for an import stays valid. It is
+/// signed with the account's key pair, which can only be revoked by rotating
+/// it, and it reaches UCloud's logs and whoever the import request is shown
+/// to: a day covers the longest imports (minutes to hours) without handing
+/// out a credential for a month. A longer create timeout warns at plan.
+pub const MAX_PRESIGNED_VALIDITY: Duration = Duration::from_secs(24 * 3600);
+
 /// The URL ImportCustomImage sends: presigned until the create timeout ends
-/// when `raw` names a UFile object without a signature and the key pair can
-/// sign, else `raw` unchanged.
+/// (at most [`MAX_PRESIGNED_VALIDITY`]) when `raw` names a UFile object
+/// without a signature and the key pair can sign, else `raw` unchanged.
 pub fn import_url(
     raw: &str,
     object: &Result<ObjectUrl, UrlError>,
@@ -280,7 +287,7 @@ pub fn import_url(
 ) -> ImportUrl {
     match (object, credentials) {
         (Ok(o), Some(c)) if o.presigned().is_none() => {
-            let expires = (now + create_timeout)
+            let expires = (now + create_timeout.min(MAX_PRESIGNED_VALIDITY))
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
             ImportUrl::Presigned(o.presigned_for_import(c, expires))
@@ -646,6 +653,13 @@ mod tests {
             .expect("signature");
         let shown = format!("{url} {url:?}");
         assert!(!shown.contains(&sig) && shown.contains("Signature=***"), "{shown}");
+
+        // A create timeout of 30 days still signs for a day at most.
+        let url = import_url(URL, &plain, Some(&creds), now, 720 * hour);
+        assert_eq!(
+            object(url.expose()).presigned().map(|p| p.expires),
+            Some(1_700_000_000 + 24 * 3600)
+        );
 
         // Used as given: signed already, unmappable, or nothing to sign with.
         let given = "https://images.cn-bj.ufileos.com/a.raw?UCloudPublicKey=p&Expires=1&Signature=x";
