@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use test_support::sim::Sim;
-use test_support::terraform::{Terraform, children_named, process_runs, signal_group, signal_process};
+use test_support::terraform::{Terraform, descendants_named, parent_of, process_runs, signal_group, signal_process};
 use test_support::ucloud::{self, ProviderSettings};
 
 /// The provider binary Cargo built for these tests.
@@ -37,12 +37,12 @@ const IMAGE: &str = r#"resource "ucloud_custom_image" "waiting" {
 }
 "#;
 
-/// The provider processes `terraform` (pid `parent`) runs now; waits up to
-/// a minute for one.
+/// The provider processes `terraform` (pid `parent`) runs now, as its
+/// children or (Terraform 1.0) grandchildren; waits up to a minute for one.
 fn providers_of(parent: u32) -> Vec<u32> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let found = children_named(parent, PROVIDER_NAME);
+        let found = descendants_named(parent, PROVIDER_NAME);
         if !found.is_empty() {
             return found;
         }
@@ -139,7 +139,12 @@ fn a_provider_whose_terraform_was_killed_exits_within_five_seconds() {
     let mut child = tf.spawn(&["apply", "-auto-approve"]);
     sim.wait_for_wait_after("ImportCustomImage");
     let providers = providers_of(child.id());
-    signal_process(child.id(), "KILL");
+    // The Terraform process that launched the provider: the one started, or
+    // (Terraform 1.0) its child that does the work.
+    let terraform = parent_of(providers[0]).expect("the provider has a parent");
+    signal_process(terraform, "KILL");
+    // The process started ends with the one killed (it is that one, or it
+    // waits for it).
     child.wait().expect("terraform is reaped");
     let killed = Instant::now();
     while providers.iter().any(|pid| process_runs(*pid)) {

@@ -518,30 +518,48 @@ pub fn signal_process(pid: u32, signal: &str) {
     assert!(status.success(), "kill -{signal} {pid} failed");
 }
 
-/// The pids of the running processes whose parent is `parent` and whose
+/// The pids of the running processes below `root` (children, grandchildren:
+/// Terraform 1.0 runs its work in a child of the process started) whose
 /// command is `name` (Linux: read from `/proc`, where the kernel keeps the
 /// first 15 bytes of a name).
-pub fn children_named(parent: u32, name: &str) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
+pub fn descendants_named(root: u32, name: &str) -> Vec<u32> {
+    // (pid, parent, command) of every running process.
+    let table: Vec<(u32, u32, String)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                return false;
-            };
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
             // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-                return false;
-            };
-            let comm = &stat[open + 1..close];
+            let (open, close) = (stat.find('(')?, stat.rfind(')')?);
             let mut rest = stat[close + 1..].split_whitespace();
-            let (state, ppid) = (rest.next(), rest.next().and_then(|p| p.parse::<u32>().ok()));
-            ppid == Some(parent) && state != Some("Z") && comm == name.get(..15).unwrap_or(name)
+            let state = rest.next()?;
+            let ppid = rest.next()?.parse().ok()?;
+            (state != "Z").then(|| (pid, ppid, stat[open + 1..close].to_owned()))
         })
-        .collect()
+        .collect();
+    let wanted = name.get(..15).unwrap_or(name);
+    let mut below = vec![root];
+    let mut found = Vec::new();
+    while let Some(parent) = below.pop() {
+        for (pid, ppid, comm) in &table {
+            if *ppid == parent {
+                below.push(*pid);
+                if comm == wanted {
+                    found.push(*pid);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The parent of the process `pid`, while it runs.
+pub fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let close = stat.rfind(')')?;
+    stat[close + 1..].split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Whether the process `pid` still runs (a zombie counts as gone).
