@@ -11,7 +11,7 @@ use crate::framework::{
     AnyDataSource, AnyResource, ConfigureRequest, Context, Diagnostic, Diagnostics, Maybe, Model, Provider, Schema,
     Sensitive, Value, attr, v, validate,
 };
-use crate::images::{PollSchedule, Waiter};
+use crate::images::{Pending, PollSchedule, Waiter};
 use crate::provider_data::ProviderData;
 use crate::ucloud::credentials::{self, ConfigError, Resolved, Setting, Settings};
 use crate::ucloud::ufile::{self, ObjectReader, ReaderConfig, ReaderConfigError, UrlError};
@@ -363,13 +363,18 @@ pub fn configure_from(
         poll_tick = ?poll.tick,
         "provider configured"
     );
+    // Terraform's data directory for this working directory: where
+    // Terraform itself keeps what belongs to it (the provider runs in the
+    // working directory Terraform runs in).
+    let data_dir = env_set("TF_DATA_DIR").unwrap_or_else(|| ".terraform".to_owned());
     Ok(ProviderData::configured(
         Arc::new(client),
         resolved.region,
         resolved.project_id,
         Waiter::new(poll),
     )
-    .with_ufile(reader))
+    .with_ufile(reader)
+    .with_pending(Pending::in_data_dir(std::path::Path::new(&data_dir))))
 }
 
 #[async_trait]

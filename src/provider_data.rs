@@ -3,7 +3,7 @@
 //! it without depending on the provider that lists them.
 
 use crate::framework::{AttrPath, Diagnostic, Maybe};
-use crate::images::{Location, Waiter};
+use crate::images::{Location, Pending, Waiter};
 use crate::ucloud::Client;
 use crate::ucloud::credentials::ENV_REGION;
 use crate::ucloud::ufile::ObjectReader;
@@ -27,6 +27,8 @@ pub struct ProviderData {
     /// Reads image files in UFile for the check before an import, and holds
     /// the key pair that presigns the import's URL; `None` without a client.
     pub ufile: Option<ObjectReader>,
+    /// Creates a killed Terraform never heard of, for the next apply to adopt.
+    pub pending: Pending,
     /// Why `client` is `None`, for the error an API-needing operation reports.
     unconfigured: Option<String>,
 }
@@ -40,6 +42,7 @@ impl ProviderData {
             project_id: project_id.map_or(Maybe::Null, Maybe::Known),
             waiter,
             ufile: None,
+            pending: Pending::disabled(),
             unconfigured: None,
         }
     }
@@ -47,6 +50,12 @@ impl ProviderData {
     /// The same data with a UFile reader.
     pub fn with_ufile(mut self, reader: ObjectReader) -> Self {
         self.ufile = Some(reader);
+        self
+    }
+
+    /// The same data keeping create records in `pending`.
+    pub fn with_pending(mut self, pending: Pending) -> Self {
+        self.pending = pending;
         self
     }
 
@@ -58,6 +67,7 @@ impl ProviderData {
             project_id,
             waiter: Waiter::default(),
             ufile: None,
+            pending: Pending::disabled(),
             unconfigured: Some(why.into()),
         }
     }

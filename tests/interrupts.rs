@@ -9,7 +9,9 @@
 use std::time::{Duration, Instant};
 
 use test_support::sim::Sim;
-use test_support::terraform::{Terraform, descendants_named, parent_of, process_runs, signal_group, signal_process};
+use test_support::terraform::{
+    Terraform, descendants_named, flat, parent_of, process_runs, signal_group, signal_process,
+};
 use test_support::ucloud::{self, ProviderSettings};
 
 /// The provider binary Cargo built for these tests.
@@ -128,14 +130,11 @@ fn sigterm_to_the_process_group_while_the_image_is_making_keeps_it_in_the_state(
     kept_tainted_and_destroyed(&tf, &sim, &stderr);
 }
 
-/// Terraform killed outright (SIGKILL, the OOM killer) during a create: the
-/// provider notices its parent is gone and exits within 5 s instead of
-/// waiting on an image nobody will hear of.
-#[test]
-fn a_provider_whose_terraform_was_killed_exits_within_five_seconds() {
-    let sim = Sim::start(&["--making-time", "10m"]);
-    let tf = workspace(&sim);
-    tf.write("main.tf", IMAGE);
+/// Starts `apply` and kills the Terraform process that launched the
+/// provider (SIGKILL, as the OOM killer would) once the provider waits on
+/// the image it imported; returns how long the provider then took to exit
+/// (panics after 5 s).
+fn kill_terraform_during_the_wait(tf: &Terraform, sim: &Sim) -> Duration {
     let mut child = tf.spawn(&["apply", "-auto-approve"]);
     sim.wait_for_wait_after("ImportCustomImage");
     let providers = providers_of(child.id());
@@ -155,5 +154,42 @@ fn a_provider_whose_terraform_was_killed_exits_within_five_seconds() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    eprintln!("the provider exited {:?} after Terraform was killed", killed.elapsed());
+    killed.elapsed()
+}
+
+/// Terraform killed outright (SIGKILL, the OOM killer) during a create: the
+/// provider notices its parent is gone and exits within 5 s instead of
+/// waiting on an image nobody will hear of.
+#[test]
+fn a_provider_whose_terraform_was_killed_exits_within_five_seconds() {
+    let sim = Sim::start(&["--making-time", "10m"]);
+    let tf = workspace(&sim);
+    tf.write("main.tf", IMAGE);
+    let took = kill_terraform_during_the_wait(&tf, &sim);
+    eprintln!("the provider exited {took:?} after Terraform was killed");
+}
+
+/// The apply after a killed one: the image the killed run started (never
+/// recorded in the state) is adopted, with a warning, not imported again.
+/// Exactly one image, in the state; destroy removes it.
+#[test]
+fn the_apply_after_a_killed_run_adopts_its_image_instead_of_importing_again() {
+    let sim = Sim::start(&["--making-time", "5s"]);
+    let tf = workspace(&sim);
+    tf.write("main.tf", IMAGE);
+    kill_terraform_during_the_wait(&tf, &sim);
+    assert_eq!(sim.live_ids().len(), 1, "the killed run's image");
+    assert!(tf.state_ids().is_empty(), "which the state does not hold");
+
+    let out = tf.apply();
+    out.expect_success();
+    assert!(
+        flat(&format!("{} {}", out.stdout, out.stderr)).contains("Adopted the custom image of an interrupted run"),
+        "{out}"
+    );
+    assert_eq!(sim.count_action("ImportCustomImage"), 1, "no second import");
+    assert_eq!(tf.state_ids(), sim.live_ids(), "the one image is in the state");
+    tf.plan_code().expect_code(0);
+    tf.destroy().expect_success();
+    assert!(sim.live_ids().is_empty(), "{:#?}", sim.live_images());
 }

@@ -3,7 +3,8 @@
 //! to settle or to go ([`Waiter`], which polls every image in flight of a
 //! location with one DescribeImage per tick), and creating an image exactly
 //! once even when the answer to a non-idempotent call is lost
-//! ([`create_once`]), and what a disk image file is from its ends
+//! ([`create_once`]), even when Terraform is killed while it waits
+//! ([`Pending`]), and what a disk image file is from its ends
 //! ([`format::detect`]).
 //!
 //! Below the resources and above the client: it knows UCloud's image states
@@ -13,11 +14,13 @@
 mod api;
 mod batch;
 pub mod format;
+mod pending;
 mod reconcile;
 mod wait;
 
 pub use api::{ImageApi, Location, Pages};
 pub use batch::DescribeIds;
+pub use pending::{MAX_AGE as PENDING_MAX_AGE, Pending};
 pub use reconcile::{CreateFailure, CreatesImage, create_once};
 pub use wait::{Halt, POLL_INTERVAL_ENV, PollSchedule, Settled, Waiter};
 

@@ -467,30 +467,89 @@ async fn create<R: ImageResource>(
     let Prepared {
         location,
         call,
-        warnings,
+        mut warnings,
     } = prepared;
     let w = R::WORDS;
     let api = ImageApi::new(client, location);
-    // The call is never interrupted half-way: an interrupted call may leave
-    // an image nobody knows about. Ctrl-C stops the wait after it.
-    let never = CancellationToken::new();
-    let image_id = create_once(
-        &api,
-        &ctx.cancel,
-        call.new_image_name(),
-        w.verb,
-        started + model.timeout(Op::Create),
-        data.waiter.schedule(),
-        || async { client.call(&call, &never).await.map(R::Call::new_image_id) },
-    )
-    .await
-    .map_err(|f| Failure::from(Diagnostic::error(f.summary, f.detail)).warned(warnings.clone()))?;
-    tracing::info!(image_id, location = %api.loc, "{} started", w.verb);
-    let accepted = Accepted { image_id, started, api };
-    match settle(res, ctx, data, model, accepted).await {
+    let name = call.new_image_name().to_owned();
+    let image_id = match adopt_pending::<R>(ctx, data, &api, &name).await {
+        Some((image_id, adopted)) => {
+            warnings.push(adopted);
+            image_id
+        }
+        None => {
+            // The call is never interrupted half-way: an interrupted call may
+            // leave an image nobody knows about. Ctrl-C stops the wait after it.
+            let never = CancellationToken::new();
+            let image_id = create_once(
+                &api,
+                &ctx.cancel,
+                &name,
+                w.verb,
+                started + model.timeout(Op::Create),
+                data.waiter.schedule(),
+                || async { client.call(&call, &never).await.map(R::Call::new_image_id) },
+            )
+            .await
+            .map_err(|f| Failure::from(Diagnostic::error(f.summary, f.detail)).warned(warnings.clone()))?;
+            data.pending.note(&api.loc, &name, &image_id);
+            tracing::info!(image_id, location = %api.loc, "{} started", w.verb);
+            image_id
+        }
+    };
+    let accepted = Accepted {
+        image_id: image_id.clone(),
+        started,
+        api,
+    };
+    let settled = settle(res, ctx, data, model, accepted).await;
+    // Whatever the outcome, the answer carries the id (or the image is
+    // gone): the record goes, unless nobody is left to receive the answer.
+    data.pending.answered(&image_id);
+    match settled {
         Ok(done) => Ok(done.warned(warnings)),
         Err(failure) => Err(failure.warned(warnings)),
     }
+}
+
+/// An image an earlier run started as `name` in this place and never handed
+/// to Terraform, because Terraform was killed (see [`crate::images::Pending`]): adopted,
+/// with a warning saying so, if it still exists and has not failed, instead
+/// of making a second one. Records of images that are gone or failed are
+/// dropped; an image that cannot be looked up now is not adopted.
+async fn adopt_pending<R: ImageResource>(
+    ctx: &Context,
+    data: &ProviderData,
+    api: &ImageApi<'_>,
+    name: &str,
+) -> Option<(String, Diagnostic)> {
+    let w = R::WORDS;
+    while let Some(image_id) = data.pending.claim(&api.loc, name) {
+        match data.waiter.look(api, &ctx.cancel, &image_id).await {
+            Ok(Some(image)) if image.is_custom() && image.state != "Unavailable" => {
+                tracing::warn!(image_id, state = %image.state, "adopting the {} of a killed run", w.object);
+                let warning = Diagnostic::warning(
+                    format!("Adopted the {} of an interrupted run", w.object),
+                    format!(
+                        "{} {image_id} ({name:?} in {}, {}) was started by an earlier run of this working \
+                         directory that ended before Terraform could record it (Terraform was killed). This apply \
+                         adopts it instead of starting a second {}.",
+                        w.object_cap(),
+                        api.loc,
+                        image.state,
+                        w.verb,
+                    ),
+                );
+                return Some((image_id, warning));
+            }
+            Ok(_) => data.pending.forget(&image_id),
+            Err(error) => {
+                tracing::warn!(image_id, %error, "could not look up the image of a killed run; not adopting it");
+                return None;
+            }
+        }
+    }
+    None
 }
 
 /// Read: the state's id checked before any call, a refresh put off while
