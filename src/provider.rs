@@ -8,10 +8,10 @@
 
 use crate::framework::list::AnyListResource;
 use crate::framework::{
-    AnyDataSource, AnyResource, ConfigureRequest, Context, Diagnostic, Diagnostics, Maybe, Model, Provider, Schema,
-    Sensitive, Value, attr, v, validate,
+    AnyDataSource, AnyResource, ConfigureRequest, Context, Diagnostic, Diagnostics, Done, Maybe, Model, Provider,
+    Schema, Sensitive, Value, attr, v, validate,
 };
-use crate::images::{Pending, PollSchedule, Waiter};
+use crate::images::{Pending, PollSchedule, Waiter, human};
 use crate::provider_data::ProviderData;
 use crate::ucloud::credentials::{self, ConfigError, Resolved, Setting, Settings};
 use crate::ucloud::ufile::{self, ObjectReader, ReaderConfig, ReaderConfigError, UrlError};
@@ -27,6 +27,9 @@ pub use crate::images::POLL_INTERVAL_ENV;
 
 /// The environment variable for `ufile_base_url`.
 pub use crate::provider_data::ENV_UFILE_BASE_URL;
+
+/// How long configuring may take, profile files read included.
+const CONFIGURE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The environment variable of `max_requests_per_second`.
 pub const ENV_MAX_REQUESTS_PER_SECOND: &str = "UCLOUD_MAX_REQUESTS_PER_SECOND";
@@ -282,7 +285,7 @@ pub fn configure_from(
     terraform_version: &str,
     env: &dyn Fn(&str) -> Option<String>,
     home: Option<&Path>,
-) -> Result<ProviderData, Diagnostics> {
+) -> Result<Done<ProviderData>, Diagnostics> {
     // Terraform validated the block already; a caller that did not gets the
     // same checks here.
     let mut diags = validate::declared(&provider_schema().block, &args.to_value());
@@ -312,7 +315,7 @@ pub fn configure_from(
             unknown.join(", ")
         );
         tracing::debug!(unknown = ?unknown, "provider configuration not known yet, no API client");
-        return Ok(ProviderData::unconfigured(why, region, project_id));
+        return Ok(ProviderData::unconfigured(why, region, project_id).into());
     }
 
     let resolved: Resolved = match resolved {
@@ -322,6 +325,11 @@ pub fn configure_from(
             return Err(diags);
         }
     };
+    // The block's own warnings, then what the chain noticed about its files.
+    let mut notes = diags;
+    for note in &resolved.notes {
+        notes.push(file_note(note));
+    }
     let version = if terraform_version.is_empty() {
         "unknown"
     } else {
@@ -374,7 +382,22 @@ pub fn configure_from(
         Waiter::new(poll),
     )
     .with_ufile(reader)
-    .with_pending(Pending::in_data_dir(std::path::Path::new(&data_dir))))
+    .with_pending(Pending::in_data_dir(std::path::Path::new(&data_dir)))
+    .into())
+    .map(|done: Done<ProviderData>| done.warned(notes))
+}
+
+/// A warning for what the credential chain noticed about a profile file.
+fn file_note(note: &credentials::FileNote) -> Diagnostic {
+    match note {
+        credentials::FileNote::ReadableByOthers { path, .. } => Diagnostic::warning(
+            "Credential file readable by other users",
+            format!("{note}. Restrict it to its owner: `chmod 600 {}`.", path.display()),
+        ),
+        credentials::FileNote::Unreadable { .. } => {
+            Diagnostic::warning("UCloud settings file skipped", format!("{note}."))
+        }
+    }
 }
 
 #[async_trait]
@@ -386,13 +409,36 @@ impl Provider for UcloudProvider {
         provider_schema()
     }
 
+    /// Profile files are read on a blocking thread, within
+    /// [`CONFIGURE_DEADLINE`]: a file on a hung network share must neither
+    /// stall the async workers nor hold up Terraform for ever.
     async fn configure(
         &self,
         _ctx: &Context,
         req: ConfigureRequest<ProviderModel>,
-    ) -> Result<ProviderData, Diagnostics> {
-        let home = credentials::home_dir();
-        configure_from(&req.config, &req.terraform_version, &env_var, home.as_deref())
+    ) -> Result<Done<ProviderData>, Diagnostics> {
+        let work = tokio::task::spawn_blocking(move || {
+            let home = credentials::home_dir();
+            configure_from(&req.config, &req.terraform_version, &env_var, home.as_deref())
+        });
+        match tokio::time::timeout(CONFIGURE_DEADLINE, work).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(failed)) => Err(Diagnostic::error(
+                "Provider configuration failed",
+                format!("Configuring the provider stopped unexpectedly ({failed}). Please report this as a bug."),
+            )
+            .into()),
+            Err(_) => Err(Diagnostic::error(
+                "Provider configuration timed out",
+                format!(
+                    "Reading the UCloud profile files (~/.ucloud/credential.json, config.json, or \
+                     shared_credentials_file) took longer than {}: is one of them on a network share that does \
+                     not answer? Set the key pair and region in the provider block or the environment instead.",
+                    human(CONFIGURE_DEADLINE)
+                ),
+            )
+            .into()),
+        }
     }
 
     fn resources(&self) -> Vec<Arc<dyn AnyResource<ProviderData>>> {
@@ -520,7 +566,9 @@ mod tests {
 
     #[test]
     fn a_complete_block_builds_a_client_with_its_defaults() {
-        let data = configure_from(&model(&known_block()), "1.11.4", &no_env, None).expect("configured");
+        let data = configure_from(&model(&known_block()), "1.11.4", &no_env, None)
+            .expect("configured")
+            .state;
         assert!(data.client().is_ok());
         assert_eq!(data.region, Maybe::Known("cn-bj2".into()));
         assert_eq!(data.project_id, Maybe::Null);
@@ -535,7 +583,9 @@ mod tests {
     #[test]
     fn the_rate_limit_comes_from_the_block_then_the_environment() {
         let env = |name: &str| (name == ENV_MAX_REQUESTS_PER_SECOND).then(|| "25".to_string());
-        let data = configure_from(&model(&known_block()), "1.11.4", &env, None).expect("configured");
+        let data = configure_from(&model(&known_block()), "1.11.4", &env, None)
+            .expect("configured")
+            .state;
         assert_eq!(
             data.client().map(Client::rate_limit).ok(),
             Some(RateLimit::per_second(25))
@@ -543,7 +593,9 @@ mod tests {
 
         let mut config = known_block();
         config.set("max_requests_per_second", Value::Number(Number::Int(0)));
-        let data = configure_from(&model(&config), "1.11.4", &env, None).expect("configured");
+        let data = configure_from(&model(&config), "1.11.4", &env, None)
+            .expect("configured")
+            .state;
         assert_eq!(data.client().map(Client::rate_limit).ok(), Some(RateLimit::unlimited()));
 
         let garbage = |name: &str| (name == ENV_MAX_REQUESTS_PER_SECOND).then(|| "fast".to_string());
@@ -569,7 +621,9 @@ mod tests {
             "UCLOUD_POLL_INTERVAL_MS" => Some("20".to_string()),
             _ => None,
         };
-        let data = configure_from(&model(&block(&[])), "1.11.4", &env, None).expect("configured");
+        let data = configure_from(&model(&block(&[])), "1.11.4", &env, None)
+            .expect("configured")
+            .state;
         assert_eq!(data.region, Maybe::Known("hk".into()));
         assert_eq!(data.project_id, Maybe::Known("org-env".into()));
         assert_eq!(data.waiter.schedule().tick, Duration::from_millis(20));
@@ -583,16 +637,22 @@ mod tests {
             assert!(reader.credentials().is_ok(), "the API key pair signs for UFile");
             reader.object(url).expect("mapped").request_url().to_string()
         };
-        let data = configure_from(&model(&known_block()), "1.11.4", &no_env, None).expect("configured");
+        let data = configure_from(&model(&known_block()), "1.11.4", &no_env, None)
+            .expect("configured")
+            .state;
         assert_eq!(request_url(&data), url, "each bucket's own host by default");
 
         let env = |name: &str| (name == ENV_UFILE_BASE_URL).then(|| "http://127.0.0.1:9/ufile/".to_string());
-        let data = configure_from(&model(&known_block()), "1.11.4", &env, None).expect("configured");
+        let data = configure_from(&model(&known_block()), "1.11.4", &env, None)
+            .expect("configured")
+            .state;
         assert_eq!(request_url(&data), "http://127.0.0.1:9/ufile/images/dir/a.raw");
 
         let mut config = known_block();
         config.set("ufile_base_url", Value::string("http://127.0.0.1:7"));
-        let data = configure_from(&model(&config), "1.11.4", &env, None).expect("configured");
+        let data = configure_from(&model(&config), "1.11.4", &env, None)
+            .expect("configured")
+            .state;
         assert_eq!(
             request_url(&data),
             "http://127.0.0.1:7/images/dir/a.raw",
@@ -639,13 +699,17 @@ mod tests {
     fn unknown_values_give_data_without_a_client_instead_of_an_error() {
         let mut config = known_block();
         config.set("private_key", Value::Unknown);
-        let data = configure_from(&model(&config), "1.11.4", &no_env, None).expect("no error at plan time");
+        let data = configure_from(&model(&config), "1.11.4", &no_env, None)
+            .expect("no error at plan time")
+            .state;
         assert_eq!(data.region, Maybe::Known("cn-bj2".into()));
         let err = data.client().expect_err("no client");
         assert!(err.detail.contains("private_key"), "{}", err.detail);
 
         config.set("region", Value::Unknown);
-        let data = configure_from(&model(&config), "1.11.4", &no_env, None).expect("no error at plan time");
+        let data = configure_from(&model(&config), "1.11.4", &no_env, None)
+            .expect("no error at plan time")
+            .state;
         assert_eq!(data.region, Maybe::Unknown);
     }
 

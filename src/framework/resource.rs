@@ -62,8 +62,13 @@ pub trait Provider: Send + Sync + 'static {
         Diagnostics::new()
     }
 
-    /// Builds the data every resource call receives (ConfigureProvider).
-    async fn configure(&self, ctx: &Context, req: ConfigureRequest<Self::Model>) -> Result<Self::Data, Diagnostics>;
+    /// Builds the data every resource call receives (ConfigureProvider),
+    /// with any warnings about how it was found.
+    async fn configure(
+        &self,
+        ctx: &Context,
+        req: ConfigureRequest<Self::Model>,
+    ) -> Result<Done<Self::Data>, Diagnostics>;
 
     /// Every resource this provider serves.
     fn resources(&self) -> Vec<Arc<dyn AnyResource<Self::Data>>>;

@@ -59,6 +59,36 @@ pub struct Resolved {
     pub max_retries: u32,
     /// The profile whose files were consulted.
     pub profile: String,
+    /// What the caller should warn about: a credential file others can
+    /// read, a profile file that could not be read but was not needed.
+    pub notes: Vec<FileNote>,
+}
+
+/// Something about a profile file worth a warning; the chain went on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileNote {
+    /// The credential file can be read by other users (`mode`, octal).
+    ReadableByOthers { path: PathBuf, mode: u32 },
+    /// The settings file could not be read; nothing required came from it,
+    /// so the chain went on without it (`problem` says why).
+    Unreadable { path: PathBuf, problem: String },
+}
+
+impl fmt::Display for FileNote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FileNote::ReadableByOthers { path, mode } => write!(
+                f,
+                "{} holds a private key and other users can read it (mode {mode:o})",
+                path.display()
+            ),
+            FileNote::Unreadable { path, problem } => write!(
+                f,
+                "{} could not be read ({problem}); nothing required was taken from it, so it was skipped",
+                path.display()
+            ),
+        }
+    }
 }
 
 impl Resolved {
@@ -248,16 +278,37 @@ pub fn resolve(
     let from_env = |name: &str| env(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
 
+    let mut notes = Vec::new();
+    let named_profile = given(&explicit.profile).or_else(|| from_env(ENV_PROFILE));
+    let keys_given = |block: Option<String>, env_name: &str| block.is_some() || from_env(env_name).is_some();
+    let public_given = keys_given(given(&explicit.public_key), ENV_PUBLIC_KEY);
+    let private_given = explicit
+        .private_key
+        .as_ref()
+        .is_some_and(|k| !k.expose().trim().is_empty())
+        || from_env(ENV_PRIVATE_KEY).is_some();
+    let region_given = keys_given(given(&explicit.region), ENV_REGION);
+
+    // The settings file is read for what is not given; a broken one fails
+    // the chain only when something required would come from it: the
+    // region, or the active profile naming the key pair to read.
     let config_path = home.map(|h| h.join(CONFIG_FILE));
+    let config_required = !region_given || (named_profile.is_none() && !(public_given && private_given));
     let config = match &config_path {
-        Some(path) => read_entries(path, false)?
-            .map(|e| parse_config(path, e))
-            .transpose()?
-            .unwrap_or_default(),
+        Some(path) => match read_entries(path, false).and_then(|e| e.map(|e| parse_config(path, e)).transpose()) {
+            Ok(entries) => entries.unwrap_or_default(),
+            Err(e) if config_required => return Err(e),
+            Err(e) => {
+                notes.push(FileNote::Unreadable {
+                    path: path.clone(),
+                    problem: e.fact(),
+                });
+                Vec::new()
+            }
+        },
         None => Vec::new(),
     };
 
-    let named_profile = given(&explicit.profile).or_else(|| from_env(ENV_PROFILE));
     let profile = match &named_profile {
         Some(p) => p.clone(),
         None => config
@@ -271,11 +322,22 @@ pub fn resolve(
         Some(raw) => Some(expand_home(raw, home)?),
         None => home.map(|h| h.join(&DEFAULT_CREDENTIAL_FILE[2..])),
     };
+    // The credential file is read only for a key the block and the
+    // environment leave unset.
     let credentials = match &credential_path {
-        Some(path) => read_entries(path, named_file.is_some())?
-            .map(|e| parse_credentials(path, e))
-            .transpose()?,
-        None => None,
+        Some(path) if !(public_given && private_given) => {
+            let entries = read_entries(path, named_file.is_some())?;
+            if entries.is_some()
+                && let Some(mode) = readable_by_others(path)
+            {
+                notes.push(FileNote::ReadableByOthers {
+                    path: path.clone(),
+                    mode,
+                });
+            }
+            entries.map(|e| parse_credentials(path, e)).transpose()?
+        }
+        _ => None,
     };
     let credential = match (&credentials, &credential_path) {
         (Some(entries), Some(path)) => {
@@ -378,7 +440,15 @@ pub fn resolve(
         base_url,
         max_retries,
         profile,
+        notes,
     })
+}
+
+/// The permission bits of `path` when its group or others may read it.
+fn readable_by_others(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o044 != 0).then_some(mode)
 }
 
 /// `~` and `~/...` relative to `home`; anything else as given.
@@ -401,6 +471,26 @@ fn expand_home(raw: &str, home: Option<&Path>) -> Result<PathBuf, ConfigError> {
     })
 }
 
+/// The largest profile file read: UCloud's CLI writes a few hundred bytes
+/// per profile.
+pub const MAX_PROFILE_FILE_BYTES: u64 = 1024 * 1024;
+
+/// What a file that is not a regular file is, for messages.
+fn file_kind(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "something other than a file"
+    }
+}
+
 /// The JSON array of profile objects in `path`. A missing file is `None`
 /// unless it was named explicitly (`required`).
 fn read_entries(path: &Path, required: bool) -> Result<Option<Vec<Map<String, Value>>>, ConfigError> {
@@ -408,8 +498,10 @@ fn read_entries(path: &Path, required: bool) -> Result<Option<Vec<Map<String, Va
         path: path.to_path_buf(),
         problem,
     };
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    // Checked before opening: opening a FIFO would wait for a writer, and
+    // a device or a huge file is no profile file.
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(None),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(problem(
@@ -418,6 +510,31 @@ fn read_entries(path: &Path, required: bool) -> Result<Option<Vec<Map<String, Va
         }
         Err(e) => return Err(problem(format!("cannot read it: {e}"))),
     };
+    if !meta.is_file() {
+        return Err(problem(format!(
+            "it is not a regular file but {}",
+            file_kind(&meta.file_type())
+        )));
+    }
+    if meta.len() > MAX_PROFILE_FILE_BYTES {
+        return Err(problem(format!(
+            "it holds {} bytes, more than a profile file's limit of {MAX_PROFILE_FILE_BYTES}",
+            meta.len()
+        )));
+    }
+    let mut text = String::new();
+    let read = std::fs::File::open(path).and_then(|f| {
+        use std::io::Read;
+        f.take(MAX_PROFILE_FILE_BYTES + 1).read_to_string(&mut text)
+    });
+    if let Err(e) = read {
+        return Err(problem(format!("cannot read it: {e}")));
+    }
+    if text.len() as u64 > MAX_PROFILE_FILE_BYTES {
+        return Err(problem(format!(
+            "it grew past a profile file's limit of {MAX_PROFILE_FILE_BYTES} bytes"
+        )));
+    }
     if text.trim().is_empty() {
         return Ok(Some(Vec::new()));
     }
@@ -717,7 +834,8 @@ mod tests {
     #[test]
     fn malformed_files_are_errors_naming_path_and_problem_but_not_secrets() {
         let home = Home::new();
-        let env = env_of(&[(ENV_PUBLIC_KEY, "p"), (ENV_PRIVATE_KEY, "s"), (ENV_REGION, "cn-bj2")]);
+        // Nothing in the environment: the files are needed.
+        let env = env_of(&[]);
         let cases = [
             (
                 ".ucloud/credential.json",
@@ -755,6 +873,72 @@ mod tests {
             assert!(!shown.contains("sekrit") && !shown.contains("12345678"), "{shown}");
             std::fs::remove_file(&home_file).ok();
         }
+    }
+
+    #[test]
+    fn files_that_are_not_needed_are_not_read_and_broken_ones_only_warn() {
+        let home = Home::new();
+        let fifo = home.path().join(".ucloud/credential.json");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        home.write(".ucloud/config.json", "[1]");
+        let everything = env_of(&[(ENV_PUBLIC_KEY, "p"), (ENV_PRIVATE_KEY, "s"), (ENV_REGION, "cn-bj2")]);
+        // Keys and region given: the FIFO is never opened (opening it would
+        // wait for a writer for ever), the broken config.json only warns.
+        let r = ok(resolve(&Settings::default(), &everything, Some(home.path())));
+        assert_eq!(r.public_key, "p");
+        assert!(
+            matches!(&r.notes[..], [FileNote::Unreadable { problem, .. }] if problem.contains("not a JSON object")),
+            "{:?}",
+            r.notes
+        );
+        // Keys from the files: the FIFO is refused at once, by its kind.
+        let region_only = env_of(&[(ENV_REGION, "cn-bj2")]);
+        std::fs::remove_file(home.path().join(".ucloud/config.json")).ok();
+        let e = err(resolve(&Settings::default(), &region_only, Some(home.path())));
+        assert!(
+            e.to_string().contains("not a regular file but a named pipe (FIFO)"),
+            "{e}"
+        );
+        // A broken config.json that must supply the region fails.
+        home.write(".ucloud/config.json", "[1]");
+        let keys_only = env_of(&[(ENV_PUBLIC_KEY, "p"), (ENV_PRIVATE_KEY, "s")]);
+        let e = err(resolve(&Settings::default(), &keys_only, Some(home.path())));
+        assert!(e.to_string().contains("entry 0 is not a JSON object"), "{e}");
+    }
+
+    #[test]
+    fn a_credential_file_others_can_read_warns_and_a_huge_one_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let home = Home::new();
+        let file = home.write(
+            ".ucloud/credential.json",
+            r#"[{"profile":"default","public_key":"p","private_key":"s"}]"#,
+        );
+        let region = env_of(&[(ENV_REGION, "cn-bj2")]);
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert!(
+            ok(resolve(&Settings::default(), &region, Some(home.path())))
+                .notes
+                .is_empty()
+        );
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let notes = ok(resolve(&Settings::default(), &region, Some(home.path()))).notes;
+        assert_eq!(
+            notes,
+            [FileNote::ReadableByOthers {
+                path: file.clone(),
+                mode: 0o644
+            }]
+        );
+
+        let huge = format!(
+            "[{}]",
+            " ".repeat(usize::try_from(MAX_PROFILE_FILE_BYTES).expect("fits"))
+        );
+        home.write(".ucloud/credential.json", &huge);
+        let e = err(resolve(&Settings::default(), &region, Some(home.path())));
+        assert!(e.to_string().contains("more than a profile file's limit"), "{e}");
     }
 
     #[test]

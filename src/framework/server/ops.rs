@@ -12,7 +12,7 @@ use crate::framework::diagnostics::{Diagnostic, Diagnostics};
 use crate::framework::list::{ListEvent, ListOutput};
 use crate::framework::model::Model;
 use crate::framework::plan;
-use crate::framework::resource::{ConfigureRequest, Context, Provider, RawState};
+use crate::framework::resource::{ConfigureRequest, Context, Done, Provider, RawState};
 use crate::framework::validate;
 use crate::framework::value::Value;
 use crate::proto::tfplugin6 as pb;
@@ -181,7 +181,8 @@ impl<P: Provider> ProviderService<P> {
             .await,
         )?;
         match outcome {
-            Ok(data) => {
+            Ok(Done { state: data, warnings }) => {
+                diags.extend(warnings);
                 *self.configured.write().await = Some(Configured {
                     data: Arc::new(data),
                     terraform_version: req.terraform_version,

@@ -5,6 +5,7 @@ use super::convert::{decode, encode, unknowns_to_null};
 use super::*;
 use crate::framework::codec;
 use crate::framework::diagnostics::{AttrPath, Diagnostic};
+use crate::framework::resource::Done;
 use crate::framework::resource::{
     ApplyResult, ConfigureRequest, DataResult, DataSource, DeleteResult, Failure, Plan, PlanRequest, RawState,
     ReadResult, Resource,
@@ -49,12 +50,13 @@ impl Provider for FakeProvider {
         }
     }
 
-    async fn configure(&self, _ctx: &Context, req: ConfigureRequest<Value>) -> Result<FakeData, Diagnostics> {
+    async fn configure(&self, _ctx: &Context, req: ConfigureRequest<Value>) -> Result<Done<FakeData>, Diagnostics> {
         match req.config.get("region").as_str() {
             Some("fail") => Err(Diagnostic::error("No credentials", "Set them.").into()),
             other => Ok(FakeData {
                 region: other.unwrap_or("default").to_string(),
-            }),
+            }
+            .into()),
         }
     }
 
