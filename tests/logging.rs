@@ -225,3 +225,36 @@ fn trace_log_terminal_and_state_never_show_the_private_key() {
         }
     }
 }
+
+/// URLs in the provider's log lines keep no query, whatever its names: a
+/// CDN's `auth_key` token and a percent-encoded `Sig%6Eature` never reach a
+/// TRACE line, while the URLs themselves (scheme, host, path) do.
+#[test]
+fn no_query_of_an_image_url_reaches_the_providers_trace_log() {
+    const TOKEN: &str = "cdn-token-7f3a9c";
+    const SIGNATURE: &str = "c2lnbmF0dXJlLXNlY3JldA";
+    let sim = Sim::start(&["--making-time", "200ms"]);
+    let mut tf = workspace();
+    let cdn = format!("https://cdn.example.com/images/a.qcow2?auth_key=1700000000-0-0-{TOKEN}");
+    let encoded = format!(
+        "https://bucket.cn-bj.ufileos.com/images/b.qcow2?UCloudPublicKey=pk&Expires=9999999999&Sig%6Eature={SIGNATURE}"
+    );
+    tf.write(
+        "main.tf",
+        &(provider_tf(&sim.url, Some((Sim::KEY_PUBLIC, Sim::KEY_PRIVATE)))
+            + &image("cdn", &cdn)
+            + &image("encoded", &encoded)),
+    );
+    let path = log_at(&mut tf, "trace", "apply.log");
+    let apply = tf.run(&["apply", "-auto-approve"]);
+    apply.expect_success();
+    let log = read(&path);
+    let provider_lines: Vec<&str> = log.lines().filter(|l| l.contains(&format!("{SOURCE}:"))).collect();
+    let provider_lines = provider_lines.join("\n");
+    assert!(
+        provider_lines.contains("https://cdn.example.com/images/a.qcow2?***"),
+        "the URL is logged, its query hidden:\n{provider_lines}"
+    );
+    assert_absent(TOKEN, "the provider's TRACE lines", &provider_lines);
+    assert_absent(SIGNATURE, "the provider's TRACE lines", &provider_lines);
+}

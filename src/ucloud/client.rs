@@ -609,9 +609,10 @@ fn loggable(form: &[(String, String)]) -> Vec<(&str, String)> {
     form.iter()
         .filter(|(k, _)| !NEVER_LOGGED.contains(&k.as_str()))
         .map(|(k, v)| {
-            let shown = match v.split_once('?') {
-                Some((before, _)) if v.contains("://") => format!("{before}?<query omitted>"),
-                _ => v.clone(),
+            let shown = if v.contains("://") {
+                super::redact_url(v)
+            } else {
+                v.clone()
             };
             (k.as_str(), shown)
         })
@@ -833,10 +834,7 @@ mod tests {
         let shown = format!("{:?}", loggable(&form));
         assert!(!shown.contains("Signature"), "{shown}");
         assert!(!shown.contains("Expires=1"), "{shown}");
-        assert!(
-            shown.contains("https://bkt.cn-bj.ufileos.com/img.qcow2?<query omitted>"),
-            "{shown}"
-        );
+        assert!(shown.contains("https://bkt.cn-bj.ufileos.com/img.qcow2?***"), "{shown}");
         assert!(shown.contains("CentOS 7.6 64位"), "{shown}");
     }
 }

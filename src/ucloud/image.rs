@@ -77,7 +77,7 @@ impl fmt::Debug for ImportCustomImage {
             .field("Region", &self.region)
             .field("ProjectId", &self.project_id)
             .field("ImageName", &self.image_name)
-            .field("UFileUrl", &super::ufile::redact(&self.ufile_url))
+            .field("UFileUrl", &super::redact_url(&self.ufile_url))
             .field("OsType", &self.os_type)
             .field("OsName", &self.os_name)
             .field("Format", &self.format)
@@ -539,7 +539,7 @@ mod tests {
             tag: None,
         };
         let shown = format!("{req:?}");
-        assert!(!shown.contains("s3cr3t") && shown.contains("Signature=***"), "{shown}");
+        assert!(!shown.contains("s3cr3t") && shown.contains("a.raw?***"), "{shown}");
     }
 
     #[test]

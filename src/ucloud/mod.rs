@@ -23,4 +23,4 @@ pub use error::{Awaited, Error, RET_CODE_NOT_FOUND};
 pub use image::*;
 pub use rate::{DEFAULT_MAX_REQUESTS_PER_SECOND, RateLimit};
 pub use retry::Backoff;
-pub use secret::Secret;
+pub use secret::{Secret, redact_url};

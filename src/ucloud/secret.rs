@@ -1,6 +1,8 @@
 //! [`Secret`]: a string that must never be printed. The UCloud private key
 //! travels through configuration, the client and its errors inside this type,
-//! so a stray `{:?}` or `tracing` field shows `***` instead of the key.
+//! so a stray `{:?}` or `tracing` field shows `***` instead of the key. And
+//! [`redact_url`]: how every URL is shown, without the query that may carry
+//! a signature.
 
 use std::fmt;
 
@@ -45,6 +47,22 @@ impl fmt::Debug for Secret {
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
+    }
+}
+
+/// `raw` as logs, errors and messages show a URL: scheme, host and path,
+/// with a query replaced by `?***` and a fragment dropped. A query may carry
+/// a signature or a token under any name (UFile's `Signature`, a CDN's
+/// `auth_key`, percent-encoded names), so none of it is shown: redaction by
+/// construction, not by a list of names. Works on text that does not parse
+/// as a URL too.
+pub fn redact_url(raw: &str) -> String {
+    match raw.find(['?', '#']) {
+        None => raw.to_owned(),
+        Some(at) if raw[at..].starts_with('?') && raw.len() > at + 1 && !raw[at + 1..].starts_with('#') => {
+            format!("{}?***", &raw[..at])
+        }
+        Some(at) => raw[..at].to_owned(),
     }
 }
 

@@ -14,4 +14,4 @@ pub use reader::{
     SESSION_ID_HEADER, STORAGE_CLASS_HEADER,
 };
 pub use sign::{Credentials, CredentialsError, StringToSign};
-pub use url::{ObjectUrl, Presigned, SIGNATURE_PARAMS, SignedUrl, UrlError, parse_base_url, presign, redact};
+pub use url::{ObjectUrl, Presigned, SIGNATURE_PARAMS, SignedUrl, UrlError, parse_base_url, presign};

@@ -13,6 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use url::Url;
 
 use super::sign::{Credentials, StringToSign};
+use crate::ucloud::secret::redact_url;
 
 /// The query parameters of a presigned UFile URL.
 pub const SIGNATURE_PARAMS: [&str; 3] = ["UCloudPublicKey", "Signature", "Expires"];
@@ -92,7 +93,7 @@ impl UrlError {
 /// Parses the UFile base URL: http(s), no query; a trailing `/` is ignored.
 pub fn parse_base_url(raw: &str) -> Result<Url, UrlError> {
     let fail = |reason: &str| UrlError::BaseUrl {
-        url: redact(raw),
+        url: redact_url(raw),
         reason: reason.to_owned(),
     };
     let url = Url::parse(raw.trim()).map_err(|e| fail(&e.to_string()))?;
@@ -113,7 +114,7 @@ impl ObjectUrl {
     /// requests go path-style to `{base}/BUCKET/KEY`, and a URL that is
     /// already under `base` is read as path-style itself.
     pub fn parse(raw: &str, base: Option<&Url>) -> Result<ObjectUrl, UrlError> {
-        let shown = redact(raw);
+        let shown = redact_url(raw);
         let given = Url::parse(raw.trim()).map_err(|e| UrlError::Invalid {
             url: shown.clone(),
             reason: e.to_string(),
@@ -251,54 +252,33 @@ impl SignedUrl {
 
 impl fmt::Debug for SignedUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SignedUrl({})", redact(self.0.as_str()))
+        write!(f, "SignedUrl({})", redact_url(self.0.as_str()))
     }
 }
 
 impl fmt::Display for SignedUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&redact(self.0.as_str()))
+        f.write_str(&redact_url(self.0.as_str()))
     }
 }
 
 impl fmt::Display for ObjectUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&redact(self.given.as_str()))
+        f.write_str(&redact_url(self.given.as_str()))
     }
 }
 
 impl fmt::Debug for ObjectUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ObjectUrl")
-            .field("given", &redact(self.given.as_str()))
-            .field("request", &redact(self.request.as_str()))
+            .field("given", &redact_url(self.given.as_str()))
+            .field("request", &redact_url(self.request.as_str()))
             .field("bucket", &self.bucket)
             .field("key", &self.key)
             .field("host_region", &self.host_region)
             .field("presigned", &self.presigned)
             .finish()
     }
-}
-
-/// `raw` with the value of every `Signature=` query parameter replaced by
-/// `***`, working on the text so that it also covers unparsable URLs.
-pub fn redact(raw: &str) -> String {
-    let Some(q) = raw.find('?') else {
-        return raw.to_owned();
-    };
-    let (path, query) = raw.split_at(q + 1);
-    let (query, fragment) = match query.find('#') {
-        Some(h) => query.split_at(h),
-        None => (query, ""),
-    };
-    let parts: Vec<String> = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((k, _)) if k.eq_ignore_ascii_case("Signature") => format!("{k}=***"),
-            _ => pair.to_owned(),
-        })
-        .collect();
-    format!("{path}{}{fragment}", parts.join("&"))
 }
 
 /// The signature parameters `url` carries: none, all (a presigned URL), or
@@ -518,7 +498,7 @@ mod tests {
         assert!(!p.expired_at(UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_299)));
         let shown = format!("{o} {o:?}");
         assert!(!shown.contains("c2VjcmV0"), "{shown}");
-        assert!(shown.contains("Signature=***"), "{shown}");
+        assert!(shown.contains("k.raw?***"), "{shown}");
         // Used as given, also for the import.
         let creds = Credentials::new("other", Secret::new("k")).unwrap();
         assert_eq!(o.presigned_for_import(&creds, 1).expose(), raw);
@@ -566,9 +546,32 @@ mod tests {
     }
 
     #[test]
-    fn redacts_signature_text_even_in_broken_urls() {
-        assert_eq!(redact("x?a=1&signature=abc#f"), "x?a=1&signature=***#f");
-        assert_eq!(redact("no query"), "no query");
-        assert_eq!(redact("??Signature"), "??Signature");
+    fn shown_urls_keep_no_query_whatever_its_names() {
+        for (raw, shown) in [
+            (
+                "https://b.cn-bj.ufileos.com/a.raw?UCloudPublicKey=p&Signature=s&Expires=9",
+                "https://b.cn-bj.ufileos.com/a.raw?***",
+            ),
+            (
+                "https://cdn.example.com/a.raw?auth_key=1700000000-0-0-abcdef",
+                "https://cdn.example.com/a.raw?***",
+            ),
+            (
+                "https://b.cn-bj.ufileos.com/a.raw?Sig%6Eature=s#frag",
+                "https://b.cn-bj.ufileos.com/a.raw?***",
+            ),
+            ("x?a=1&signature=abc#f", "x?***"),
+            (
+                "https://b.cn-bj.ufileos.com/a.raw#only-a-fragment",
+                "https://b.cn-bj.ufileos.com/a.raw",
+            ),
+            (
+                "https://b.cn-bj.ufileos.com/a.raw?",
+                "https://b.cn-bj.ufileos.com/a.raw",
+            ),
+            ("no query", "no query"),
+        ] {
+            assert_eq!(redact_url(raw), shown, "{raw}");
+        }
     }
 }

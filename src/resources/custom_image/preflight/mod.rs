@@ -25,7 +25,7 @@ use crate::framework::{AttrPath, Context, Diagnostic, Diagnostics, Maybe};
 use crate::images::{format, human};
 use crate::provider_data::{ENV_UFILE_BASE_URL, ProviderData};
 use crate::ucloud::ImageFormat;
-use crate::ucloud::ufile::{self, Credentials, ObjectUrl, Probe, ProbeError, SignedUrl, UrlError};
+use crate::ucloud::ufile::{Credentials, ObjectUrl, Probe, ProbeError, SignedUrl, UrlError};
 use crate::{attr_name, attr_path};
 
 pub mod verdict;
@@ -70,7 +70,7 @@ impl ImportUrl {
 
 impl fmt::Display for ImportUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&ufile::redact(self.expose()))
+        f.write_str(&crate::ucloud::redact_url(self.expose()))
     }
 }
 
@@ -153,7 +153,7 @@ pub fn judge(
     object: Option<&ObjectUrl>,
     probed: Result<Probe, ProbeError>,
 ) -> Result<Judged, Diagnostics> {
-    let shown = ufile::redact(req.ufile_url);
+    let shown = crate::ucloud::redact_url(req.ufile_url);
     let probe = match probed {
         Ok(p) => p,
         Err(ProbeError::Cancelled) => {
@@ -652,7 +652,7 @@ mod tests {
             .map(|(_, v)| v.into_owned())
             .expect("signature");
         let shown = format!("{url} {url:?}");
-        assert!(!shown.contains(&sig) && shown.contains("Signature=***"), "{shown}");
+        assert!(!shown.contains(&sig) && shown.contains("c7.qcow2?***"), "{shown}");
 
         // A create timeout of 30 days still signs for a day at most.
         let url = import_url(URL, &plain, Some(&creds), now, 720 * hour);
