@@ -8,8 +8,8 @@
 
 use crate::framework::list::AnyListResource;
 use crate::framework::{
-    AnyDataSource, AnyResource, ConfigureRequest, Context, Diagnostic, Diagnostics, Done, Maybe, Model, Provider,
-    Schema, Sensitive, Value, attr, v, validate,
+    AnyDataSource, AnyResource, AttrPath, ConfigureRequest, Context, Diagnostic, Diagnostics, Done, Maybe, Model,
+    Provider, Schema, Sensitive, Value, attr, v, validate,
 };
 use crate::images::{Pending, PollSchedule, Waiter, human};
 use crate::provider_data::ProviderData;
@@ -100,6 +100,13 @@ model! {
         )
         .env(ENV_UFILE_BASE_URL)
         .validate(v::url(["http", "https"]).without_query().help(UFILE_BASE_URL_HELP)),
+        pub insecure_http: Maybe<bool> = attr::optional(
+            "Allow `http://` for `base_url`, `ufile_base_url` and `ufile_url` to hosts other than this machine. \
+             Signed requests then travel in clear, and anyone on the path can read them and replay a UFile \
+             signature; it warns. Without it such URLs are refused (`http://` to `localhost` or a loopback \
+             address is always allowed). Default: `false`.",
+        )
+        .shown_default("false"),
         pub max_retries: Maybe<i64> = attr::optional(format!(
             "How many times a failed request that is safe to repeat is retried (throttling, service \
              unavailable, network errors). Imports are never repeated blindly. Default: `{DEFAULT_MAX_RETRIES}`."
@@ -147,6 +154,14 @@ impl ProviderModel {
             max_retries: self.max_retries.known().and_then(|n| u32::try_from(*n).ok()),
         }
     }
+}
+
+/// The settings that name URLs, as (attribute, the URL).
+fn url_settings<'a>(base_url: Option<&'a str>, ufile_base_url: Option<&'a str>) -> [(AttrPath, Option<&'a str>); 2] {
+    [
+        (attr_path!(ProviderModel, base_url), base_url),
+        (attr_path!(ProviderModel, ufile_base_url), ufile_base_url),
+    ]
 }
 
 /// The `ucloud` provider.
@@ -330,6 +345,21 @@ pub fn configure_from(
     for note in &resolved.notes {
         notes.push(file_note(note));
     }
+    // The URLs in use, wherever they came from (the environment included).
+    let insecure_http = args.insecure_http.known().copied().unwrap_or(false);
+    let ufile_base = args
+        .ufile_base_url
+        .known()
+        .cloned()
+        .or_else(|| env_set(ENV_UFILE_BASE_URL));
+    for (path, url) in url_settings(Some(&resolved.base_url), ufile_base.as_deref()) {
+        if let Some(d) = url.and_then(|u| crate::provider_data::cleartext_diagnostic(path, u, insecure_http)) {
+            notes.push(d);
+        }
+    }
+    if notes.has_errors() {
+        return Err(notes);
+    }
     let version = if terraform_version.is_empty() {
         "unknown"
     } else {
@@ -383,6 +413,7 @@ pub fn configure_from(
     )
     .with_ufile(reader)
     .with_pending(Pending::in_data_dir(std::path::Path::new(&data_dir)))
+    .insecure_http(insecure_http)
     .into())
     .map(|done: Done<ProviderData>| done.warned(notes))
 }
@@ -407,6 +438,21 @@ impl Provider for UcloudProvider {
 
     fn schema(&self) -> Schema {
         provider_schema()
+    }
+
+    /// URLs in the block that would send signed requests in clear.
+    fn validate(&self, config: &ProviderModel) -> Diagnostics {
+        let insecure = config.insecure_http.known().copied().unwrap_or(false);
+        let mut diags = Diagnostics::new();
+        for (path, url) in url_settings(
+            config.base_url.known().map(String::as_str),
+            config.ufile_base_url.known().map(String::as_str),
+        ) {
+            if let Some(d) = url.and_then(|u| crate::provider_data::cleartext_diagnostic(path, u, insecure)) {
+                diags.push(d);
+            }
+        }
+        diags
     }
 
     /// Profile files are read on a blocking thread, within
@@ -493,6 +539,62 @@ mod tests {
                 .iter()
                 .all(|a| a.optional && !a.description.is_empty())
         );
+    }
+
+    #[test]
+    fn http_to_another_machine_is_refused_unless_allowed_and_then_warns() {
+        assert_eq!(
+            attr_name!(ProviderModel, insecure_http),
+            crate::provider_data::INSECURE_HTTP_SETTING
+        );
+        let at = |diags: &Diagnostics| -> Vec<(bool, String)> {
+            diags
+                .iter()
+                .map(|d| {
+                    let path = d.attribute.as_ref().map(ToString::to_string).unwrap_or_default();
+                    (d.severity == crate::framework::Severity::Error, path)
+                })
+                .collect()
+        };
+        let clear = block(&[
+            ("base_url", Value::string("http://api.example.com")),
+            ("ufile_base_url", Value::string("http://10.0.0.5:8080/ufile")),
+        ]);
+        let diags = validate_block(&clear);
+        assert_eq!(at(&diags), [(true, "base_url".into()), (true, "ufile_base_url".into())]);
+        let d = diags.iter().next().expect("an error");
+        assert!(
+            d.detail.contains("insecure_http = true") && d.detail.contains("https://"),
+            "{}",
+            d.detail
+        );
+
+        let mut allowed = clear.clone();
+        allowed.set("insecure_http", Value::Bool(true));
+        assert_eq!(
+            at(&validate_block(&allowed)),
+            [(false, "base_url".into()), (false, "ufile_base_url".into())]
+        );
+        for fine in [
+            "https://api.example.com",
+            "http://127.0.0.1:8080",
+            "http://localhost:1",
+            "http://[::1]:9",
+        ] {
+            assert!(
+                validate_block(&block(&[("base_url", Value::string(fine))])).is_empty(),
+                "{fine}"
+            );
+        }
+
+        // From the environment too, when configuring.
+        let env = |name: &str| (name == "UCLOUD_API_BASE_URL").then(|| "http://api.example.com".to_owned());
+        let mut from_env = known_block();
+        from_env.set("base_url", Value::Null);
+        let diags = configure_from(&model(&from_env), "1.11.4", &env, None)
+            .err()
+            .unwrap_or_default();
+        assert_eq!(at(&diags), [(true, "base_url".into())]);
     }
 
     #[test]
@@ -667,7 +769,7 @@ mod tests {
         assert_eq!(d.attribute, Some(AttrPath::attr("ufile_base_url")));
         assert!(d.detail.contains(ENV_UFILE_BASE_URL), "{}", d.detail);
 
-        config.set("ufile_base_url", Value::string("http://h/?q=1"));
+        config.set("ufile_base_url", Value::string("https://h/?q=1"));
         let diags = validate_block(&config);
         assert_eq!(
             diags.iter().filter_map(|d| d.attribute.clone()).collect::<Vec<_>>(),

@@ -14,6 +14,40 @@ use std::sync::Arc;
 /// image check names it when UFile cannot be reached.
 pub const ENV_UFILE_BASE_URL: &str = "UCLOUD_UFILE_BASE_URL";
 
+/// The provider's opt-in to `http://` URLs to other machines, as its block
+/// names it (the provider's declaration is checked against it).
+pub const INSECURE_HTTP_SETTING: &str = "insecure_http";
+
+/// An `http://` URL to another machine: refused, or with `insecure_http`,
+/// allowed with a warning. `path` is where the URL was set.
+pub fn cleartext_diagnostic(path: AttrPath, raw: &str, insecure_http: bool) -> Option<Diagnostic> {
+    let url = url::Url::parse(raw.trim()).ok()?;
+    if !crate::ucloud::sends_in_clear(&url) {
+        return None;
+    }
+    let shown = crate::ucloud::redact_url(raw.trim());
+    let opt_in = INSECURE_HTTP_SETTING;
+    Some(if insecure_http {
+        Diagnostic::warning(
+            format!("{path} is sent in clear"),
+            format!(
+                "{shown} uses http:// to a host that is not this machine, allowed by {opt_in} = true: signed \
+                 requests to it can be read and replayed on the way."
+            ),
+        )
+        .at(path)
+    } else {
+        Diagnostic::error(
+            format!("Invalid {path}"),
+            format!(
+                "{shown} uses http:// to a host that is not this machine: signed requests would travel in clear. \
+                 Use https://, or set {opt_in} = true in the provider block to allow it anyway."
+            ),
+        )
+        .at(path)
+    })
+}
+
 /// The provider's data: an API client, the default location and the waiter
 /// shared by every wait of this process.
 pub struct ProviderData {
@@ -29,6 +63,8 @@ pub struct ProviderData {
     pub ufile: Option<ObjectReader>,
     /// Creates a killed Terraform never heard of, for the next apply to adopt.
     pub pending: Pending,
+    /// `insecure_http`: `http://` to other machines allowed (with a warning).
+    pub insecure_http: bool,
     /// Why `client` is `None`, for the error an API-needing operation reports.
     unconfigured: Option<String>,
 }
@@ -43,6 +79,7 @@ impl ProviderData {
             waiter,
             ufile: None,
             pending: Pending::disabled(),
+            insecure_http: false,
             unconfigured: None,
         }
     }
@@ -59,6 +96,12 @@ impl ProviderData {
         self
     }
 
+    /// The same data with `insecure_http` as configured.
+    pub fn insecure_http(mut self, allowed: bool) -> Self {
+        self.insecure_http = allowed;
+        self
+    }
+
     /// Data without a client; `why` tells the user what kept it from existing.
     pub fn unconfigured(why: impl Into<String>, region: Maybe<String>, project_id: Maybe<String>) -> Self {
         ProviderData {
@@ -68,6 +111,7 @@ impl ProviderData {
             waiter: Waiter::default(),
             ufile: None,
             pending: Pending::disabled(),
+            insecure_http: false,
             unconfigured: Some(why.into()),
         }
     }

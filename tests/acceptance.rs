@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 use test_support::sim::Sim;
-use test_support::terraform::{Terraform, replace, signal_group, terraform_at_least};
+use test_support::terraform::{Terraform, flat, replace, signal_group, terraform_at_least};
 use test_support::ucloud::{self, ProviderSettings};
 
 /// The provider binary Cargo built for these tests.
@@ -729,4 +729,41 @@ fn provider_values_unknown_at_plan_time_do_not_break_the_plan() {
     assert_eq!(tf.state_resource("ucloud_custom_image.x")["values"]["region"], "cn-bj2");
     tf.plan_code().expect_code(0);
     assert_eq!(sim.count_action("ImportCustomImage"), 1);
+}
+
+/// `http://` to another machine is refused before any request: as the
+/// provider's `base_url` at validate, as a new image's `ufile_url` at plan
+/// (its check would send signed requests in clear). With `insecure_http`
+/// both are allowed, with a warning.
+#[test]
+fn http_to_another_machine_is_refused_before_any_request() {
+    let sim = Sim::start(&[]);
+    let tf = workspace(&sim, 3);
+    tf.write(
+        "provider.tf",
+        &ProviderSettings::with_sim_keys().blocks("http://api.example.com"),
+    );
+    tf.write("main.tf", &image("x", "clear", &[]));
+    let out = tf.run(&["validate"]);
+    assert_ne!(out.code, 0, "{out}");
+    let said = flat(&out.stderr);
+    assert!(
+        said.contains("Invalid base_url") && said.contains("uses http:// to a host that is not this machine"),
+        "{out}"
+    );
+
+    tf.write("provider.tf", &ProviderSettings::with_sim_keys().blocks(&sim.url));
+    tf.write(
+        "main.tf",
+        &image(
+            "x",
+            "clear",
+            &[("ufile_url", "\"http://bucket.cn-bj.ufileos.com/images/c7.qcow2\"")],
+        ),
+    );
+    let out = tf.plan_code();
+    out.expect_code(1);
+    assert!(flat(&out.stderr).contains("Invalid ufile_url"), "{out}");
+    assert_eq!(sim.count_action("ImportCustomImage"), 0);
+    assert!(sim.object_requests().is_empty(), "no object read in clear");
 }

@@ -504,6 +504,20 @@ pub(crate) fn parse_base_url(base_url: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// Whether requests to `url` would travel in clear to another machine:
+/// `http://` to a host that is not a loopback name or address. Signed
+/// requests sent that way can be read, and a UFile header signature
+/// replayed, by anyone on the path.
+pub fn sends_in_clear(url: &Url) -> bool {
+    let loopback = match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost") || name.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    url.scheme() == "http" && !loopback
+}
+
 /// `{base_url}/?Action=X`: the Action in the query only makes logs readable.
 fn endpoint_for(base: &Url, action: &str) -> Url {
     let mut url = base.clone();

@@ -17,7 +17,9 @@ pub mod sign;
 pub mod ufile;
 
 pub use action::{Action, Answer, Params};
-pub use client::{Client, ClientConfig, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, MAX_ANSWER_BYTES};
+pub use client::{
+    Client, ClientConfig, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, MAX_ANSWER_BYTES, sends_in_clear,
+};
 pub use credentials::*;
 pub use error::{Awaited, Error, RET_CODE_NOT_FOUND};
 pub use image::*;

@@ -15,7 +15,7 @@ use crate::framework::{
     AttrPath, Context, Diagnostic, Diagnostics, Failure, Maybe, Model, Plan, PlanRequest, RawState, plan,
 };
 use crate::images::Location;
-use crate::provider_data::ProviderData;
+use crate::provider_data::{ProviderData, cleartext_diagnostic};
 use crate::ucloud::{ImageFormat, ImportCustomImage};
 use crate::{attr_name, attr_path};
 use async_trait::async_trait;
@@ -100,10 +100,18 @@ impl ImageResource for CustomImageResource {
 
     /// The provider's region and project are defaults for new images only:
     /// an existing image stays where it is when the provider's defaults
-    /// change (or are not known yet).
+    /// change (or are not known yet). A new image's `ufile_url` over
+    /// `http://` to another machine is refused unless `insecure_http`.
     fn modify_plan(&self, data: &ProviderData, req: &PlanRequest<CustomImageModel>, plan: &mut Plan<CustomImageModel>) {
         if req.prior.is_some() {
             return;
+        }
+        // The check reads the file with signed requests: not in clear to
+        // another machine unless the provider allows it.
+        if let Some(url) = req.config.ufile_url.known()
+            && let Some(d) = cleartext_diagnostic(attr_path!(CustomImageModel, ufile_url), url, data.insecure_http)
+        {
+            plan.diagnostics.push(d);
         }
         if req.config.region.known().is_none() && !req.config.region.is_unknown() {
             plan.planned.region = data.region.clone();
