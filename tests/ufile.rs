@@ -600,7 +600,7 @@ fn respond(mode: Mode, objects: &HashMap<String, Vec<u8>>, request: &Seen) -> Re
         query.get("UCloudPublicKey").map(String::as_str) == Some(PUB)
             && ufile::sign::verify(&private, &sts.to_string(), sig)
     } else if let Some(auth) = request.header("authorization") {
-        let sts = StringToSign::bare(method, bucket, key);
+        let sts = StringToSign::dated(method, bucket, key, request.header("date").unwrap_or_default());
         let sig = auth.strip_prefix(&format!("UCloud {PUB}:")).unwrap_or("");
         ufile::sign::verify(&private, &sts.to_string(), sig)
     } else {
@@ -689,6 +689,14 @@ async fn reads_head_and_tail_with_two_signed_ranged_gets() {
         assert!(
             s.header("authorization")
                 .is_some_and(|a| a.starts_with(&format!("UCloud {PUB}:")))
+        );
+        // Dated, and the Date signed: a captured header expires.
+        assert!(
+            s.header("date")
+                .and_then(|d| httpdate::parse_http_date(d).ok())
+                .is_some(),
+            "{:?}",
+            s.headers
         );
     }
     assert_eq!(seen[0].header("range"), Some("bytes=0-1023"));

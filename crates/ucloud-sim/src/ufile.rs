@@ -11,7 +11,10 @@
 //! `StringToSign = Verb \n Content-MD5 \n Content-Type \n Date \n
 //! /BUCKET/KEY`, the key percent-decoded; a presigned URL carries
 //! `UCloudPublicKey`, `Expires` (in Date's place) and `Signature`, and its
-//! expiry is checked before its signature. Failures answer UFile's JSON body
+//! expiry is checked before its signature. A header signature that covers a
+//! `Date` is refused when that Date is more than 15 minutes from the
+//! simulator's clock (a replayed request; UFile documents no window, so
+//! this follows common object stores). Failures answer UFile's JSON body
 //! `{"RetCode": .., "ErrMsg": ..}` with an `X-SessionId` header.
 
 use std::fs::File;
@@ -35,6 +38,10 @@ pub const SESSION_ID_HEADER: &str = "X-SessionId";
 const NOT_FOUND: (i64, &str) = (-148654, "file not exist");
 const BAD_SIGNATURE: (i64, &str) = (-148658, "invalid signature");
 const NO_AUTHORIZATION: (i64, &str) = (-148643, "no authorization found");
+/// How far a header signature's `Date` may be from the server's clock, as
+/// object stores commonly allow (S3's is 15 minutes; UFile documents none,
+/// so this is an inference).
+pub const DATE_WINDOW_SECS: u64 = 15 * 60;
 
 /// The objects under `--ufile-dir`.
 #[derive(Clone, Debug)]
@@ -153,6 +160,11 @@ pub enum Refusal {
     },
     UnknownKey,
     BadSignature,
+    /// A header signature whose `Date` is more than [`DATE_WINDOW_SECS`]
+    /// from now (or unreadable): a replayed request.
+    Stale {
+        date: String,
+    },
 }
 
 impl Refusal {
@@ -172,6 +184,11 @@ impl Refusal {
                 "a signed URL needs UCloudPublicKey, Expires and Signature".to_owned(),
             ),
             Refusal::Expired { .. } => (403, BAD_SIGNATURE.0, "signature expired".to_owned()),
+            Refusal::Stale { .. } => (
+                403,
+                BAD_SIGNATURE.0,
+                "request date too far from the server time".to_owned(),
+            ),
             Refusal::UnknownKey | Refusal::BadSignature => (403, BAD_SIGNATURE.0, BAD_SIGNATURE.1.to_owned()),
         }
     }
@@ -183,6 +200,7 @@ impl Refusal {
             Refusal::Twice => "signed twice".to_owned(),
             Refusal::IncompleteUrl => "the URL's signature is incomplete".to_owned(),
             Refusal::Expired { expires } => format!("the URL's signature expired (Expires={expires})"),
+            Refusal::Stale { date } => format!("the request's Date ({date}) is too far from now"),
             Refusal::UnknownKey => "the URL is signed with an unknown public key".to_owned(),
             Refusal::BadSignature => "the URL's signature is wrong".to_owned(),
         }
@@ -219,9 +237,25 @@ pub fn authorize(keys: &Keys, p: &Presented<'_>, bucket: &str, key: &str, now: u
                 .ok_or(Refusal::BadSignature)?;
             let private = keys.get(public.trim()).ok_or(Refusal::UnknownKey)?;
             let text = string_to_sign(p.verb, p.content_md5, p.content_type, p.date, bucket, key);
-            verify(private.expose(), &text, claimed)
-                .then_some(())
-                .ok_or(Refusal::BadSignature)
+            if !verify(private.expose(), &text, claimed) {
+                return Err(Refusal::BadSignature);
+            }
+            // A signed Date must be near now: a captured header expires.
+            if !p.date.is_empty() {
+                let at = httpdate::parse_http_date(p.date)
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_secs());
+                match at {
+                    Some(at) if at.abs_diff(now) <= DATE_WINDOW_SECS => {}
+                    _ => {
+                        return Err(Refusal::Stale {
+                            date: p.date.to_owned(),
+                        });
+                    }
+                }
+            }
+            Ok(())
         }
         (None, true) => {
             let (Some(public), Some(expires), Some(claimed)) = url else {
@@ -555,7 +589,7 @@ mod tests {
     fn the_verifier_accepts_the_python_sdk_vectors_and_nothing_else() {
         let file = vectors();
         let vectors = file["vectors"].as_array().expect("vectors");
-        let (mut headers, mut urls) = (0, 0);
+        let (mut headers, mut urls, mut dated) = (0, 0, 0);
         for v in vectors {
             let (public, private) = (s(v, "public_key"), s(v, "private_key"));
             let (bucket, key, method) = (s(v, "bucket"), s(v, "key"), s(v, "method"));
@@ -584,13 +618,29 @@ mod tests {
                         query: &[],
                         range: None,
                     };
-                    assert_eq!(authorize(&keys, &p, bucket, key, 0), Ok(()), "{v}");
+                    // The server's clock at the signed Date: inside its window.
+                    let now = httpdate::parse_http_date(s(v, "date"))
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_secs());
+                    assert_eq!(authorize(&keys, &p, bucket, key, now), Ok(()), "{v}");
+                    if now > 0 {
+                        // The same header replayed after the window.
+                        assert_eq!(
+                            authorize(&keys, &p, bucket, key, now + DATE_WINDOW_SECS + 1),
+                            Err(Refusal::Stale {
+                                date: s(v, "date").to_owned()
+                            }),
+                            "{v}"
+                        );
+                        dated += 1;
+                    }
                     let other = Presented {
                         verb: if method == "GET" { "HEAD" } else { "GET" },
                         ..p
                     };
                     assert_eq!(
-                        authorize(&keys, &other, bucket, key, 0),
+                        authorize(&keys, &other, bucket, key, now),
                         Err(Refusal::BadSignature),
                         "{v}"
                     );
@@ -628,6 +678,7 @@ mod tests {
             }
         }
         assert!(headers >= 64 && urls >= 32, "{headers} header and {urls} URL vectors");
+        assert!(dated > 0, "some header vectors carry a Date");
     }
 
     #[test]

@@ -12,7 +12,7 @@
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use reqwest::header::{AUTHORIZATION, CONTENT_RANGE, HeaderMap, HeaderValue, RANGE, USER_AGENT};
+use reqwest::header::{AUTHORIZATION, CONTENT_RANGE, DATE, HeaderMap, HeaderValue, RANGE, USER_AGENT};
 use reqwest::{Method, StatusCode};
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -457,7 +457,9 @@ impl ObjectReader {
             req = req.header(RANGE, format!("bytes={start}-{end}"));
         }
         if let Some(c) = credentials {
-            let sts = StringToSign::bare(method.as_str(), object.bucket(), object.key());
+            let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+            req = req.header(DATE, &date);
+            let sts = StringToSign::dated(method.as_str(), object.bucket(), object.key(), &date);
             let mut value = HeaderValue::from_str(c.authorization(&sts).expose())
                 .map_err(|_| ProbeError::CannotSign(CredentialsError::PublicKeyNotHeaderSafe))?;
             value.set_sensitive(true);

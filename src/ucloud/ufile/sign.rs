@@ -35,7 +35,7 @@ pub struct StringToSign<'a> {
 
 impl<'a> StringToSign<'a> {
     /// The string for a request that sends no Content-MD5, Content-Type or
-    /// Date, which is what this client sends.
+    /// Date.
     pub fn bare(verb: &'a str, bucket: &'a str, key: &'a str) -> Self {
         StringToSign {
             verb,
@@ -44,6 +44,17 @@ impl<'a> StringToSign<'a> {
             date: "",
             bucket,
             key,
+        }
+    }
+
+    /// The string for a request that sends a `Date` header, which this client
+    /// does: the signature then covers the time it was made, and UFile
+    /// refuses it once that time is too far away, so a captured header
+    /// cannot be replayed for ever.
+    pub fn dated(verb: &'a str, bucket: &'a str, key: &'a str, date: &'a str) -> Self {
+        StringToSign {
+            date,
+            ..StringToSign::bare(verb, bucket, key)
         }
     }
 
