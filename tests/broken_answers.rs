@@ -97,3 +97,45 @@ fn an_import_answered_without_its_id_that_made_nothing_fails_with_no_state() {
         .count();
     assert_eq!(imports, 1, "an accepted import is never repeated");
 }
+
+/// A UCloud that accepts every request and never answers: a refresh ends
+/// with an error at `timeouts.read`, although the provider may retry
+/// 100 times, 30 s each. The state keeps the image.
+#[test]
+fn a_refresh_against_a_ucloud_that_never_answers_ends_at_timeouts_read() {
+    let sim = Sim::start(&["--making-time", "200ms"]);
+    let settings = ProviderSettings {
+        max_retries: Some(100),
+        ..ProviderSettings::with_sim_keys()
+    };
+    let tf = ucloud::workspace(PROVIDER, &sim.url, settings, POLL_MS);
+    let config = config("slow-reads").replace("\n}\n", "\n  timeouts {\n    read = \"3s\"\n  }\n}\n");
+    tf.write("main.tf", &config);
+    tf.apply().expect_success();
+    let id = tf.state_id("ucloud_custom_image.x");
+
+    let rt = tokio::runtime::Runtime::new().expect("a runtime for the scripted server");
+    let silent = rt
+        .block_on(ScriptedServer::start(vec![Reply::hang()]))
+        .expect("scripted server");
+    let no_ufile = ucloud::closed_endpoint();
+    let settings = ProviderSettings {
+        ufile_base_url: Some(&no_ufile),
+        ..settings
+    };
+    tf.write("provider.tf", &ucloud::provider_tf(&silent.base_url, settings));
+    let started = std::time::Instant::now();
+    let refreshed = tf.run(&["apply", "-refresh-only", "-auto-approve"]);
+    let took = started.elapsed();
+    assert_ne!(refreshed.code, 0, "{refreshed}");
+    assert!(
+        refreshed.stderr.contains("Timed out reading the custom image"),
+        "{refreshed}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(25),
+        "the read ended at its deadline, not after the retries: {took:?}"
+    );
+    assert!(silent.requests() >= 1, "the read reached the silent server");
+    assert_eq!(tf.state_id("ucloud_custom_image.x"), id, "the state keeps the image");
+}

@@ -89,7 +89,7 @@ pub fn custom_image_data_schema() -> Schema {
         0,
         "Looks up one UHost image by id, name or name pattern, e.g. the newest custom image of a build to launch \
          hosts from. Exactly one image must match, or with `most_recent` the newest is taken; otherwise reading \
-         fails and says how many images matched.",
+         fails and says how many images matched. A read that UCloud does not answer ends after 5 minutes.",
     )
 }
 

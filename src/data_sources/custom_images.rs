@@ -63,7 +63,8 @@ pub fn custom_images_data_schema() -> Schema {
     M::schema(
         0,
         "Lists the UHost images that match the filters, newest first: all of them, however many pages \
-         DescribeImage takes. No match is an empty list, not an error.",
+         DescribeImage takes. No match is an empty list, not an error. A read that UCloud does not answer ends \
+         after 5 minutes.",
     )
 }
 

@@ -5,12 +5,17 @@
 //! reported for each image.
 
 use crate::framework::{AttrPath, Diagnostic, Diagnostics, Maybe, attr};
-use crate::images::{ImageApi, Location, rfc3339};
+use crate::images::{ImageApi, Location, human, rfc3339};
 use crate::model;
 use crate::provider_data::ProviderData;
 use crate::ucloud::{CUSTOM_IMAGE_TYPE, DescribeImage, IMAGE_TYPES, Image, ImageState};
 use regex::Regex;
 use tokio_util::sync::CancellationToken;
+
+/// How long one read of an image data source may take, pages and retries
+/// included: a listing takes seconds, so this only ends a read against an
+/// endpoint that accepts and never answers.
+pub const READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 /// The image type looked up by default: the images this provider makes.
 pub const DEFAULT_IMAGE_TYPE: &str = CUSTOM_IMAGE_TYPE;
@@ -204,8 +209,18 @@ impl FilterArgs<'_> {
         let filters = self.resolve(data)?;
         let client = data.client()?;
         let api = ImageApi::new(client, filters.loc.clone());
-        let found = find(&api, &filters, cancel).await?;
-        Ok((filters, found))
+        let Ok(found) = tokio::time::timeout(READ_DEADLINE, find(&api, &filters, cancel)).await else {
+            return Err(Diagnostic::error(
+                "Timed out listing images",
+                format!(
+                    "UCloud did not answer the image listing in {} within {}. Try again later.",
+                    filters.loc,
+                    human(READ_DEADLINE)
+                ),
+            )
+            .into());
+        };
+        Ok((filters, found?))
     }
 
     /// The filters for a read (every value known, the declared checks

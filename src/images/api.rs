@@ -114,16 +114,27 @@ impl<'a> ImageApi<'a> {
     }
 
     /// Custom images called `name` created at or after `since` (unix s).
-    pub async fn find_by_name(&self, name: &str, since: i64) -> Result<Vec<Image>, ApiError> {
+    pub async fn find_by_name(
+        &self,
+        name: &str,
+        since: i64,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<Image>, ApiError> {
         let req = DescribeImage {
             image_type: Some(CUSTOM_IMAGE_TYPE.to_string()),
             ..self.describe()
         };
-        let all = self.list(req, &CancellationToken::new()).await?;
-        Ok(all
-            .into_iter()
-            .filter(|i| i.image_name == name && i.create_time >= since)
-            .collect())
+        // Page by page, keeping the matches only: memory stays at one page
+        // however many images the account holds.
+        let mut pages = self.pages(req);
+        let mut found = Vec::new();
+        while let Some(page) = pages.next(cancel).await? {
+            found.extend(
+                page.into_iter()
+                    .filter(|i| i.image_name == name && i.create_time >= since),
+            );
+        }
+        Ok(found)
     }
 
     /// Asks UCloud to delete the image; `Ok` also when it is already gone.

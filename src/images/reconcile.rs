@@ -68,18 +68,30 @@ impl CreatesImage for CopyCustomImage {
 }
 
 /// After a lost answer: the images the call may have made. Retried a few
-/// times on errors, and deliberately not interruptible, since giving up
-/// early is what would orphan an image. The first look waits one poll delay
-/// so a call still being processed has landed.
-async fn find_lost(api: &ImageApi<'_>, name: &str, since: i64, poll: PollSchedule) -> Result<Vec<Image>, ApiError> {
+/// times on errors; the first look waits one poll delay so a call still
+/// being processed has landed. Ctrl-C ends it (the error then says which
+/// name to look for), since a search Terraform was asked to stop must not
+/// hold the run; each look reads one page at a time.
+async fn find_lost(
+    api: &ImageApi<'_>,
+    cancel: &CancellationToken,
+    name: &str,
+    since: i64,
+    poll: PollSchedule,
+) -> Result<Vec<Image>, ApiError> {
     let mut delay = poll.initial;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        tokio::time::sleep(delay).await;
-        match api.find_by_name(name, since).await {
+        tokio::select! {
+            _ = cancel.cancelled() => {
+                return Err(ApiError::Cancelled { action: "DescribeImage", outcome_unknown: false });
+            }
+            () = tokio::time::sleep(delay) => {}
+        }
+        match api.find_by_name(name, since, cancel).await {
             Ok(found) => return Ok(found),
-            Err(e) if attempt >= RECONCILE_ATTEMPTS => return Err(e),
+            Err(e) if e.is_cancelled() || attempt >= RECONCILE_ATTEMPTS => return Err(e),
             Err(e) => tracing::warn!(error = %e, "looking for the image of a lost answer failed, trying again"),
         }
         delay = poll.next(delay);
@@ -100,7 +112,8 @@ fn article(word: &str) -> &'static str {
 /// nothing. `what` names the operation in messages ("import", "copy").
 ///
 /// The call itself is never interrupted half-way (an interrupted call may
-/// leave an image nobody knows about); `cancel` and `deadline` only stop a
+/// leave an image nobody knows about); `cancel` stops the search after a
+/// lost answer (the error names what to look for) and, with `deadline`, a
 /// second attempt.
 pub async fn create_once<F, Fut>(
     api: &ImageApi<'_>,
@@ -135,7 +148,7 @@ where
             Err(e) => return Err(CreateFailure::new(failed, e.to_string())),
         };
         tracing::warn!(error = %lost, image_name = %name, "{what} outcome unknown, looking for the image");
-        let found = find_lost(api, name, since, poll).await.map_err(|e| {
+        let found = find_lost(api, cancel, name, since, poll).await.map_err(|e| {
             CreateFailure::new(
                 format!("Custom image {what} outcome unknown"),
                 format!(

@@ -8,7 +8,7 @@ use super::WORDS;
 use super::preflight::MAX_PRESIGNED_VALIDITY;
 use crate::framework::timeouts::{Op, Timeouts, TimeoutsBlock};
 use crate::framework::{Diagnostic, Diagnostics, Maybe, ReplaceRequest, attr, v};
-use crate::resources::lifecycle::{Refresh, declare};
+use crate::resources::lifecycle::{DEFAULT_READ_TIMEOUT, Refresh, declare};
 use crate::ucloud::ufile::{ObjectUrl, SIGNATURE_PARAMS};
 use crate::ucloud::{Image, ImageFormat};
 use crate::{attr_name, attr_path, model};
@@ -22,6 +22,7 @@ pub const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// The `timeouts` block's operations and defaults, in one place.
 pub const TIMEOUTS: Timeouts = Timeouts::new(&[
     (Op::Create, DEFAULT_CREATE_TIMEOUT),
+    (Op::Read, DEFAULT_READ_TIMEOUT),
     (Op::Delete, DEFAULT_DELETE_TIMEOUT),
 ]);
 

@@ -11,7 +11,7 @@ use crate::framework::plan::unless_imported;
 use crate::framework::timeouts::{Op, Timeouts, TimeoutsBlock};
 use crate::framework::{Diagnostic, Diagnostics, Maybe, attr, v};
 use crate::images::Location;
-use crate::resources::lifecycle::{Refresh, declare};
+use crate::resources::lifecycle::{DEFAULT_READ_TIMEOUT, Refresh, declare};
 use crate::ucloud::Image;
 use crate::{attr_name, attr_path, model};
 use std::time::Duration;
@@ -25,6 +25,7 @@ pub const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// The `timeouts` block's operations and defaults, in one place.
 pub const TIMEOUTS: Timeouts = Timeouts::new(&[
     (Op::Create, DEFAULT_CREATE_TIMEOUT),
+    (Op::Read, DEFAULT_READ_TIMEOUT),
     (Op::Delete, DEFAULT_DELETE_TIMEOUT),
 ]);
 

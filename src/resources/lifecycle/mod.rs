@@ -112,36 +112,14 @@ pub trait ImageModel: Model + Clone + Default + Send + Sync + 'static {
     fn timeout(&self, op: Op) -> Duration;
 }
 
+/// How long a read (refresh, import) of an image may take by default,
+/// retries included: UCloud answers in well under a second, so this only
+/// ends a read against an endpoint that accepts and never answers.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
 /// The declarations of the computed [`Core`] attributes, worded for each
 /// resource: `pub size: Maybe<i64> = lifecycle::declare::size(WORDS)`.
-pub mod declare {
-    use super::Words;
-    use crate::framework::{Attribute, attr};
-
-    pub fn status(w: Words) -> Attribute {
-        attr::computed(format!(
-            "The state of the {}: `Available` once made (`{}` until then).",
-            w.object, w.in_progress
-        ))
-        .use_state_for_unknown()
-    }
-
-    pub fn size(_: Words) -> Attribute {
-        attr::computed("The image size in GB.").use_state_for_unknown()
-    }
-
-    pub fn create_time(w: Words) -> Attribute {
-        attr::computed(format!("When the {} was created, RFC 3339 (UTC).", w.object)).use_state_for_unknown()
-    }
-
-    pub fn features(w: Words) -> Attribute {
-        attr::computed(format!(
-            "Features UCloud reports for the {}, e.g. `CloudInit`, `HotPlug`, `IPv6`.",
-            w.object
-        ))
-        .use_state_for_unknown()
-    }
-}
+pub mod declare;
 
 /// Implements [`ImageModel`] for a model that has the [`Core`] attributes
 /// under their usual names, a `timeouts` block and an inherent
@@ -572,7 +550,23 @@ async fn read<R: ImageResource>(ctx: &Context, data: &ProviderData, mut model: R
         return Ok(Some(Done::from(model).warned(warning.into())));
     };
     let api = ImageApi::new(client, model.location(data)?);
-    match data.waiter.look(&api, &ctx.cancel, &image_id).await {
+    let limit = model.timeout(Op::Read);
+    let Ok(looked) = tokio::time::timeout(limit, data.waiter.look(&api, &ctx.cancel, &image_id)).await else {
+        return Err(Diagnostic::error(
+            format!("Timed out reading the {}", w.object),
+            format!(
+                "UCloud did not answer a read of {} {image_id} in {} within {} (timeouts.{}). The state keeps \
+                 it as it was: try again, or raise timeouts.{}.",
+                w.object,
+                api.loc,
+                human(limit),
+                Op::Read.as_str(),
+                Op::Read.as_str(),
+            ),
+        )
+        .into());
+    };
+    match looked {
         Ok(None) => {
             tracing::info!(image_id, "{} no longer exists", w.object);
             Ok(None)
