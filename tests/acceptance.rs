@@ -767,3 +767,31 @@ fn http_to_another_machine_is_refused_before_any_request() {
     assert_eq!(sim.count_action("ImportCustomImage"), 0);
     assert!(sim.object_requests().is_empty(), "no object read in clear");
 }
+
+/// A named pipe (FIFO) at `~/.ucloud/credential.json`, which would block
+/// whoever opens it: with the key pair in the environment the file is not
+/// needed and plan goes on at once; without it, plan fails saying what the
+/// file is, instead of hanging.
+#[test]
+fn a_fifo_at_the_credential_path_neither_hangs_nor_matters_when_keys_are_set() {
+    let sim = Sim::start(&[]);
+    let mut tf = Terraform::new(PROVIDER);
+    ucloud::isolate(&mut tf, POLL_MS);
+    let fifo = tf.dir().join("home/.ucloud/credential.json");
+    std::fs::create_dir_all(fifo.parent().expect("a parent")).expect("mkdir");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+    tf.write("provider.tf", &ProviderSettings::default().blocks(&sim.url));
+    tf.write("main.tf", &image("x", "fifo", &[]));
+
+    let out = tf.plan_code();
+    out.expect_code(1);
+    assert!(
+        flat(&out.stderr).contains("not a regular file but a named pipe (FIFO)"),
+        "{out}"
+    );
+
+    tf.env("UCLOUD_PUBLIC_KEY", Sim::KEY_PUBLIC)
+        .env("UCLOUD_PRIVATE_KEY", Sim::KEY_PRIVATE);
+    tf.plan_code().expect_code(2);
+}
