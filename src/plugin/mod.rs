@@ -192,6 +192,8 @@ where
 
     let service = make_service();
     serve::serve(&mut listener, tls.map(|(config, _)| config), service, shutdown).await?;
+    // What the run's UCloud calls met, unless an idle spell reported it already.
+    crate::ucloud::log_request_reports();
     tracing::debug!("stopped");
     Ok(())
 }

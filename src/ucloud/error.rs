@@ -79,6 +79,15 @@ pub enum Error {
     /// carried out. The caller must look before repeating it. `cause` is the
     /// failure that left it unknown.
     OutcomeUnknown { action: &'static str, cause: Box<Error> },
+    /// UCloud kept throttling: the operation's deadline passed before the
+    /// request got a turn to be sent again. Nothing was processed.
+    Throttled {
+        action: &'static str,
+        /// How many attempts UCloud throttled.
+        throttled: u32,
+        /// How long the call lasted in all.
+        waited: Duration,
+    },
     /// The caller cancelled the call. `outcome_unknown` is set when a
     /// non-idempotent request was in flight at that moment.
     Cancelled {
@@ -149,6 +158,7 @@ impl Error {
             | Error::MissingField { action, .. }
             | Error::OutcomeUnknown { action, .. }
             | Error::Cancelled { action, .. }
+            | Error::Throttled { action, .. }
             | Error::Decode { action, .. }
             | Error::MissingParameter { action, .. } => Some(action),
             Error::Config { .. } => None,
@@ -162,8 +172,11 @@ impl Error {
 
     /// UCloud asked the client to slow down: RetCode 153 (throttled) or 150
     /// (service unavailable, retry later), or HTTP 429.
+    /// Also a call that stayed throttled until its deadline.
     pub fn is_throttled(&self) -> bool {
-        matches!(self.ret_code(), Some(150 | 153)) || self.http_status() == Some(429)
+        matches!(self.ret_code(), Some(150 | 153))
+            || self.http_status() == Some(429)
+            || matches!(self.root(), Error::Throttled { .. })
     }
 
     /// The service failed on its side: RetCode 110 (API timeout) or >= 2000
@@ -282,6 +295,11 @@ impl Error {
             Error::OutcomeUnknown { cause, .. } => cause.cause(),
             Error::Network { detail, .. } | Error::Decode { detail, .. } | Error::Config { detail } => detail.clone(),
             Error::Cancelled { .. } => "cancelled".to_owned(),
+            Error::Throttled { throttled, waited, .. } => format!(
+                "UCloud throttled {} and the operation's deadline passed after {} of waiting for a turn",
+                attempts(*throttled),
+                humantime::format_duration(Duration::from_secs(waited.as_secs()))
+            ),
         }
     }
 }
@@ -308,7 +326,7 @@ fn attempts(n: u32) -> String {
 fn hint(ret_code: i64, action: &str) -> Option<String> {
     let text = match ret_code {
         150 => "the UCloud service is temporarily unavailable; try again later".to_owned(),
-        153 => "UCloud is throttling requests from this key; try again later or raise max_retries".to_owned(),
+        153 => "UCloud is throttling requests from this key; try again later".to_owned(),
         171 => "the signature was rejected: check that public_key and private_key belong to the same API key pair"
             .to_owned(),
         172 => "UCloud does not know this public_key: check it (the key may have been deleted)".to_owned(),
@@ -431,6 +449,12 @@ impl fmt::Display for Error {
                 write_request_id(f, request_id)
             }
             Error::Config { detail } => write!(f, "invalid UCloud client configuration: {detail}"),
+            Error::Throttled { action, .. } => write!(
+                f,
+                "UCloud {action} was not sent: {}. Other users of the key share its quota: raise the operation's \
+                 timeout, lower -parallelism, or run fewer applies on the key at once",
+                self.cause()
+            ),
         }
     }
 }

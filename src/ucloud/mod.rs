@@ -1,5 +1,6 @@
 //! The UCloud API client: signed requests, retries that never create twice,
-//! a client-side rate limit, typed image actions, and the credential chain. It knows nothing of
+//! an adaptive request rate that follows UCloud's throttling, typed image
+//! actions, and the credential chain. It knows nothing of
 //! Terraform, so another program could use it.
 
 mod action;
@@ -7,17 +8,20 @@ mod client;
 pub mod credentials;
 mod error;
 pub mod image;
-mod rate;
+pub mod rate;
 mod retry;
 mod secret;
 pub mod sign;
 pub mod ufile;
 
 pub use action::{Action, Answer, Params};
-pub use client::{Client, ClientConfig, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, MAX_ANSWER_BYTES};
+pub use client::{
+    Client, ClientConfig, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_THROTTLE_PATIENCE, DEFAULT_TIMEOUT,
+    MAX_ANSWER_BYTES,
+};
 pub use credentials::*;
 pub use error::{Awaited, Error, RET_CODE_NOT_FOUND};
 pub use image::*;
-pub use rate::{DEFAULT_MAX_REQUESTS_PER_SECOND, RateLimit};
+pub use rate::{RateLimit, log_reports as log_request_reports};
 pub use retry::Backoff;
 pub use secret::Secret;
