@@ -15,9 +15,7 @@ use crate::images::{PollSchedule, Waiter};
 use crate::provider_data::ProviderData;
 use crate::ucloud::credentials::{self, ConfigError, Resolved, Settings};
 use crate::ucloud::ufile::{self, ObjectReader, ReaderConfig, ReaderConfigError};
-use crate::ucloud::{
-    Client, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, RateLimit, Secret,
-};
+use crate::ucloud::{Client, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, RateLimit, Secret};
 use crate::{attr_name, attr_path, data_sources, list_resources, model, resources};
 use async_trait::async_trait;
 use std::path::Path;

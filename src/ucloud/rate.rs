@@ -222,9 +222,7 @@ impl State {
 
     /// The pace in effect, requests per second; `None` when open.
     pub fn rate(&self) -> Option<f64> {
-        let adaptive = self
-            .pacing
-            .map(|p| recovered_rate(p.peak, p.busy).max(MIN_RATE));
+        let adaptive = self.pacing.map(|p| recovered_rate(p.peak, p.busy).max(MIN_RATE));
         match (adaptive, self.ceiling) {
             (Some(a), Some(c)) => Some(a.min(c)),
             (a, c) => a.or(c),

@@ -246,7 +246,14 @@ fn reads_and_work_take_turns_so_neither_starves() {
     }
     assert_eq!(
         order,
-        [Class::Read, Class::Work, Class::Read, Class::Work, Class::Read, Class::Work]
+        [
+            Class::Read,
+            Class::Work,
+            Class::Read,
+            Class::Work,
+            Class::Read,
+            Class::Work
+        ]
     );
 }
 
