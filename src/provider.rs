@@ -105,7 +105,7 @@ model! {
             "An optional ceiling on the UCloud API requests per second this provider process sends with one key, \
              retries included; unset or `0`: none (the default). UCloud publishes no limit and throttles each key \
              (RetCode 153, 150 or HTTP 429), so the provider finds the pace itself: it sends freely until UCloud \
-             throttles, then cuts its rate once per round trip to 0.7 of what UCloud accepted and grows it back \
+             throttles, then cuts its rate once per round trip to 0.7 (of its pace, or of what UCloud accepted) and grows it back \
              along a CUBIC curve, past the old rate to find room others freed; a quiet spell does not shrink it, \
              and after {} without throttling it stops pacing. A throttled request is sent again at that pace until \
              the operation's timeout, without counting toward `max_retries`; reads and changes take turns so \

@@ -9,13 +9,15 @@
 //!
 //! - is **open** (sends at once) until a throttle;
 //! - on a throttle **cuts** the rate once per round trip: to [`BETA`] times
-//!   the rate UCloud was accepting (answers not throttled over the last
-//!   [`MEASURE_WINDOW`]). Throttled answers to requests sent before the cut
+//!   the pace, or when open, the rate UCloud was accepting (answers not
+//!   throttled over the last [`MEASURE_WINDOW`]). Throttled answers to
+//!   requests sent before the cut
 //!   belong to the wave that caused it and do not cut again (TCP's rule;
 //!   AWS's adaptive mode cuts on each of them and collapses);
 //! - **recovers** along CUBIC's curve ([`recovered_rate`]), back to the rate
-//!   at the cut after [`RECOVERY`] and beyond it afterwards, so that it
-//!   finds room freed by other users. The curve's clock runs only while
+//!   at the cut after a time that grows with it (8 s from 4 requests per
+//!   second) and beyond it afterwards, so that it finds room freed by other
+//!   users, and processes sharing a key converge to equal shares. The curve's clock runs only while
 //!   requests queue for the limiter: a quiet spell (polls only) neither
 //!   grows nor shrinks the rate, so the next wave starts at the rate
 //!   reached (no cold start, no collapse);
@@ -41,11 +43,20 @@ use tokio_util::sync::CancellationToken;
 /// The cut: the new rate is this share of the rate UCloud was accepting
 /// (TCP CUBIC's beta, RFC 8312).
 pub const BETA: f64 = 0.7;
-/// Time spent sending at the limiter's pace after a cut until the rate is
-/// back where it was cut: long enough that probing past the quota throttles
-/// rarely (one answer per cycle), short enough that room freed by another
-/// run is found within seconds.
-pub const RECOVERY: Duration = Duration::from_secs(8);
+/// CUBIC's scaling constant, in requests per second per second cubed: the
+/// curve returns to the rate at the cut after `cbrt(peak * (1 - BETA) / C)`
+/// of sending at the limiter's pace, 8 s from 4 requests per second, 11 s
+/// from 10, 36 s from 400. Far smaller than AWS's 0.4 (1.4 s from 4/s), so
+/// that probing past a small quota throttles once in many requests, and the
+/// same for every process, so that a process cut from a higher rate takes
+/// longer to get back and processes sharing a key converge to equal shares.
+pub const CUBIC_C: f64 = 0.0025;
+/// The least the rate grows after a cut, in requests per second per second
+/// of sending at the limiter's pace: CUBIC's TCP-friendly region (RFC 8312,
+/// 4.2). Near a small peak the cubic curve is nearly flat for seconds, so
+/// without it a process cut to the floor by another's burst would stay
+/// there; with it processes sharing a key converge within a few cuts.
+pub const ALPHA: f64 = 0.2;
 /// The slowest pace: a cut never goes below one request per second, so a
 /// wave of throttles cannot stall a process (AWS's floor of 0.5/s is
 /// where its compounding cuts end up).
@@ -56,6 +67,11 @@ pub const OPEN_AFTER: Duration = Duration::from_secs(120);
 pub const MEASURE_WINDOW: Duration = Duration::from_secs(1);
 /// How long the calls of a process must be idle before its report is logged.
 pub const IDLE_REPORT: Duration = Duration::from_secs(10);
+
+/// Benchmark knob: `off` makes every limiter of the process ignore
+/// throttling (it still counts it), to measure what the limiter costs.
+/// Unset in production.
+pub const LIMITER_ENV: &str = "UCLOUD_RATE_LIMITER";
 
 /// The client-side ceiling, `max_requests_per_second`: `None` (or 0) for
 /// none, the default; then only UCloud's throttling sets the pace.
@@ -78,14 +94,16 @@ impl RateLimit {
     }
 }
 
-/// The rate `busy` after a cut from `peak`: CUBIC's curve, scaled to the
-/// peak so that it has the same shape at 4 and at 400 requests per second.
-/// `BETA * peak` at the cut, flat around `peak` at [`RECOVERY`], then
-/// growing ever faster: `peak * (1 + (1 - BETA) * ((busy - R) / R)^3)`.
+/// The rate `busy` after a cut from `peak`: CUBIC's curve (RFC 8312),
+/// `peak + C * (busy - K)^3` with `K = cbrt(peak * (1 - BETA) / C)`:
+/// `BETA * peak` at the cut, flat around `peak` at `K`, then growing ever
+/// faster to find room that others freed.
+/// At least `BETA * peak + ALPHA * busy` (the TCP-friendly region).
 pub fn recovered_rate(peak: f64, busy: Duration) -> f64 {
-    let r = RECOVERY.as_secs_f64();
-    let x = (busy.as_secs_f64() - r) / r;
-    peak * (1.0 + (1.0 - BETA) * x.powi(3))
+    let t = busy.as_secs_f64();
+    let k = (peak * (1.0 - BETA) / CUBIC_C).cbrt();
+    let cubic = peak + CUBIC_C * (t - k).powi(3);
+    cubic.max(BETA * peak + ALPHA * t)
 }
 
 /// Which queue a call waits in.
@@ -186,6 +204,8 @@ pub enum Turn {
 /// `now`, so tests drive it without a clock.
 #[derive(Debug)]
 pub struct State {
+    /// Whether throttling sets the pace ([`LIMITER_ENV`]).
+    adaptive: bool,
     ceiling: Option<f64>,
     /// `None` while open.
     pacing: Option<Pacing>,
@@ -207,6 +227,7 @@ pub struct State {
 impl State {
     pub fn new(limit: RateLimit, now: Instant) -> State {
         State {
+            adaptive: true,
             ceiling: limit.ceiling.map(f64::from),
             pacing: None,
             last_throttle: None,
@@ -321,8 +342,9 @@ impl State {
         self.report.record_rate(rate);
     }
 
-    /// An answer to a request sent at `sent_at` arrived at `now`.
-    pub fn answered(&mut self, sent_at: Instant, throttled: bool, now: Instant) {
+    /// An answer to a request sent at `sent_at` arrived at `now`; whether
+    /// it cut the rate.
+    pub fn answered(&mut self, sent_at: Instant, throttled: bool, now: Instant) -> bool {
         self.advance(now);
         let same_wave = self.pacing.is_some_and(|p| sent_at < p.cut_at);
         if !throttled {
@@ -334,16 +356,19 @@ impl State {
                 let cap = p.before.unwrap_or(f64::INFINITY);
                 p.peak = p.peak.max(measured.min(cap));
             }
-            return;
+            return false;
         }
         self.report.throttled += 1;
         self.last_throttle = Some(now);
-        if same_wave {
-            return;
+        if same_wave || !self.adaptive {
+            return false;
         }
+        // Paced, the pace is what UCloud just refused (TCP's window at a
+        // loss); what it accepted is no better a measure under contention,
+        // where it falls with the share throttled and would cut the smaller
+        // of two processes sharing a key harder. Open, nothing else is known.
         let before = self.rate();
-        let measured = self.accepted_rate();
-        let peak = before.map_or(measured, |r| r.min(measured)).max(MIN_RATE);
+        let peak = before.unwrap_or_else(|| self.accepted_rate()).max(MIN_RATE);
         self.pacing = Some(Pacing {
             peak,
             cut_at: now,
@@ -352,6 +377,7 @@ impl State {
         });
         // The next request waits one interval at the new pace.
         self.next_send = self.rate().map(|r| now + Duration::from_secs_f64(1.0 / r));
+        true
     }
 
     /// The report since the last one, if anything was sent; starts a new one.
@@ -420,6 +446,9 @@ impl Limiter {
             return existing;
         }
         let limiter = Arc::new(Limiter::new(endpoint, limit));
+        if std::env::var_os(LIMITER_ENV).is_some_and(|v| v == "off") {
+            lock(&limiter.state).adaptive = false;
+        }
         all.insert(key, Arc::downgrade(&limiter));
         limiter
     }
@@ -475,13 +504,10 @@ impl Limiter {
         let cut = {
             let mut state = self.state();
             let before = state.rate();
-            state.answered(sent_at, throttled, Instant::now());
-            let after = state.rate();
-            (before != after).then_some((before, after))
+            let cut = state.answered(sent_at, throttled, Instant::now());
+            cut.then(|| (before, state.rate()))
         };
-        if let Some((before, after)) = cut
-            && throttled
-        {
+        if let Some((before, after)) = cut {
             tracing::debug!(
                 target: "tpu::ucloud",
                 endpoint = %self.label,
@@ -560,6 +586,14 @@ impl Limiter {
                 report.requests, report.throttled
             );
         }
+    }
+}
+
+impl Drop for Limiter {
+    /// The last client of the endpoint and key is gone (the provider is
+    /// shutting down): what is left unreported is reported now.
+    fn drop(&mut self) {
+        self.log_report();
     }
 }
 
