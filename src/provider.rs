@@ -96,8 +96,9 @@ model! {
         .env(ENV_UFILE_BASE_URL)
         .validate(v::url(["http", "https"]).without_query().help(UFILE_BASE_URL_HELP)),
         pub max_retries: Maybe<i64> = attr::optional(format!(
-            "How many times a failed request that is safe to repeat is retried (throttling, service \
-             unavailable, network errors). Imports are never repeated blindly. Default: `{DEFAULT_MAX_RETRIES}`."
+            "How many times a failed request that is safe to repeat is retried (server errors, timeouts, network \
+             errors). Imports are never repeated blindly. Throttled requests do not count: they wait for their \
+             turn (see `max_requests_per_second`). Default: `{DEFAULT_MAX_RETRIES}`."
         ))
         .shown_default(DEFAULT_MAX_RETRIES.to_string())
         .validate(v::between(0, i64::from(u16::MAX))),
