@@ -335,7 +335,7 @@ fn concurrent_applies(sim: &Sim, options: &Options) {
             let runs: Vec<Terraform> = (0..options.concurrent)
                 .map(|i| {
                     let tf = workspace(sim, options, count);
-                    tf.write("main.tf", &fleet(&format!("run{i}"), count));
+                    tf.write("main.tf", &ucloud::fleet(&format!("run{i}"), count));
                     tf
                 })
                 .collect();
@@ -487,23 +487,8 @@ fn workspace(sim: &Sim, options: &Options, count: usize) -> Terraform {
     if options.limiter_off {
         tf.env(LIMITER_ENV, "off");
     }
-    tf.write("main.tf", &fleet("bench", count));
+    tf.write("main.tf", &ucloud::fleet("bench", count));
     tf
-}
-
-/// `count` images named `{prefix}-N`.
-fn fleet(prefix: &str, count: usize) -> String {
-    format!(
-        r#"resource "ucloud_custom_image" "bench" {{
-  count     = {count}
-  name      = "{prefix}-${{count.index}}"
-  ufile_url = "https://bucket.cn-bj.ufileos.com/images/{prefix}-${{count.index}}.qcow2"
-  format    = "qcow2"
-  os_type   = "CentOS"
-  os_name   = "CentOS 7.6 64位"
-}}
-"#
-    )
 }
 
 /// Apply, refresh-only plan and destroy, each timed and checked, on a

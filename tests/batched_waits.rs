@@ -31,21 +31,6 @@ fn workspace(sim: &Sim, max_retries: u32, max_requests_per_second: Option<u32>) 
     ucloud::workspace(PROVIDER, &sim.url, settings, POLL_MS)
 }
 
-/// `count` images named `{prefix}-N` in one resource block.
-fn fleet(prefix: &str, count: usize) -> String {
-    format!(
-        r#"resource "ucloud_custom_image" "{prefix}" {{
-  count     = {count}
-  name      = "{prefix}-${{count.index}}"
-  ufile_url = "https://bucket.cn-bj.ufileos.com/images/{prefix}-${{count.index}}.qcow2"
-  format    = "qcow2"
-  os_type   = "CentOS"
-  os_name   = "CentOS 7.6 64位"
-}}
-"#
-    )
-}
-
 /// The journal's DescribeImage requests that look images up by id.
 fn describes(journal: &[Value]) -> Vec<&Value> {
     journal.iter().filter(|e| e["Action"] == "DescribeImage").collect()
@@ -98,7 +83,7 @@ fn twenty_images_created_together_share_their_describe_calls() {
     let sim = Sim::start(&["--making-time", "2s", "--quiet"]);
     // No client-side limit: all twenty imports leave at once.
     let tf = workspace(&sim, 3, Some(0));
-    tf.write("main.tf", &fleet("batch", 20));
+    tf.write("main.tf", &ucloud::fleet("batch", 20));
     tf.run(&["apply", "-auto-approve", "-parallelism=20"]).expect_success();
     assert_eq!(tf.state_ids().len(), 20);
 
@@ -132,7 +117,7 @@ fn twenty_images_created_together_share_their_describe_calls() {
 fn ctrl_c_during_a_batched_wait_keeps_every_image_tainted_and_destroy_removes_all() {
     let sim = Sim::start(&["--making-time", "10m", "--quiet"]);
     let tf = workspace(&sim, 3, None);
-    tf.write("main.tf", &fleet("held", 10));
+    tf.write("main.tf", &ucloud::fleet("held", 10));
     let child = tf.spawn(&["apply", "-auto-approve", "-parallelism=10"]);
     wait_for_batch_of(&sim, 10);
     signal_group(&child, "INT");
@@ -161,7 +146,7 @@ fn ctrl_c_during_a_batched_wait_keeps_every_image_tainted_and_destroy_removes_al
 fn an_image_deleted_during_a_batched_wait_is_reported_for_its_resource_only() {
     let sim = Sim::start(&["--making-time", "3s", "--quiet"]);
     let tf = workspace(&sim, 3, None);
-    tf.write("main.tf", &fleet("trio", 3));
+    tf.write("main.tf", &ucloud::fleet("trio", 3));
     let child = tf.spawn(&["apply", "-auto-approve"]);
     wait_for_batch_of(&sim, 3);
     let victim = sim
@@ -216,7 +201,7 @@ fn twenty_images_under_throttling_converge_without_duplicates_or_orphans() {
         "--quiet",
     ]);
     let tf = workspace(&sim, 3, None);
-    tf.write("main.tf", &fleet("storm", 20));
+    tf.write("main.tf", &ucloud::fleet("storm", 20));
     let runs = tf.succeed_within(&["apply", "-auto-approve", "-parallelism=20"], 3);
     eprintln!("apply succeeded on run {runs} of at most 3");
     ucloud::assert_exactly_live(&tf, &sim, 20);
@@ -255,7 +240,7 @@ fn busiest(journal: &[Value], window: Duration) -> usize {
 fn parallelism_fifty_under_a_ceiling_never_starts_with_a_burst_of_throttled_calls() {
     let sim = Sim::start(&["--making-time", "1s", "--rate-limit", "12", "--quiet"]);
     let tf = workspace(&sim, 3, Some(10));
-    tf.write("main.tf", &fleet("wide", 50));
+    tf.write("main.tf", &ucloud::fleet("wide", 50));
     tf.run(&["apply", "-auto-approve", "-parallelism=50"]).expect_success();
     tf.run(&["destroy", "-auto-approve", "-parallelism=50"])
         .expect_success();
@@ -274,7 +259,7 @@ fn parallelism_fifty_under_a_ceiling_never_starts_with_a_burst_of_throttled_call
 
     sim.reset();
     let open = workspace(&sim, 0, None);
-    open.write("main.tf", &fleet("burst", 30));
+    open.write("main.tf", &ucloud::fleet("burst", 30));
     open.run(&["apply", "-auto-approve", "-parallelism=30"])
         .expect_success();
     let throttled = sim.journal().iter().filter(|e| e["Throttled"] == true).count();

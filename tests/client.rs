@@ -707,7 +707,7 @@ async fn a_call_throttled_until_its_deadline_says_so_and_ctrl_c_stops_an_import_
     let client = no_retries(&server);
     let start = tokio::time::Instant::now();
     let deadline = start + Duration::from_secs(10);
-    let err = bounded(client.call_until(&describe(), &CancellationToken::new(), deadline))
+    let err = bounded(client.call_whole(&describe(), &CancellationToken::new(), deadline))
         .await
         .expect_err("throttled throughout");
     assert!(matches!(err, Error::Throttled { .. }) && err.is_throttled(), "{err:?}");

@@ -30,21 +30,6 @@ fn workspace(sim: &Sim) -> Terraform {
     ucloud::workspace(PROVIDER, &sim.url, ProviderSettings::with_sim_keys(), POLL_MS)
 }
 
-/// `count` images named `{prefix}-N` in one resource block.
-fn fleet(prefix: &str, count: usize) -> String {
-    format!(
-        r#"resource "ucloud_custom_image" "{prefix}" {{
-  count     = {count}
-  name      = "{prefix}-${{count.index}}"
-  ufile_url = "https://bucket.cn-bj.ufileos.com/images/{prefix}-${{count.index}}.qcow2"
-  format    = "qcow2"
-  os_type   = "CentOS"
-  os_name   = "CentOS 7.6 64位"
-}}
-"#
-    )
-}
-
 /// What one run's share of the journal shows.
 #[derive(Debug)]
 struct Throttling {
@@ -84,7 +69,7 @@ fn apply_and_destroy(per_second: u32, count: usize, parallelism: usize) -> (Vec<
     let sim = Sim::start(&["--making-time", "2s", "--rate-limit", &rate, "--quiet"]);
     let mut tf = workspace(&sim);
     let log = tf.log_to_file("INFO");
-    tf.write("main.tf", &fleet("quota", count));
+    tf.write("main.tf", &ucloud::fleet("quota", count));
     let parallelism = format!("-parallelism={parallelism}");
     tf.run(&["apply", "-auto-approve", &parallelism]).expect_success();
     ucloud::assert_exactly_live(&tf, &sim, count);
@@ -150,7 +135,7 @@ fn two_runs_on_one_key_both_finish() {
         .iter()
         .map(|name| {
             let tf = workspace(&sim);
-            tf.write("main.tf", &fleet(name, 30));
+            tf.write("main.tf", &ucloud::fleet(name, 30));
             tf
         })
         .collect();

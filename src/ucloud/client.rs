@@ -192,21 +192,10 @@ impl Client {
         self.send(req, cancel, deadline, true).await
     }
 
-    /// [`call`](Self::call) within an operation's deadline: throttled
-    /// attempts are sent again until `deadline`, then the call fails with
-    /// [`Error::Throttled`]. The attempt in flight is bounded by the
-    /// per-request timeout, not by `deadline`.
-    pub async fn call_until<A: Action>(
-        &self,
-        req: &A,
-        cancel: &CancellationToken,
-        deadline: tokio::time::Instant,
-    ) -> Result<A::Response, Error> {
-        self.send(req, cancel, deadline, true).await
-    }
-
-    /// [`call_until`](Self::call_until) that never interrupts an attempt in
-    /// flight: `cancel` ends only the waits before and between attempts, when
+    /// [`call`](Self::call) within an operation's deadline, and never
+    /// interrupting an attempt in flight: throttled attempts are sent again
+    /// until `deadline`, then the call fails with [`Error::Throttled`];
+    /// `cancel` ends only the waits before and between attempts, when
     /// nothing has been sent. For a create, whose interrupted request may
     /// leave an image nobody knows about.
     pub async fn call_whole<A: Action>(
@@ -228,19 +217,8 @@ impl Client {
         if let Some(param) = req.missing_param() {
             return Err(Error::MissingParameter { action: A::NAME, param });
         }
-        self.limiter.call_started();
-        let result = self.attempts(req, cancel, deadline, interrupt_in_flight).await;
-        self.limiter.call_ended();
-        result
-    }
-
-    async fn attempts<A: Action>(
-        &self,
-        req: &A,
-        cancel: &CancellationToken,
-        deadline: tokio::time::Instant,
-        interrupt_in_flight: bool,
-    ) -> Result<A::Response, Error> {
+        // Counted until this future ends in any way, dropped included.
+        let _active = self.limiter.active();
         let form = signed_form(A::NAME, req.params(), &self.public_key, &self.private_key);
         tracing::trace!(target: "tpu::ucloud", action = A::NAME, params = ?loggable(&form), "request parameters");
         let body = encode_form(&form);
@@ -256,7 +234,9 @@ impl Client {
         // not count toward max_retries.
         let (mut attempt, mut throttled): (u32, u32) = (0, 0);
         loop {
-            if cancel.is_cancelled() {
+            // A whole call already stopped still makes its first attempt if
+            // the limiter lets it go at once: the caller decided to send.
+            if cancel.is_cancelled() && (interrupt_in_flight || attempt > 0) {
                 return Err(cancelled());
             }
             match self.limiter.acquire(class, cancel, deadline).await {

@@ -526,15 +526,16 @@ impl Limiter {
         state.rate()
     }
 
-    /// A call starts.
-    pub fn call_started(&self) {
+    /// A call starts; it ends when the guard is dropped. Once none has run
+    /// for [`IDLE_REPORT`] the report is logged.
+    pub fn active(self: &Arc<Self>) -> ActiveCall {
         let mut a = lock(&self.activity);
         a.0 += 1;
         a.1 += 1;
+        ActiveCall { limiter: self.clone() }
     }
 
-    /// A call ended; once none has run for [`IDLE_REPORT`] the report is logged.
-    pub fn call_ended(self: &Arc<Self>) {
+    fn call_ended(self: &Arc<Self>) {
         let (running, generation) = {
             let mut a = lock(&self.activity);
             a.0 = a.0.saturating_sub(1);
@@ -586,6 +587,17 @@ impl Limiter {
                 report.requests, report.throttled
             );
         }
+    }
+}
+
+/// A call in progress (see [`Limiter::active`]).
+pub struct ActiveCall {
+    limiter: Arc<Limiter>,
+}
+
+impl Drop for ActiveCall {
+    fn drop(&mut self) {
+        self.limiter.call_ended();
     }
 }
 
