@@ -34,15 +34,24 @@ fn workspace(sim: &Sim) -> Terraform {
 #[derive(Debug)]
 struct Throttling {
     throttled: usize,
-    /// Requests sent after [`SETTLING`] from the run's first one, and of
-    /// them the throttled.
+    /// Requests sent [`SETTLING`] or more after the run's first import or
+    /// delete, and of them the throttled.
     later: usize,
     later_throttled: usize,
 }
 
 fn throttling(entries: &[Value]) -> Throttling {
     let at = |e: &Value| e["AtMs"].as_u64().unwrap_or(0);
-    let first = entries.iter().map(at).min().unwrap_or(0);
+    // From the first import or delete: a destroy's refresh runs in a
+    // provider process of its own (the plan's), before the one that deletes.
+    let work = |e: &&Value| e["Action"] == "ImportCustomImage" || e["Action"] == "TerminateCustomImage";
+    let first = entries
+        .iter()
+        .filter(work)
+        .map(at)
+        .min()
+        .or_else(|| entries.iter().map(at).min())
+        .unwrap_or(0);
     let settled = first + u64::try_from(SETTLING.as_millis()).unwrap_or(u64::MAX);
     let is_throttled = |e: &Value| e["Throttled"] == true;
     let later: Vec<&Value> = entries.iter().filter(|e| at(e) >= settled).collect();

@@ -11,16 +11,17 @@
 //! - on a throttle **cuts** the rate once per round trip: to [`BETA`] times
 //!   the pace, or when open, the rate UCloud was accepting (answers not
 //!   throttled over the last [`MEASURE_WINDOW`]). Throttled answers to
-//!   requests sent before the cut
-//!   belong to the wave that caused it and do not cut again (TCP's rule;
-//!   AWS's adaptive mode cuts on each of them and collapses);
+//!   requests sent before the cut belong to the wave that caused it and do
+//!   not cut again (TCP's rule; AWS's adaptive mode cuts on each of them and
+//!   collapses);
 //! - **recovers** along CUBIC's curve ([`recovered_rate`]), back to the rate
-//!   at the cut after a time that grows with it (8 s from 4 requests per
-//!   second) and beyond it afterwards, so that it finds room freed by other
-//!   users, and processes sharing a key converge to equal shares. The curve's clock runs only while
-//!   requests queue for the limiter: a quiet spell (polls only) neither
-//!   grows nor shrinks the rate, so the next wave starts at the rate
-//!   reached (no cold start, no collapse);
+//!   at the cut after a time that grows with it (6 s from 4 requests per
+//!   second, 11 s from 10) and beyond it afterwards, so that it finds room
+//!   freed by other users, and processes sharing a key converge to equal
+//!   shares. The curve's clock runs only while requests queue for the
+//!   limiter: a quiet spell (polls only) neither grows nor shrinks the rate,
+//!   so the next wave starts at the rate reached (no cold start, no
+//!   collapse);
 //! - goes **open** again after [`OPEN_AFTER`] without a throttle;
 //! - serves the queue **fairly**: reads (polls) and other calls (imports,
 //!   copies, deletes) queue apart, first come first served within each, and
@@ -44,9 +45,9 @@ use tokio_util::sync::CancellationToken;
 /// (TCP CUBIC's beta, RFC 8312).
 pub const BETA: f64 = 0.7;
 /// CUBIC's scaling constant, in requests per second per second cubed: the
-/// curve returns to the rate at the cut after `cbrt(peak * (1 - BETA) / C)`
-/// of sending at the limiter's pace, 8 s from 4 requests per second, 11 s
-/// from 10, 36 s from 400. Far smaller than AWS's 0.4 (1.4 s from 4/s), so
+/// cubic curve returns to the rate at the cut after `cbrt(peak * (1 - BETA)
+/// / C)` of sending at the limiter's pace, 8 s from 4 requests per second
+/// (6 s with the [`ALPHA`] line), 11 s from 10, 36 s from 400. Far smaller than AWS's 0.4 (1.4 s from 4/s), so
 /// that probing past a small quota throttles once in many requests, and the
 /// same for every process, so that a process cut from a higher rate takes
 /// longer to get back and processes sharing a key converge to equal shares.
