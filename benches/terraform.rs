@@ -49,7 +49,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use test_support::sim::Sim;
+use test_support::sim::{SETTLING, Sim, Throttling, performed_imports};
 use test_support::terraform::Terraform;
 use test_support::ucloud::{self, ProviderSettings};
 use tpu::ucloud::rate::LIMITER_ENV;
@@ -169,45 +169,6 @@ struct Cycle {
     calls: BTreeMap<(&'static str, &'static str), usize>,
     describe_ids: BTreeMap<&'static str, usize>,
     throttling: BTreeMap<&'static str, Throttling>,
-}
-
-/// How much of a phase's requests the simulator throttled.
-#[derive(Clone, Copy, Default)]
-struct Throttling {
-    requests: usize,
-    throttled: usize,
-    /// Requests sent [`SETTLING`] or more after the phase's first import or
-    /// delete, and of them the throttled.
-    later: usize,
-    later_throttled: usize,
-}
-
-/// The time the done-when figures give the limiter to find the pace.
-const SETTLING: Duration = Duration::from_secs(3);
-
-impl Throttling {
-    fn of(entries: &[Value]) -> Throttling {
-        let at = |e: &Value| e["AtMs"].as_u64().unwrap_or(0);
-        // From the first import or delete: a destroy's refresh runs in a
-        // provider process of its own (the plan's), before the one that deletes.
-        let work = |e: &&Value| e["Action"] == "ImportCustomImage" || e["Action"] == "TerminateCustomImage";
-        let first = entries
-            .iter()
-            .filter(work)
-            .map(at)
-            .min()
-            .or_else(|| entries.iter().map(at).min())
-            .unwrap_or(0);
-        let settled = first + u64::try_from(SETTLING.as_millis()).unwrap_or(u64::MAX);
-        let throttled = |e: &&Value| e["Throttled"] == true;
-        let later: Vec<&Value> = entries.iter().filter(|e| at(e) >= settled).collect();
-        Throttling {
-            requests: entries.len(),
-            throttled: entries.iter().filter(throttled).count(),
-            later: later.len(),
-            later_throttled: later.iter().copied().filter(|e| e["Throttled"] == true).count(),
-        }
-    }
 }
 
 /// `n` of `of`, as a percentage.
@@ -397,14 +358,6 @@ fn concurrent_applies(sim: &Sim, options: &Options) {
             );
         }
     }
-}
-
-/// The imports the simulator performed (not throttled, RetCode 0).
-fn performed_imports(journal: &[Value]) -> usize {
-    journal
-        .iter()
-        .filter(|e| e["Action"] == "ImportCustomImage" && e["Throttled"] != true && e["RetCode"] == 0)
-        .count()
 }
 
 /// Wall times against the floors.

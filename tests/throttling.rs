@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use test_support::sim::Sim;
+use test_support::sim::{SETTLING, Sim, Throttling, performed_imports};
 use test_support::terraform::Terraform;
 use test_support::ucloud::{self, ProviderSettings};
 
@@ -22,52 +22,8 @@ const PROVIDER: &str = env!("CARGO_BIN_EXE_terraform-provider-ucloud");
 /// The production tick: the defaults are what is tested.
 const POLL_MS: u64 = 1000;
 
-/// How long before the limiter has found the pace: throttles after it
-/// should be rare.
-const SETTLING: Duration = Duration::from_secs(3);
-
 fn workspace(sim: &Sim) -> Terraform {
     ucloud::workspace(PROVIDER, &sim.url, ProviderSettings::with_sim_keys(), POLL_MS)
-}
-
-/// What one run's share of the journal shows.
-#[derive(Debug)]
-struct Throttling {
-    throttled: usize,
-    /// Requests sent [`SETTLING`] or more after the run's first import or
-    /// delete, and of them the throttled.
-    later: usize,
-    later_throttled: usize,
-}
-
-fn throttling(entries: &[Value]) -> Throttling {
-    let at = |e: &Value| e["AtMs"].as_u64().unwrap_or(0);
-    // From the first import or delete: a destroy's refresh runs in a
-    // provider process of its own (the plan's), before the one that deletes.
-    let work = |e: &&Value| e["Action"] == "ImportCustomImage" || e["Action"] == "TerminateCustomImage";
-    let first = entries
-        .iter()
-        .filter(work)
-        .map(at)
-        .min()
-        .or_else(|| entries.iter().map(at).min())
-        .unwrap_or(0);
-    let settled = first + u64::try_from(SETTLING.as_millis()).unwrap_or(u64::MAX);
-    let is_throttled = |e: &Value| e["Throttled"] == true;
-    let later: Vec<&Value> = entries.iter().filter(|e| at(e) >= settled).collect();
-    Throttling {
-        throttled: entries.iter().filter(|e| is_throttled(e)).count(),
-        later: later.len(),
-        later_throttled: later.iter().filter(|e| is_throttled(e)).count(),
-    }
-}
-
-/// The imports UCloud performed (not throttled).
-fn performed_imports(entries: &[Value]) -> usize {
-    entries
-        .iter()
-        .filter(|e| e["Action"] == "ImportCustomImage" && e["Throttled"] != true && e["RetCode"] == 0)
-        .count()
 }
 
 /// Applies and destroys `count` images at `-parallelism=parallelism`
@@ -111,10 +67,10 @@ fn assert_rarely_throttled_once_settled(phase: &str, t: &Throttling) {
 fn forty_images_against_four_requests_per_second() {
     let (applied, destroyed, log) = apply_and_destroy(4, 40, 40);
     assert_eq!(performed_imports(&applied), 40, "each image imported once");
-    let apply = throttling(&applied);
+    let apply = Throttling::of(&applied);
     assert!(apply.throttled > 0, "the simulator did throttle: {apply:?}");
     assert_rarely_throttled_once_settled("apply", &apply);
-    assert_rarely_throttled_once_settled("destroy", &throttling(&destroyed));
+    assert_rarely_throttled_once_settled("destroy", &Throttling::of(&destroyed));
 
     let reports: Vec<&str> = log
         .lines()
@@ -131,8 +87,8 @@ fn forty_images_against_four_requests_per_second() {
 fn sixty_images_against_twelve_requests_per_second() {
     let (applied, destroyed, _) = apply_and_destroy(12, 60, 50);
     assert_eq!(performed_imports(&applied), 60, "each image imported once");
-    assert_rarely_throttled_once_settled("apply", &throttling(&applied));
-    assert_rarely_throttled_once_settled("destroy", &throttling(&destroyed));
+    assert_rarely_throttled_once_settled("apply", &Throttling::of(&applied));
+    assert_rarely_throttled_once_settled("destroy", &Throttling::of(&destroyed));
 }
 
 /// Two Terraform runs (two provider processes) of 30 images each, started

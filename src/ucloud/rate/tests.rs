@@ -38,10 +38,16 @@ fn queue(state: &mut State, class: Class, n: usize, at: Instant) -> Vec<u64> {
         .collect()
 }
 
+/// An open state that sent `n` requests at once at `t0`.
+fn after_burst(n: usize, t0: Instant) -> State {
+    let mut s = State::new(RateLimit::unlimited(), t0);
+    burst(&mut s, n, t0);
+    s
+}
+
 /// A state cut once: 50 sent at t0, 4 accepted, 46 throttled.
 fn cut_from_burst(t0: Instant) -> State {
-    let mut s = State::new(RateLimit::unlimited(), t0);
-    burst(&mut s, 50, t0);
+    let mut s = after_burst(50, t0);
     for _ in 0..4 {
         s.answered(t0, false, t0 + ms(10));
     }
@@ -89,8 +95,7 @@ fn the_curve_cuts_to_beta_flattens_at_the_peak_and_then_grows() {
 #[test]
 fn open_until_the_first_throttle() {
     let t0 = Instant::now();
-    let mut s = State::new(RateLimit::unlimited(), t0);
-    burst(&mut s, 200, t0);
+    let mut s = after_burst(200, t0);
     for _ in 0..200 {
         s.answered(t0, false, t0 + ms(5));
     }
@@ -117,8 +122,7 @@ fn a_wave_of_throttles_cuts_once_to_beta_of_what_ucloud_accepted() {
 #[test]
 fn late_accepted_answers_of_the_same_wave_raise_the_peak() {
     let t0 = Instant::now();
-    let mut s = State::new(RateLimit::unlimited(), t0);
-    burst(&mut s, 20, t0);
+    let mut s = after_burst(20, t0);
     s.answered(t0, true, t0 + ms(5)); // the first answer back is a throttle
     assert_eq!(rate(&mut s, t0 + ms(5)), Some(MIN_RATE));
     for i in 0..10 {
@@ -130,8 +134,7 @@ fn late_accepted_answers_of_the_same_wave_raise_the_peak() {
 #[test]
 fn the_pace_never_drops_below_the_floor() {
     let t0 = Instant::now();
-    let mut s = State::new(RateLimit::unlimited(), t0);
-    burst(&mut s, 3, t0);
+    let mut s = after_burst(3, t0);
     for i in 0..3u64 {
         // Each throttled request was sent after the previous cut.
         s.answered(t0 + ms(100 * i), true, t0 + ms(100 * i + 50));
