@@ -10,17 +10,17 @@
 //! UCloud API calls each phase costs per image by action and the ids each
 //! DescribeImage carried.
 //!
-//! Two floors stand beside the wall times. Imports stay `Making` for
+//! Floors stand beside the wall times. Imports stay `Making` for
 //! `--making-time`, so apply cannot beat `ceil(count / parallelism) *
-//! making-time`, the floor the done-when figures refer to. And the
-//! provider's client-side rate limit (`max_requests_per_second`, default
-//! 10) lets a burst of that many requests go at once and the rest at that
-//! rate, so `count` imports (or deletes) cannot leave faster than
-//! `(count - burst) / rate`: the rate floor, where it is the larger one.
+//! making-time`, the floor the done-when figures refer to. With a ceiling
+//! (`--max-requests-per-second N`, the provider's `max_requests_per_second`;
+//! none by default) `count` imports (or deletes) cannot leave faster than
+//! `count / N`: the rate floor, where it is the larger one.
 //!
 //! Each cycle (apply, refresh, destroy) runs on a fresh simulator state;
 //! figures are medians over a row's cycles (min and max beside the wall
 //! times). One untimed cycle of the first row warms up everything first.
+//! Every apply is checked to have imported each image exactly once.
 //!
 //! Options (after `--`; flags this bench does not know are ignored, so
 //! `scripts/bench.sh` can pass one argument list to every bench):
@@ -30,7 +30,17 @@
 //! a few minutes), `--schema-runs N` (default 10, 0 to skip),
 //! `--making-time DURATION` (default 2s), `--poll-ms N` the provider's tick
 //! (`UCLOUD_POLL_INTERVAL_MS`, default 200), `--max-requests-per-second N`
-//! the provider's rate limit (default: the provider's own, 0 = off).
+//! the provider's ceiling (default none), `--sim-rate-limit N` the
+//! simulator throttles each key at N requests per second (`ucloud-sim
+//! --rate-limit`; default 0, none), `--limiter off` the provider ignores
+//! throttling (`UCLOUD_RATE_LIMITER=off`, the comparison for what the
+//! adaptive limiter costs), `--concurrent N` N applies of `count` images
+//! each run at the same time on one key (then destroys), timed each.
+//!
+//! With `--sim-rate-limit`, a third table gives per phase the requests, the
+//! share UCloud throttled, and the share of the requests sent 3 s or more
+//! after the phase's first import or delete that it throttled (a destroy's
+//! refresh runs before, in a provider process of its own).
 
 #[path = "common/machine.rs"]
 mod machine;
@@ -39,10 +49,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use test_support::sim::Sim;
+use test_support::sim::{SETTLING, Sim, Throttling, performed_imports};
 use test_support::terraform::Terraform;
 use test_support::ucloud::{self, ProviderSettings};
-use tpu::ucloud::DEFAULT_MAX_REQUESTS_PER_SECOND;
+use tpu::ucloud::rate::LIMITER_ENV;
 
 /// The provider binary Cargo built for this bench (release profile).
 const PROVIDER: &str = env!("CARGO_BIN_EXE_terraform-provider-ucloud");
@@ -65,6 +75,9 @@ struct Options {
     making_time: String,
     poll_ms: u64,
     max_requests_per_second: Option<u32>,
+    sim_rate_limit: u32,
+    limiter_off: bool,
+    concurrent: usize,
 }
 
 impl Options {
@@ -77,6 +90,9 @@ impl Options {
             making_time: "2s".to_owned(),
             poll_ms: 200,
             max_requests_per_second: None,
+            sim_rate_limit: 0,
+            limiter_off: false,
+            concurrent: 1,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -89,9 +105,14 @@ impl Options {
                 }
                 "--poll-ms" => options.poll_ms = number(&arg, args.next(), 200).max(1) as u64,
                 "--max-requests-per-second" => {
-                    let n = number(&arg, args.next(), DEFAULT_MAX_REQUESTS_PER_SECOND as usize);
+                    let n = number(&arg, args.next(), 0);
                     options.max_requests_per_second = Some(u32::try_from(n).unwrap_or(u32::MAX));
                 }
+                "--sim-rate-limit" => {
+                    options.sim_rate_limit = u32::try_from(number(&arg, args.next(), 0)).unwrap_or(u32::MAX);
+                }
+                "--limiter" => options.limiter_off = args.next().is_some_and(|v| v == "off"),
+                "--concurrent" => options.concurrent = number(&arg, args.next(), 1).max(1),
                 "--making-time" => match args.next() {
                     Some(value) if humantime::parse_duration(&value).is_ok() => options.making_time = value,
                     other => eprintln!("--making-time: {other:?} is not a duration like 2s, using 2s"),
@@ -106,9 +127,9 @@ impl Options {
         humantime::parse_duration(&self.making_time).unwrap_or(Duration::from_secs(2))
     }
 
-    /// The provider's rate limit in this run (0 = none).
+    /// The provider's ceiling in this run (0 = none).
     fn rate(&self) -> u32 {
-        self.max_requests_per_second.unwrap_or(DEFAULT_MAX_REQUESTS_PER_SECOND)
+        self.max_requests_per_second.unwrap_or(0)
     }
 
     fn runs_for(&self, count: usize) -> usize {
@@ -139,13 +160,20 @@ fn list(arg: &str, value: Option<String>, default: &[usize]) -> Vec<usize> {
 }
 
 /// One apply/refresh/destroy cycle: wall times, API calls per (phase,
-/// action), and ids asked for by the DescribeImage calls of each phase.
+/// action), ids asked for by the DescribeImage calls of each phase, and
+/// what the simulator throttled.
 struct Cycle {
     apply: Duration,
     refresh: Duration,
     destroy: Duration,
     calls: BTreeMap<(&'static str, &'static str), usize>,
     describe_ids: BTreeMap<&'static str, usize>,
+    throttling: BTreeMap<&'static str, Throttling>,
+}
+
+/// `n` of `of`, as a percentage.
+fn percent(n: usize, of: usize) -> f64 {
+    if of == 0 { 0.0 } else { 100.0 * n as f64 / of as f64 }
 }
 
 /// The cycles of one row of the matrix.
@@ -164,14 +192,20 @@ fn main() {
         tf_version.stdout.lines().next().unwrap_or("unknown version")
     );
     println!("machine:   {}", machine::describe());
-    let rate = match options.rate() {
-        0 => "off".to_owned(),
+    let ceiling = match options.rate() {
+        0 => "none".to_owned(),
         n => format!("{n}/s"),
     };
+    let sim_limit = match options.sim_rate_limit {
+        0 => "none".to_owned(),
+        n => format!("{n}/s per key"),
+    };
     println!(
-        "settings:  making time {}, provider tick {} ms (UCLOUD_POLL_INTERVAL_MS), rate limit {rate} \
-         (max_requests_per_second)",
-        options.making_time, options.poll_ms
+        "settings:  making time {}, provider tick {} ms (UCLOUD_POLL_INTERVAL_MS), ceiling {ceiling} \
+         (max_requests_per_second), adaptive limiter {}, simulator throttling {sim_limit}",
+        options.making_time,
+        options.poll_ms,
+        if options.limiter_off { "off" } else { "on" }
     );
 
     if options.schema_runs > 0 {
@@ -183,7 +217,16 @@ fn main() {
         );
     }
 
-    let sim = Sim::start(&["--making-time", &options.making_time, "--quiet"]);
+    let sim_rate = options.sim_rate_limit.to_string();
+    let mut sim_args = vec!["--making-time", options.making_time.as_str(), "--quiet"];
+    if options.sim_rate_limit > 0 {
+        sim_args.extend(["--rate-limit", sim_rate.as_str()]);
+    }
+    let sim = Sim::start(&sim_args);
+    if options.concurrent > 1 {
+        concurrent_applies(&sim, &options);
+        return;
+    }
     let matrix: Vec<(usize, usize)> = options
         .counts
         .iter()
@@ -217,6 +260,104 @@ fn main() {
 
     print_times(&rows, &options);
     print_calls(&rows);
+    if options.sim_rate_limit > 0 {
+        print_throttling(&rows);
+    }
+}
+
+/// What the simulator throttled, per phase.
+fn print_throttling(rows: &[Row]) {
+    println!(
+        "\n| images | -parallelism | phase | requests | throttled | throttled after the first {} s of imports or deletes |",
+        SETTLING.as_secs()
+    );
+    println!("|---|---|---|---|---|---|");
+    for r in rows {
+        for phase in PHASES {
+            // The first cycle's figures (throttling rows run one cycle).
+            let Some(t) = r.cycles.first().and_then(|c| c.throttling.get(phase)) else {
+                continue;
+            };
+            println!(
+                "| {} | {} | {phase} | {} | {} ({:.1} %) | {} of {} ({:.1} %) |",
+                r.count,
+                r.parallelism,
+                t.requests,
+                t.throttled,
+                percent(t.throttled, t.requests),
+                t.later_throttled,
+                t.later,
+                percent(t.later_throttled, t.later)
+            );
+        }
+    }
+}
+
+/// `--concurrent N`: N applies of `count` images each on one key at once,
+/// each timed from the common start, then N destroys at once.
+fn concurrent_applies(sim: &Sim, options: &Options) {
+    println!(
+        "\n| images each | runs | -parallelism | apply finishing times | slowest / fastest | throttled | destroy \
+         finishing times |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for &count in &options.counts {
+        for &parallelism in &options.parallelisms {
+            sim.reset();
+            let runs: Vec<Terraform> = (0..options.concurrent)
+                .map(|i| {
+                    let tf = workspace(sim, options, count);
+                    tf.write("main.tf", &ucloud::fleet(&format!("run{i}"), count));
+                    tf
+                })
+                .collect();
+            let parallelism_arg = format!("-parallelism={parallelism}");
+            let together = |args: &[&str]| -> Vec<Duration> {
+                let start = Instant::now();
+                std::thread::scope(|s| {
+                    let handles: Vec<_> = runs
+                        .iter()
+                        .map(|tf| {
+                            s.spawn(move || {
+                                tf.run(args).expect_success();
+                                start.elapsed()
+                            })
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or_else(|_| panic!("a run failed")))
+                        .collect()
+                })
+            };
+            let applied = together(&["apply", "-auto-approve", &parallelism_arg]);
+            let journal = sim.journal();
+            assert_eq!(
+                performed_imports(&journal),
+                count * options.concurrent,
+                "each image imported once"
+            );
+            let throttling = Throttling::of(&journal);
+            let destroyed = together(&["destroy", "-auto-approve", &parallelism_arg]);
+            assert!(sim.live_ids().is_empty(), "destroy left images behind");
+            let ratio = |times: &[Duration]| {
+                let max = times.iter().max().copied().unwrap_or_default();
+                let min = times.iter().min().copied().unwrap_or_default();
+                max.as_secs_f64() / min.as_secs_f64().max(f64::MIN_POSITIVE)
+            };
+            let list = |times: &[Duration]| times.iter().map(|d| fmt(*d)).collect::<Vec<_>>().join(", ");
+            println!(
+                "| {count} | {} | {parallelism} | {} | {:.2}x | {} of {} ({:.1} %) | {} |",
+                options.concurrent,
+                list(&applied),
+                ratio(&applied),
+                throttling.throttled,
+                throttling.requests,
+                percent(throttling.throttled, throttling.requests),
+                list(&destroyed)
+            );
+        }
+    }
 }
 
 /// Wall times against the floors.
@@ -293,12 +434,10 @@ fn calls(c: &Cycle, phase: &str, action: &str) -> usize {
         .map_or(0, |(_, n)| *n)
 }
 
-/// How long `count` requests take at least through a rate limit of `rate`
-/// per second in bursts of as many; `None` without a limit or when they
-/// fit in one burst.
+/// How long `count` requests take at least under a ceiling of `rate` per
+/// second (evenly spaced); `None` without a ceiling.
 fn rate_floor(count: usize, rate: u32) -> Option<Duration> {
-    let queued = count.saturating_sub(rate as usize);
-    (rate > 0 && queued > 0).then(|| Duration::from_secs_f64(queued as f64 / f64::from(rate)))
+    (rate > 0 && count > 1).then(|| Duration::from_secs_f64((count - 1) as f64 / f64::from(rate)))
 }
 
 /// A working directory whose provider talks to `sim`, with `count` images
@@ -308,21 +447,11 @@ fn workspace(sim: &Sim, options: &Options, count: usize) -> Terraform {
         max_requests_per_second: options.max_requests_per_second,
         ..ProviderSettings::with_sim_keys()
     };
-    let tf = ucloud::workspace(PROVIDER, &sim.url, settings, options.poll_ms);
-    tf.write(
-        "main.tf",
-        &format!(
-            r#"resource "ucloud_custom_image" "bench" {{
-  count     = {count}
-  name      = "bench-${{count.index}}"
-  ufile_url = "https://bucket.cn-bj.ufileos.com/images/bench-${{count.index}}.qcow2"
-  format    = "qcow2"
-  os_type   = "CentOS"
-  os_name   = "CentOS 7.6 64位"
-}}
-"#
-        ),
-    );
+    let mut tf = ucloud::workspace(PROVIDER, &sim.url, settings, options.poll_ms);
+    if options.limiter_off {
+        tf.env(LIMITER_ENV, "off");
+    }
+    tf.write("main.tf", &ucloud::fleet("bench", count));
     tf
 }
 
@@ -333,10 +462,16 @@ fn cycle(sim: &Sim, tf: &Terraform, count: usize, parallelism: usize) -> Cycle {
     let parallelism = format!("-parallelism={parallelism}");
     let mut calls = BTreeMap::new();
     let mut describe_ids = BTreeMap::new();
+    let mut throttling = BTreeMap::new();
     let mut seen = 0;
     let mut count_calls = |phase: &'static str| {
         let journal = sim.journal();
-        for entry in &journal[seen.min(journal.len())..] {
+        let entries = &journal[seen.min(journal.len())..];
+        throttling.insert(phase, Throttling::of(entries));
+        if phase == "apply" {
+            assert_eq!(performed_imports(entries), count, "each image imported once");
+        }
+        for entry in entries {
             if let Some(action) = ACTIONS.iter().find(|a| entry["Action"] == **a) {
                 *calls.entry((phase, *action)).or_insert(0) += 1;
             }
@@ -373,6 +508,7 @@ fn cycle(sim: &Sim, tf: &Terraform, count: usize, parallelism: usize) -> Cycle {
         destroy,
         calls,
         describe_ids,
+        throttling,
     }
 }
 

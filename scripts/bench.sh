@@ -7,8 +7,13 @@
 #              process): providers schema -json, then apply / refresh-only
 #              plan / destroy of 10, 50 and 200 images at -parallelism 10 and
 #              50: wall time against its floors, API calls per image by
-#              action, ids per DescribeImage (benches/terraform.rs); a few
-#              minutes in all
+#              action, ids per DescribeImage (benches/terraform.rs); then
+#              the adaptive rate: the same rows with the limiter off (what
+#              it costs), 200 images at -parallelism 50 against a simulator
+#              throttling each key at 4 and at 12 requests per second (the
+#              provider's defaults, 1 s tick), and two applies of 100 images
+#              at once on one key throttled at 4/s; about a quarter of an
+#              hour in all
 # Arguments are passed to both benches; each ignores flags it does not know,
 # e.g. `scripts/bench.sh --launches 20 --runs 3 --counts 50 --parallelisms 10`.
 # The Terraform CLI is measured once, by the terraform bench (the startup
@@ -27,3 +32,16 @@ cargo bench --quiet -p terraform-provider-ucloud --bench startup -- --terraform-
 echo
 echo "==> cargo bench -p terraform-provider-ucloud --bench terraform"
 cargo bench --quiet -p terraform-provider-ucloud --bench terraform -- "$@"
+echo
+echo "==> terraform bench, adaptive limiter off (the comparison for what it costs)"
+cargo bench --quiet -p terraform-provider-ucloud --bench terraform -- --schema-runs 0 --counts 50,200 --limiter off "$@"
+for quota in 4 12; do
+  echo
+  echo "==> terraform bench, simulator throttling each key at $quota/s, provider defaults"
+  cargo bench --quiet -p terraform-provider-ucloud --bench terraform -- --schema-runs 0 --counts 200 \
+    --parallelisms 50 --poll-ms 1000 --sim-rate-limit "$quota" "$@"
+done
+echo
+echo "==> terraform bench, two applies of 100 images at once on one key throttled at 4/s"
+cargo bench --quiet -p terraform-provider-ucloud --bench terraform -- --schema-runs 0 --counts 100 \
+  --parallelisms 50 --poll-ms 1000 --sim-rate-limit 4 --concurrent 2 "$@"

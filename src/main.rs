@@ -3,5 +3,8 @@
 #![forbid(unsafe_code)]
 
 fn main() -> std::process::ExitCode {
-    tpu::plugin::main(|stopping| tpu::framework::server::routes(tpu::provider::UcloudProvider, stopping))
+    let code = tpu::plugin::main(|stopping| tpu::framework::server::routes(tpu::provider::UcloudProvider, stopping));
+    // What the run's UCloud calls met, unless an idle spell reported it already.
+    tpu::ucloud::log_request_reports();
+    code
 }

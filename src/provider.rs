@@ -15,9 +15,7 @@ use crate::images::{Pending, PollSchedule, Waiter, human};
 use crate::provider_data::ProviderData;
 use crate::ucloud::credentials::{self, ConfigError, Resolved, Setting, Settings};
 use crate::ucloud::ufile::{self, ObjectReader, ReaderConfig, ReaderConfigError, UrlError};
-use crate::ucloud::{
-    Client, DEFAULT_BASE_URL, DEFAULT_MAX_REQUESTS_PER_SECOND, DEFAULT_MAX_RETRIES, RateLimit, Secret,
-};
+use crate::ucloud::{Client, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, RateLimit, Secret};
 use crate::{attr_name, attr_path, data_sources, list_resources, model, resources};
 use async_trait::async_trait;
 use std::path::Path;
@@ -34,8 +32,8 @@ const CONFIGURE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(1
 /// The environment variable of `max_requests_per_second`.
 pub const ENV_MAX_REQUESTS_PER_SECOND: &str = "UCLOUD_MAX_REQUESTS_PER_SECOND";
 
-/// The highest `max_requests_per_second` accepted: beyond it the limit
-/// would be no protection at all (use 0 to turn it off).
+/// The highest `max_requests_per_second` accepted: beyond it the ceiling
+/// would be no protection at all (leave it unset, or 0, for none).
 const MAX_REQUESTS_PER_SECOND_CEILING: i64 = 10_000;
 
 /// What to write for `ufile_base_url`, said when it is unusable.
@@ -108,22 +106,27 @@ model! {
         )
         .shown_default("false"),
         pub max_retries: Maybe<i64> = attr::optional(format!(
-            "How many times a failed request that is safe to repeat is retried (throttling, service \
-             unavailable, network errors). Imports are never repeated blindly. Default: `{DEFAULT_MAX_RETRIES}`."
+            "How many times a failed request that is safe to repeat is retried (server errors, timeouts, network \
+             errors). Imports are never repeated blindly. Throttled requests do not count: they wait for their \
+             turn (see `max_requests_per_second`). Default: `{DEFAULT_MAX_RETRIES}`."
         ))
         .shown_default(DEFAULT_MAX_RETRIES.to_string())
         .validate(v::between(0, i64::from(u16::MAX))),
         pub max_requests_per_second: Maybe<i64> = attr::optional(format!(
-            "The most UCloud API requests this provider sends per second, retries included, in bursts of at most \
-             as many; `0` turns the limit off. UCloud throttles each account (RetCode 153) without publishing \
-             the figure, and everything using the account shares it, so the default is modest: waits on images \
-             share one request per second per region and project, and the limit only spreads out bursts (50 \
-             imports started together leave within 4 s). Can also be set with \
-             `{ENV_MAX_REQUESTS_PER_SECOND}`. Default: `{DEFAULT_MAX_REQUESTS_PER_SECOND}`."
+            "An optional ceiling on the UCloud API requests per second this provider process sends with one key, \
+             retries included; unset or `0`: none (the default). UCloud publishes no limit and throttles each key \
+             (RetCode 153, 150 or HTTP 429), so the provider finds the pace itself: it sends freely until UCloud \
+             throttles, then cuts its rate once per round trip to 0.7 (of its pace, or of what UCloud accepted) and grows it back \
+             along a CUBIC curve, past the old rate to find room others freed; a quiet spell does not shrink it, \
+             and after {} without throttling it stops pacing. A throttled request is sent again at that pace until \
+             the operation's timeout, without counting toward `max_retries`; reads and changes take turns so \
+             neither starves. Several Terraform runs on one key share its quota this way. Set a ceiling when \
+             people work at the console or with other tools on the same account: the provider then leaves them \
+             the rest. Can also be set with `{ENV_MAX_REQUESTS_PER_SECOND}`.",
+            humantime::format_duration(crate::ucloud::rate::OPEN_AFTER)
         ))
         .env(ENV_MAX_REQUESTS_PER_SECOND)
-        .shown_default(DEFAULT_MAX_REQUESTS_PER_SECOND.to_string())
-        .validate(v::between(0, MAX_REQUESTS_PER_SECOND_CEILING).help("0 turns the limit off.")),
+        .validate(v::between(0, MAX_REQUESTS_PER_SECOND_CEILING).help("0 or unset means no ceiling.")),
     }
 }
 
@@ -187,15 +190,15 @@ fn check_max_requests_per_second(n: i64) -> Result<u32, String> {
     match u32::try_from(n) {
         Ok(n) if i64::from(n) <= MAX_REQUESTS_PER_SECOND_CEILING => Ok(n),
         _ => Err(format!(
-            "{} must be a whole number of requests per second from 0 (no limit) to \
-             {MAX_REQUESTS_PER_SECOND_CEILING} (default {DEFAULT_MAX_REQUESTS_PER_SECOND}); got {n}.",
+            "{} must be a whole number of requests per second from 0 (no ceiling, the default) to \
+             {MAX_REQUESTS_PER_SECOND_CEILING}; got {n}.",
             attr_name!(ProviderModel, max_requests_per_second)
         )),
     }
 }
 
-/// The client's rate limit: the provider block's value, else the
-/// environment's, else the default.
+/// The client's ceiling: the provider block's value, else the
+/// environment's, else none.
 fn rate_limit(args: &ProviderModel, env: &dyn Fn(&str) -> Option<String>) -> Result<RateLimit, Diagnostic> {
     let per_second = match (args.max_requests_per_second.known(), env(ENV_MAX_REQUESTS_PER_SECOND)) {
         (Some(n), _) => check_max_requests_per_second(*n),
@@ -204,7 +207,7 @@ fn rate_limit(args: &ProviderModel, env: &dyn Fn(&str) -> Option<String>) -> Res
             .parse::<i64>()
             .map_err(|_| format!("{ENV_MAX_REQUESTS_PER_SECOND}={raw:?} is not a whole number."))
             .and_then(check_max_requests_per_second),
-        (None, None) => Ok(DEFAULT_MAX_REQUESTS_PER_SECOND),
+        (None, None) => Ok(0),
     };
     per_second.map(RateLimit::per_second).map_err(|why| {
         Diagnostic::error(
@@ -676,14 +679,11 @@ mod tests {
         assert_eq!(data.project_id, Maybe::Null);
         assert_eq!(data.waiter.schedule(), PollSchedule::default());
         let client = data.client().expect("a client");
-        assert_eq!(
-            client.rate_limit(),
-            RateLimit::per_second(DEFAULT_MAX_REQUESTS_PER_SECOND)
-        );
+        assert_eq!(client.rate_limit(), RateLimit::unlimited(), "no ceiling by default");
     }
 
     #[test]
-    fn the_rate_limit_comes_from_the_block_then_the_environment() {
+    fn the_ceiling_comes_from_the_block_then_the_environment() {
         let env = |name: &str| (name == ENV_MAX_REQUESTS_PER_SECOND).then(|| "25".to_string());
         let data = configure_from(&model(&known_block()), "1.11.4", &env, None)
             .expect("configured")

@@ -598,3 +598,205 @@ async fn the_private_key_never_appears_in_logs_errors_or_debug_output() {
         assert!(!text.contains(PRIVATE_KEY), "private key leaked in: {text}");
     }
 }
+
+/// UCloud's quota as the simulator plays it, on tokio's clock: a bucket of
+/// `per_second` requests per second holding one second's worth.
+struct Quota {
+    per_second: f64,
+    bucket: Mutex<(f64, tokio::time::Instant)>,
+}
+
+impl Quota {
+    fn new(per_second: f64) -> Quota {
+        Quota {
+            per_second,
+            bucket: Mutex::new((per_second, tokio::time::Instant::now())),
+        }
+    }
+
+    fn admit(&self) -> bool {
+        let now = tokio::time::Instant::now();
+        let mut b = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
+        let refill = now.saturating_duration_since(b.1).as_secs_f64() * self.per_second;
+        b.0 = (b.0 + refill).min(self.per_second);
+        b.1 = now;
+        if b.0 >= 1.0 {
+            b.0 -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// What a throttling server saw: when each request came (since the start)
+/// and whether it was throttled.
+type Arrivals = std::sync::Arc<Mutex<Vec<(Duration, bool)>>>;
+
+/// A server that throttles at `per_second` and otherwise answers each action
+/// with its success; every request is recorded in the returned log.
+async fn throttling_server(per_second: f64) -> (ScriptedServer, Arrivals) {
+    let quota = Quota::new(per_second);
+    let start = tokio::time::Instant::now();
+    let log: Arrivals = Default::default();
+    let seen = log.clone();
+    let server = ScriptedServer::respond_with(move |_, request| {
+        let admitted = quota.admit();
+        let mut log = seen.lock().unwrap_or_else(|p| p.into_inner());
+        log.push((start.elapsed(), !admitted));
+        let body = request.body_text();
+        Some(json(match () {
+            _ if !admitted => THROTTLED,
+            _ if body.contains("Action=ImportCustomImage") => IMPORT_OK,
+            _ => DESCRIBE_OK,
+        }))
+    })
+    .await
+    .expect("scripted server");
+    (server, log)
+}
+
+/// Runs every future of `futures` together on this task; their outputs in order.
+async fn join_all<T, F: std::future::Future<Output = T>>(futures: impl Iterator<Item = F>) -> Vec<T> {
+    let mut pending: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
+    let mut done: Vec<Option<T>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all = true;
+        for (f, out) in pending.iter_mut().zip(done.iter_mut()) {
+            if out.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *out = Some(v),
+                    std::task::Poll::Pending => all = false,
+                }
+            }
+        }
+        if all {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    done.into_iter().flatten().collect()
+}
+
+/// A client of `server` that does not retry anything but throttling.
+fn no_retries(server: &ScriptedServer) -> Client {
+    let mut cfg = config(&server.base_url);
+    cfg.max_retries = 0;
+    Client::new(cfg).expect("client")
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttled_attempts_do_not_count_toward_max_retries() {
+    let mut script = vec![json(THROTTLED); 6];
+    script.push(json(IMPORT_OK));
+    let server = serve(script).await;
+    let client = no_retries(&server);
+    let resp = bounded(client.call(&import(), &CancellationToken::new()))
+        .await
+        .expect("the seventh attempt is let through");
+    assert_eq!(resp.image_id, "uimage-new");
+    assert_eq!(server.requests(), 7);
+    assert!(client.current_rate().is_some(), "the throttling set a pace");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_throttled_until_its_deadline_says_so_and_ctrl_c_stops_an_import_waiting_for_its_turn() {
+    let server = serve(vec![json(THROTTLED)]).await;
+    let client = no_retries(&server);
+    let start = tokio::time::Instant::now();
+    let deadline = start + Duration::from_secs(10);
+    let err = bounded(client.call_whole(&describe(), &CancellationToken::new(), deadline))
+        .await
+        .expect_err("throttled throughout");
+    assert!(matches!(err, Error::Throttled { .. }) && err.is_throttled(), "{err:?}");
+    assert!(err.to_string().contains("was not sent"), "{err}");
+    assert_eq!(tokio::time::Instant::now(), deadline);
+    // At the floor of one request per second.
+    assert!((9..=11).contains(&server.requests()), "{}", server.requests());
+
+    // An import that is never interrupted in flight still stops on Ctrl-C
+    // while it waits for its turn, with nothing left unknown.
+    let cancel = CancellationToken::new();
+    let stop = async {
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        cancel.cancel();
+    };
+    let far = tokio::time::Instant::now() + Duration::from_secs(3600);
+    let import = import();
+    let (result, ()) = bounded(async { tokio::join!(client.call_whole(&import, &cancel, far), stop) }).await;
+    let err = result.expect_err("cancelled");
+    assert!(err.is_cancelled() && !err.is_outcome_unknown(), "{err:?}");
+}
+
+/// Sixty imports started within half a second against a quota of four per
+/// second, while a poll asks every second: every call succeeds with no
+/// retries allowed, the throttled answers are the first burst's, and the
+/// polls are never stuck behind the queue of imports.
+#[tokio::test(start_paused = true)]
+async fn sixty_imports_against_a_quota_of_four_converge_without_starving_the_polls() {
+    let (server, arrivals) = throttling_server(4.0).await;
+    let client = no_retries(&server);
+    let start = tokio::time::Instant::now();
+    let mut rng = fastrand::Rng::with_seed(19);
+    let offsets: Vec<u64> = (0..60).map(|_| rng.u64(0..500)).collect();
+    let imports = offsets.iter().map(|ms| {
+        let client = client.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(*ms)).await;
+            let import = import();
+            client.call(&import, &CancellationToken::new()).await
+        }
+    });
+    let polls = async {
+        let mut worst = Duration::ZERO;
+        for _ in 0..15 {
+            let asked = tokio::time::Instant::now();
+            client
+                .call(&describe(), &CancellationToken::new())
+                .await
+                .expect("a poll");
+            worst = worst.max(asked.elapsed());
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        worst
+    };
+    let (results, worst_poll) = bounded(async { tokio::join!(join_all(imports), polls) }).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let took = start.elapsed();
+
+    let log = arrivals.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let throttled = log.iter().filter(|(_, t)| *t).count();
+    let later: Vec<&(Duration, bool)> = log.iter().filter(|(at, _)| *at >= Duration::from_secs(3)).collect();
+    let later_throttled = later.iter().filter(|(_, t)| *t).count();
+    eprintln!(
+        "{} requests, {throttled} throttled, {later_throttled} of {} after 3 s; {took:?}; worst poll {worst_poll:?}",
+        log.len(),
+        later.len()
+    );
+    assert!(
+        later_throttled * 20 <= later.len(),
+        "at most 5 % throttled after the first 3 s"
+    );
+    assert!(throttled * 10 <= log.len() * 6, "the first burst, then few");
+    // 75 calls at 4 per second take 19 s at best.
+    assert!(took < Duration::from_secs(35), "{took:?}");
+    assert!(worst_poll < Duration::from_secs(3), "{worst_poll:?}");
+}
+
+/// Two clients of one endpoint and key (two provider configurations of
+/// one process) share one limiter: one's throttling paces the other.
+#[tokio::test(start_paused = true)]
+async fn clients_of_one_endpoint_and_key_share_the_pace() {
+    let server = serve(vec![json(THROTTLED), json(DESCRIBE_OK)]).await;
+    let first = no_retries(&server);
+    let second = no_retries(&server);
+    assert_eq!(second.current_rate(), None, "open until a throttle");
+    bounded(first.call(&describe(), &CancellationToken::new()))
+        .await
+        .expect("describe");
+    assert!(second.current_rate().is_some());
+    let own = no_retries(&server).with_own_limiter();
+    assert_eq!(own.current_rate(), None);
+}

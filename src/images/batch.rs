@@ -9,11 +9,12 @@
 //!   wants, so a burst of new waits shares one call. After a tick every
 //!   member it answered wants the next one a steady
 //!   [`tick`](super::PollSchedule::tick) later.
-//! - A tick that UCloud throttles (RetCode 153/150, HTTP 429) or that meets
-//!   a server error delays the next tick of the whole group: 2-4 ticks,
-//!   then 4-8, 8-16 (random within each range), at most
-//!   [`max_backoff`](super::PollSchedule::max_backoff). Waiters cannot
-//!   outrun it by joining.
+//! - A tick that meets a server error, or that stayed throttled (RetCode
+//!   153/150, HTTP 429) for as long as the client waits, delays the next
+//!   tick of the whole group: 2-4 ticks, then 4-8, 8-16 (random within each
+//!   range), at most [`max_backoff`](super::PollSchedule::max_backoff).
+//!   Waiters cannot outrun it by joining. A throttled tick is handed to the
+//!   waits as such, and they do not count it as a failed poll.
 //! - A wait that ends (settled, Ctrl-C, deadline) leaves the group when its
 //!   [`Membership`] is dropped; the last one to leave removes the group,
 //!   cancels its call in flight and so ends its task. An id in several
@@ -21,9 +22,10 @@
 //!
 //! A group has at most one call in flight, made through the client of the
 //! wait that started the group (one client per provider configuration), so
-//! when that client's rate limit is saturated (imports queued behind it) the
-//! ticks stretch instead of piling up: polling yields to the calls that do
-//! the work.
+//! when UCloud throttles and the process's limiter paces its calls, the
+//! ticks stretch instead of piling up. Reads queue apart from imports and
+//! deletes at the limiter and the two take turns: polls neither starve nor
+//! are starved by the calls that do the work.
 //!
 //! The task owns nothing a waiter needs to finish: the channels to the
 //! waiters live in the shared map, and if the task ever stopped abnormally

@@ -1,7 +1,9 @@
 //! Waiting on images: until an import or copy settles, until a deleted
 //! image is gone, or for one look at an image. Every wait stops on Ctrl-C
 //! and at its deadline, and rides out a few failed polls (the client has
-//! already retried each one).
+//! already retried each one). A throttled poll is not a failed one: UCloud
+//! asked the process to slow down, which its limiter does, and the wait
+//! goes on until its deadline.
 //!
 //! [`Waiter`] is the one interface resources wait through. Behind it, every
 //! wait of the process in one location shares one DescribeImage per tick
@@ -9,7 +11,7 @@
 //!
 //! | | default | why |
 //! |---|---|---|
-//! | tick | 1 s | a settled image is noticed within a second; one call per second per location whatever the number of images, a tenth of the client's default rate limit |
+//! | tick | 1 s | a settled image is noticed within a second; one call per second per location whatever the number of images |
 //! | first look | 400 ms | an import that fails at once (a bad URL) is reported at once, and the waits Terraform starts together share that first call |
 //! | gather | 20 ms | a refresh of many images (Terraform reads them in parallel) shares calls, at the cost of 20 ms per read |
 //! | backoff | 2-4 s, then 4-8 s, 8-16 s, ... at most 30 s (random within each range) | after a throttled or failed tick the whole location slows down, not each image on its own |
@@ -32,7 +34,8 @@ use tokio_util::sync::CancellationToken;
 /// being imported, copied or deleted. Unset in production (1 s).
 pub const POLL_INTERVAL_ENV: &str = "UCLOUD_POLL_INTERVAL_MS";
 
-/// Consecutive failed polls tolerated before a wait gives up.
+/// Consecutive failed polls tolerated before a wait gives up (throttled
+/// ones do not count).
 const MAX_POLL_ERRORS: u32 = 5;
 
 /// Consecutive polls that do not find a just-created image before it is
@@ -361,6 +364,11 @@ impl Waiter {
                         return Settled::Gone;
                     }
                 }
+                // UCloud asked to slow down: the wait goes on at the pace
+                // the shared limiter keeps, bounded by its deadline.
+                Err(e) if e.is_throttled() => {
+                    tracing::debug!(image_id, error = %e, "poll throttled, waiting on");
+                }
                 Err(e) => {
                     errors += 1;
                     tracing::warn!(image_id, error = %e, "polling the image failed");
@@ -431,6 +439,9 @@ impl Waiter {
                 Ok(Some(img)) => {
                     errors = 0;
                     tracing::debug!(image_id, state = %img.state, "waiting for the image to be deleted");
+                }
+                Err(e) if e.is_throttled() => {
+                    tracing::debug!(image_id, error = %e, "poll throttled, waiting on");
                 }
                 Err(e) => {
                     errors += 1;

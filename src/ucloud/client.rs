@@ -1,9 +1,13 @@
 //! The signed HTTP client: builds the form body of an [`Action`], signs it,
 //! sends it, reads UCloud's envelope (`RetCode`, `Message`, request id) and
 //! applies the retry policy of [`retry`](super::retry) according to the
-//! action's idempotence. Every attempt, retries included, first takes a slot
-//! of the client's rate limit ([`rate`](super::rate)), shared by its clones.
-//! It honours cancellation at every wait.
+//! action's idempotence. Every attempt, retries included, first takes its
+//! turn at the adaptive limiter of the endpoint and key
+//! ([`rate`](super::rate)), shared by every client of the process, and
+//! reports its answer to it. A throttled attempt (RetCode 153 or 150, HTTP
+//! 429) is not a failure: it is sent again at the limiter's pace, without
+//! counting toward `max_retries`, until the call's deadline. It honours
+//! cancellation at every wait.
 //!
 //! What it reads is bounded, because the answer comes from outside the
 //! process (proxies, outages and API changes included): at most
@@ -21,14 +25,21 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::action::{Action, Answer};
+#[cfg(test)]
+use super::envelope::BODY_SNIPPET_CHARS;
+use super::envelope::{decode, read_envelope, snippet};
 use super::error::{Awaited, Error};
-use super::rate::{RateLimit, RateLimiter};
+use super::rate::{Class, Limiter, RateLimit, Stopped};
 use super::retry::{Backoff, Failure, classify_ret_code, classify_status};
 use super::secret::Secret;
 use super::sign;
 
 /// The public API endpoint.
 pub const DEFAULT_BASE_URL: &str = "https://api.ucloud.cn";
+/// How long a call with no deadline of its own keeps sending throttled
+/// attempts again: far beyond any throttling that lets work through, short
+/// enough that a key throttled for good is reported.
+pub const DEFAULT_THROTTLE_PATIENCE: Duration = Duration::from_secs(20 * 60);
 /// How often a failed call is repeated when nothing else is configured.
 pub const DEFAULT_MAX_RETRIES: u32 = 3;
 /// Per-request timeout, connect to last body byte: the API itself gives up
@@ -49,10 +60,6 @@ const ERROR_PAGE_BYTES: u64 = 64 * 1024;
 const REQUEST_ID_HEADER: &str = "X-UCLOUD-REQUEST-UUID";
 /// Parameters that never appear in logs.
 const NEVER_LOGGED: [&str; 3] = ["Signature", "PrivateKey", "SecurityToken"];
-/// How much of an unexpected body an error quotes.
-const BODY_SNIPPET_CHARS: usize = 200;
-/// How much of a body is looked at for that quote.
-const SNIPPET_SCAN_BYTES: usize = 4096;
 
 /// Everything a [`Client`] needs. `Debug` never shows the private key.
 #[derive(Clone, Debug)]
@@ -67,7 +74,8 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// Appended to the User-Agent, e.g. `terraform/1.11.4`.
     pub user_agent_extra: String,
-    /// How fast requests may leave, over the client and all its clones.
+    /// The most requests per second the process sends to this endpoint with
+    /// this key (`max_requests_per_second`); none by default.
     pub rate_limit: RateLimit,
 }
 
@@ -86,7 +94,8 @@ impl Default for ClientConfig {
 }
 
 /// A UCloud API client. Cheap to clone; one per provider configuration.
-/// Clones share one rate limit.
+/// Every client of the process with the same endpoint and key shares one
+/// adaptive limiter.
 #[derive(Clone, Debug)]
 pub struct Client {
     http: reqwest::Client,
@@ -98,8 +107,7 @@ pub struct Client {
     user_agent: HeaderValue,
     backoff: Backoff,
     rate_limit: RateLimit,
-    /// `None` when the limit is off.
-    limiter: Option<Arc<RateLimiter>>,
+    limiter: Arc<Limiter>,
 }
 
 /// What one attempt learned, for the log line and the error.
@@ -132,6 +140,7 @@ impl Client {
                 detail: format!("cannot build the HTTP client: {}", error_chain(&e)),
             })?;
         Ok(Client {
+            limiter: Limiter::shared(endpoint.as_str(), &cfg.public_key, cfg.rate_limit),
             http,
             endpoint,
             public_key: cfg.public_key,
@@ -141,13 +150,25 @@ impl Client {
             user_agent,
             backoff: Backoff::default(),
             rate_limit: cfg.rate_limit,
-            limiter: RateLimiter::new(cfg.rate_limit).map(Arc::new),
         })
     }
 
-    /// How fast this client (with its clones) sends.
+    /// The ceiling this client was configured with.
     pub fn rate_limit(&self) -> RateLimit {
         self.rate_limit
+    }
+
+    /// This client with a limiter of its own instead of the process's
+    /// shared one (tests that must not see each other's throttling).
+    pub fn with_own_limiter(mut self) -> Self {
+        self.limiter = Arc::new(Limiter::new(self.endpoint.as_str(), self.rate_limit));
+        self
+    }
+
+    /// The pace the limiter keeps now, requests per second; `None` while
+    /// nothing throttled (or after a long stretch without throttling).
+    pub fn current_rate(&self) -> Option<f64> {
+        self.limiter.rate()
     }
 
     /// The User-Agent it sends, for other clients of the same program (UFile reads).
@@ -163,50 +184,94 @@ impl Client {
 
     /// Sends `req`, retrying as its idempotence allows, and returns its
     /// response fields. Returns [`Error::Cancelled`] promptly once `cancel`
-    /// fires, also while waiting between attempts.
+    /// fires, also while waiting between attempts. Throttled attempts are
+    /// sent again for up to [`DEFAULT_THROTTLE_PATIENCE`].
     pub async fn call<A: Action>(&self, req: &A, cancel: &CancellationToken) -> Result<A::Response, Error> {
+        let deadline = tokio::time::Instant::now() + DEFAULT_THROTTLE_PATIENCE;
+        self.send(req, cancel, deadline, true).await
+    }
+
+    /// [`call`](Self::call) within an operation's deadline, and never
+    /// interrupting an attempt in flight: throttled attempts are sent again
+    /// until `deadline`, then the call fails with [`Error::Throttled`];
+    /// `cancel` ends only the waits before and between attempts, when
+    /// nothing has been sent. For a create, whose interrupted request may
+    /// leave an image nobody knows about.
+    pub async fn call_whole<A: Action>(
+        &self,
+        req: &A,
+        cancel: &CancellationToken,
+        deadline: tokio::time::Instant,
+    ) -> Result<A::Response, Error> {
+        self.send(req, cancel, deadline, false).await
+    }
+
+    async fn send<A: Action>(
+        &self,
+        req: &A,
+        cancel: &CancellationToken,
+        deadline: tokio::time::Instant,
+        interrupt_in_flight: bool,
+    ) -> Result<A::Response, Error> {
         if let Some(param) = req.missing_param() {
             return Err(Error::MissingParameter { action: A::NAME, param });
         }
+        // Counted until this future ends in any way, dropped included.
+        let _active = self.limiter.active();
         let form = signed_form(A::NAME, req.params(), &self.public_key, &self.private_key);
         tracing::trace!(target: "tpu::ucloud", action = A::NAME, params = ?loggable(&form), "request parameters");
         let body = encode_form(&form);
         let url = endpoint_for(&self.endpoint, A::NAME);
+        let cancelled = || Error::Cancelled {
+            action: A::NAME,
+            outcome_unknown: false,
+        };
+        let class = Class::of(A::NAME);
+        let first = tokio::time::Instant::now();
 
-        let mut attempt: u32 = 0;
+        // Attempts sent, and of them the ones UCloud throttled, which do
+        // not count toward max_retries.
+        let (mut attempt, mut throttled): (u32, u32) = (0, 0);
         loop {
-            attempt += 1;
-            if cancel.is_cancelled() {
-                return Err(Error::Cancelled {
-                    action: A::NAME,
-                    outcome_unknown: false,
-                });
+            // A whole call already stopped still makes its first attempt if
+            // the limiter lets it go at once: the caller decided to send.
+            if cancel.is_cancelled() && (interrupt_in_flight || attempt > 0) {
+                return Err(cancelled());
             }
-            if let Some(limiter) = &self.limiter {
-                let at = limiter.reserve();
-                if at > tokio::time::Instant::now() {
-                    tracing::trace!(target: "tpu::ucloud", action = A::NAME, attempt, "waiting for the rate limit");
-                    tokio::select! {
-                        biased;
-                        _ = cancel.cancelled() => return Err(Error::Cancelled { action: A::NAME, outcome_unknown: false }),
-                        _ = tokio::time::sleep_until(at) => {}
-                    }
+            match self.limiter.acquire(class, cancel, deadline).await {
+                Ok(()) => {}
+                Err(Stopped::Cancelled) => return Err(cancelled()),
+                Err(Stopped::Deadline) => {
+                    return Err(Error::Throttled {
+                        action: A::NAME,
+                        throttled,
+                        waited: first.elapsed(),
+                    });
                 }
             }
+            attempt += 1;
+            let sent_at = tokio::time::Instant::now();
             let started = Instant::now();
             let mut exchange = Exchange::default();
-            let result = tokio::select! {
-                biased;
-                _ = cancel.cancelled() => {
-                    tracing::debug!(
-                        target: "tpu::ucloud", action = A::NAME, attempt,
-                        duration_ms = elapsed_ms(started), outcome = "cancelled",
-                    );
-                    return Err(Error::Cancelled { action: A::NAME, outcome_unknown: !A::IDEMPOTENT });
+            let in_flight = self.attempt::<A>(&url, &body, &mut exchange);
+            let result = if interrupt_in_flight {
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => {
+                        tracing::debug!(
+                            target: "tpu::ucloud", action = A::NAME, attempt,
+                            duration_ms = elapsed_ms(started), outcome = "cancelled",
+                        );
+                        return Err(Error::Cancelled { action: A::NAME, outcome_unknown: !A::IDEMPOTENT });
+                    }
+                    r = in_flight => r,
                 }
-                r = self.attempt::<A>(&url, &body, &mut exchange) => r,
+            } else {
+                in_flight.await
             };
             let duration_ms = elapsed_ms(started);
+            let is_throttle = matches!(&result, Err((Failure::NotProcessed, e)) if e.is_throttled());
+            self.limiter.answered(sent_at, is_throttle);
             let (failure, error) = match result {
                 Ok(response) => {
                     log_attempt(A::NAME, attempt, duration_ms, &exchange, "ok", None);
@@ -214,12 +279,20 @@ impl Client {
                 }
                 Err(failed) => failed,
             };
-            if failure.retryable(A::IDEMPOTENT) && attempt <= self.max_retries {
+            if is_throttle {
+                // Not processed: safe to send again for any action, at the
+                // pace the limiter now keeps.
+                throttled += 1;
+                log_attempt(A::NAME, attempt, duration_ms, &exchange, "throttled", Some(&error));
+                continue;
+            }
+            let counted = attempt - throttled;
+            if failure.retryable(A::IDEMPOTENT) && counted <= self.max_retries {
                 log_attempt(A::NAME, attempt, duration_ms, &exchange, "retry", Some(&error));
                 tokio::select! {
                     biased;
-                    _ = cancel.cancelled() => return Err(Error::Cancelled { action: A::NAME, outcome_unknown: false }),
-                    _ = tokio::time::sleep(self.backoff.delay(attempt)) => {}
+                    _ = cancel.cancelled() => return Err(cancelled()),
+                    _ = tokio::time::sleep(self.backoff.delay(counted)) => {}
                 }
                 continue;
             }
@@ -528,78 +601,6 @@ fn endpoint_for(base: &Url, action: &str) -> Url {
     url.set_fragment(None);
     url.query_pairs_mut().clear().append_pair("Action", action);
     url
-}
-
-/// The envelope fields every UCloud answer has.
-struct Envelope {
-    /// RetCode may come as a number or as a string (some services send
-    /// `"RetCode": "0"`): both are accepted when they hold an integer.
-    ret_code: Result<i64, String>,
-    message: String,
-}
-
-/// The envelope of `bytes`, or why it is not a UCloud answer. Reads only
-/// `RetCode` and `Message`: the rest is skipped without being held.
-fn read_envelope(bytes: &[u8]) -> Result<Envelope, String> {
-    #[derive(serde::Deserialize)]
-    struct Raw {
-        #[serde(rename = "RetCode", default)]
-        ret_code: Option<serde_json::Value>,
-        #[serde(rename = "Message", default)]
-        message: Option<serde_json::Value>,
-    }
-    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-        None => return Err("empty body".to_owned()),
-        // Not an object: a struct would also accept a JSON array, by position.
-        Some(b) if *b != b'{' => {
-            return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
-                Ok(_) => "JSON that is not an object".to_owned(),
-                Err(e) => format!("not JSON: {e}"),
-            });
-        }
-        Some(_) => {}
-    }
-    let raw: Raw = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
-    let code = raw.ret_code.ok_or_else(|| "JSON without RetCode".to_owned())?;
-    let ret_code = match &code {
-        serde_json::Value::Number(n) => n.as_i64().ok_or_else(|| format!("RetCode {n} is not an integer")),
-        serde_json::Value::String(s) => s.trim().parse().map_err(|_| format!("RetCode {s:?} is not an integer")),
-        other => Err(format!("RetCode {other} is not an integer")),
-    };
-    let message = match raw.message {
-        Some(serde_json::Value::String(s)) => s,
-        Some(serde_json::Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    };
-    Ok(Envelope { ret_code, message })
-}
-
-/// Decodes the typed answer straight from the bytes; a failure names the
-/// field (`ImageSet[2].ImageSize: expected an integer`).
-fn decode<R: Answer>(bytes: &[u8]) -> Result<R, String> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." {
-            inner.to_string()
-        } else {
-            format!("{path}: {inner}")
-        }
-    })
-}
-
-/// The start of a body, on one line, for error messages. Looks only at the
-/// first few KiB, however large the body.
-fn snippet(bytes: &[u8]) -> String {
-    let head = &bytes[..bytes.len().min(SNIPPET_SCAN_BYTES)];
-    let text = String::from_utf8_lossy(head);
-    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let mut out: String = collapsed.chars().take(BODY_SNIPPET_CHARS).collect();
-    if collapsed.chars().count() > BODY_SNIPPET_CHARS || head.len() < bytes.len() {
-        out.push_str("...");
-    }
-    out
 }
 
 /// An error and its sources, joined: reqwest's top-level message alone

@@ -81,6 +81,15 @@ pub enum Error {
     /// carried out. The caller must look before repeating it. `cause` is the
     /// failure that left it unknown.
     OutcomeUnknown { action: &'static str, cause: Box<Error> },
+    /// UCloud kept throttling: the operation's deadline passed before the
+    /// request got a turn to be sent again. Nothing was processed.
+    Throttled {
+        action: &'static str,
+        /// How many attempts UCloud throttled.
+        throttled: u32,
+        /// How long the call lasted in all.
+        waited: Duration,
+    },
     /// The caller cancelled the call. `outcome_unknown` is set when a
     /// non-idempotent request was in flight at that moment.
     Cancelled {
@@ -151,6 +160,7 @@ impl Error {
             | Error::MissingField { action, .. }
             | Error::OutcomeUnknown { action, .. }
             | Error::Cancelled { action, .. }
+            | Error::Throttled { action, .. }
             | Error::Decode { action, .. }
             | Error::MissingParameter { action, .. } => Some(action),
             Error::Config { .. } => None,
@@ -164,8 +174,11 @@ impl Error {
 
     /// UCloud asked the client to slow down: RetCode 153 (throttled) or 150
     /// (service unavailable, retry later), or HTTP 429.
+    /// Also a call that stayed throttled until its deadline.
     pub fn is_throttled(&self) -> bool {
-        matches!(self.ret_code(), Some(150 | 153)) || self.http_status() == Some(429)
+        matches!(self.ret_code(), Some(150 | 153))
+            || self.http_status() == Some(429)
+            || matches!(self.root(), Error::Throttled { .. })
     }
 
     /// The service failed on its side: RetCode 110 (API timeout) or >= 2000
@@ -284,6 +297,11 @@ impl Error {
             Error::OutcomeUnknown { cause, .. } => cause.cause(),
             Error::Network { detail, .. } | Error::Decode { detail, .. } | Error::Config { detail } => detail.clone(),
             Error::Cancelled { .. } => "cancelled".to_owned(),
+            Error::Throttled { throttled, waited, .. } => format!(
+                "UCloud throttled {} and the operation's deadline passed after {} of waiting for a turn",
+                attempts(*throttled),
+                humantime::format_duration(Duration::from_secs(waited.as_secs()))
+            ),
         }
     }
 }
@@ -310,9 +328,7 @@ fn attempts(n: u32) -> String {
 fn hint(ret_code: i64, action: &str) -> Option<String> {
     let text = match ret_code {
         150 => "the UCloud service is temporarily unavailable; try again later".to_owned(),
-        153 => {
-            "UCloud is throttling requests from this key; try again later or allow the client more retries".to_owned()
-        }
+        153 => "UCloud is throttling requests from this key; try again later".to_owned(),
         // UCloud's names for the key pair, as its CLI and SDKs write them.
         171 => format!(
             "the signature was rejected: check that {PUBLIC_KEY_NAME} and {PRIVATE_KEY_NAME} belong to the same API \
@@ -438,6 +454,12 @@ impl fmt::Display for Error {
                 write_request_id(f, request_id)
             }
             Error::Config { detail } => write!(f, "invalid UCloud client configuration: {detail}"),
+            Error::Throttled { action, .. } => write!(
+                f,
+                "UCloud {action} was not sent: {}. Other users of the key share its quota: raise the operation's \
+                 timeout, lower -parallelism, or run fewer applies on the key at once",
+                self.cause()
+            ),
         }
     }
 }

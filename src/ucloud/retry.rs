@@ -5,13 +5,18 @@
 //!
 //! | failure | idempotent action | non-idempotent action |
 //! |---|---|---|
-//! | connect error, HTTP 429, RetCode 150/153 | retried | retried |
+//! | HTTP 429, RetCode 150/153 (throttled) | sent again at the limiter's pace until the deadline, not counted as a retry | the same |
+//! | connect error | retried | retried |
 //! | per-request timeout (no headers, or a body that trickles) | retried | outcome unknown |
 //! | connection reset or dropped, also after the headers | retried | outcome unknown |
 //! | HTTP 502/503/504 without an envelope, RetCode 110 | retried | outcome unknown |
 //! | RetCode >= 2000 | retried | reported |
 //! | answer larger than the limit, not JSON, HTML with 200, empty, wrongly typed fields, a required field missing | reported | outcome unknown |
 //! | any other RetCode or HTTP status | reported | reported |
+//!
+//! Retries count toward `max_retries` and wait [`Backoff`]; throttled
+//! attempts do neither: UCloud asked the process to slow down, which its
+//! [limiter](super::rate) does for every call at once.
 //!
 //! An unreadable answer is not retried even for idempotent actions: it came
 //! from something that handled the request (UCloud after an API change, a

@@ -385,3 +385,52 @@ fn dechunk(mut rest: &[u8]) -> Option<Vec<u8>> {
         rest = rest.get(size + 2..)?;
     }
 }
+
+/// How long the throttling figures give the provider's limiter to find the
+/// pace after its first burst.
+pub const SETTLING: Duration = Duration::from_secs(3);
+
+/// How much of a run's share of the journal the simulator throttled
+/// (`--rate-limit`): the throttling tests and the benchmark.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Throttling {
+    pub requests: usize,
+    pub throttled: usize,
+    /// Requests sent [`SETTLING`] or more after the first import or delete,
+    /// and of them the throttled. A destroy's refresh runs before it, in a
+    /// provider process of its own (the plan's).
+    pub later: usize,
+    pub later_throttled: usize,
+}
+
+impl Throttling {
+    pub fn of(entries: &[Value]) -> Throttling {
+        let at = |e: &Value| e["AtMs"].as_u64().unwrap_or(0);
+        let work = |e: &&Value| e["Action"] == "ImportCustomImage" || e["Action"] == "TerminateCustomImage";
+        let first = entries
+            .iter()
+            .filter(work)
+            .map(at)
+            .min()
+            .or_else(|| entries.iter().map(at).min())
+            .unwrap_or(0);
+        let settled = first + u64::try_from(SETTLING.as_millis()).unwrap_or(u64::MAX);
+        let throttled = |e: &&Value| e["Throttled"] == true;
+        let later: Vec<&Value> = entries.iter().filter(|e| at(e) >= settled).collect();
+        Throttling {
+            requests: entries.len(),
+            throttled: entries.iter().filter(throttled).count(),
+            later: later.len(),
+            later_throttled: later.iter().copied().filter(throttled).count(),
+        }
+    }
+}
+
+/// The imports the simulator performed (not throttled, RetCode 0): with
+/// the images' count, proof that none was made twice.
+pub fn performed_imports(entries: &[Value]) -> usize {
+    entries
+        .iter()
+        .filter(|e| e["Action"] == "ImportCustomImage" && e["Throttled"] != true && e["RetCode"] == 0)
+        .count()
+}

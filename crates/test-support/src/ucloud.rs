@@ -192,3 +192,20 @@ pub fn assert_exactly_live(tf: &Terraform, sim: &Sim, count: usize) {
         .collect();
     assert_eq!(names.len(), count, "one image per name");
 }
+
+/// `count` custom images named `{prefix}-N`, from the simulator's objects,
+/// in one resource block labelled `prefix`: the fleet of the batch, the
+/// throttling tests and the benchmark.
+pub fn fleet(prefix: &str, count: usize) -> String {
+    format!(
+        r#"resource "ucloud_custom_image" "{prefix}" {{
+  count     = {count}
+  name      = "{prefix}-${{count.index}}"
+  ufile_url = "https://bucket.cn-bj.ufileos.com/images/{prefix}-${{count.index}}.qcow2"
+  format    = "qcow2"
+  os_type   = "CentOS"
+  os_name   = "CentOS 7.6 64位"
+}}
+"#
+    )
+}

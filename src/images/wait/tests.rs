@@ -341,13 +341,23 @@ async fn a_throttled_tick_backs_off_the_whole_location_and_only_it() {
     );
 }
 
+fn server_error() -> ApiError {
+    ApiError::Api {
+        action: "DescribeImage",
+        ret_code: 5000,
+        message: "Internal error".into(),
+        http_status: 200,
+        request_id: None,
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn failing_ticks_fail_every_wait_after_max_poll_errors() {
     let fake = Fake::new(&[
         ("uimage-a", secs(600.0), "Available"),
         ("uimage-b", secs(600.0), "Available"),
     ]);
-    fake.fail_next("cn-bj2", (0..MAX_POLL_ERRORS).map(|_| throttled()));
+    fake.fail_next("cn-bj2", (0..MAX_POLL_ERRORS).map(|_| server_error()));
     let waiter = Waiter::with_source(schedule(), fake.clone());
     let client = client();
     let api = ImageApi::new(&client, Location::new("cn-bj2", None));
@@ -358,7 +368,7 @@ async fn failing_ticks_fail_every_wait_after_max_poll_errors() {
     );
     for s in [&a, &b] {
         assert!(
-            matches!(s, Settled::Failed(e, last) if e.ret_code() == Some(153) && last == "Making"),
+            matches!(s, Settled::Failed(e, last) if e.ret_code() == Some(5000) && last == "Making"),
             "{s:?}"
         );
     }
@@ -367,6 +377,33 @@ async fn failing_ticks_fail_every_wait_after_max_poll_errors() {
         MAX_POLL_ERRORS as usize,
         "one call per tick for both waits"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_survives_more_throttled_ticks_in_a_row_than_the_poll_error_limit() {
+    let fake = Fake::new(&[("uimage-a", secs(30.0), "Available")]);
+    let throttled_ticks = MAX_POLL_ERRORS as usize * 2;
+    fake.fail_next("cn-bj2", (0..throttled_ticks).map(|_| throttled()));
+    let waiter = Waiter::with_source(schedule(), fake.clone());
+    let client = client();
+    let api = ImageApi::new(&client, Location::new("cn-bj2", None));
+    let cancel = CancellationToken::new();
+    let settled = waiter.until_settled(&api, &cancel, "uimage-a", far(), "Making").await;
+    assert!(matches!(settled, Settled::Available(_)), "{settled:?}");
+    assert!(fake.calls().len() > throttled_ticks, "{} calls", fake.calls().len());
+
+    // A wait throttled throughout still ends at its deadline, not before.
+    fake.fail_next("cn-bj2", (0..throttled_ticks).map(|_| throttled()));
+    let deadline = Instant::now() + secs(20.0);
+    let before = Instant::now();
+    let settled = waiter
+        .until_settled(&api, &cancel, "uimage-a", deadline, "Available")
+        .await;
+    assert!(
+        matches!(&settled, Settled::Halted(Halt::TimedOut, _)),
+        "throttled for the whole wait: {settled:?}"
+    );
+    assert_eq!(Instant::now() - before, secs(20.0));
 }
 
 #[tokio::test(start_paused = true)]

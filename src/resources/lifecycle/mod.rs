@@ -25,7 +25,6 @@ use crate::ucloud::Image;
 use async_trait::async_trait;
 use std::time::Duration;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 /// The words an image resource's messages are made of.
 #[derive(Clone, Copy, Debug)]
@@ -457,16 +456,23 @@ async fn create<R: ImageResource>(
         }
         None => {
             // The call is never interrupted half-way: an interrupted call may
-            // leave an image nobody knows about. Ctrl-C stops the wait after it.
-            let never = CancellationToken::new();
+            // leave an image nobody knows about. Ctrl-C and the deadline stop
+            // it only while it waits for its turn under UCloud's throttling,
+            // and the wait after it.
+            let deadline = started + model.timeout(Op::Create);
             let image_id = create_once(
                 &api,
                 &ctx.cancel,
                 &name,
                 w.verb,
-                started + model.timeout(Op::Create),
+                deadline,
                 data.waiter.schedule(),
-                || async { client.call(&call, &never).await.map(R::Call::new_image_id) },
+                || async {
+                    client
+                        .call_whole(&call, &ctx.cancel, deadline)
+                        .await
+                        .map(R::Call::new_image_id)
+                },
             )
             .await
             .map_err(|f| Failure::from(Diagnostic::error(f.summary, f.detail)).warned(warnings.clone()))?;
