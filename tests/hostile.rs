@@ -8,15 +8,20 @@
 
 use std::time::{Duration, Instant};
 
+use test_support::protocol::Launched;
 use test_support::scripted::{CountingAlloc, Length, Reply, ScriptedServer, reset_vm_hwm, vm_hwm_kib};
 use tokio_util::sync::CancellationToken;
 use tpu::framework::Type;
 use tpu::framework::codec::{self, CodecError};
+use tpu::proto::tfplugin6 as pb;
 use tpu::ucloud::{
     Backoff, Client, ClientConfig, CopyCustomImage, CopyCustomImageResponse, DescribeImage, DescribeImageResponse,
     Error, ImageFormat, ImageState, ImportCustomImage, ImportCustomImageResponse, RateLimit, Secret,
     TerminateCustomImage, TerminateCustomImageResponse,
 };
+
+/// The provider binary Cargo built for these tests.
+const PROVIDER: &str = env!("CARGO_BIN_EXE_terraform-provider-ucloud");
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -819,4 +824,51 @@ fn a_fifty_mb_value_of_tiny_elements_is_refused_before_it_is_decoded() {
         "the message names the bound: {err}"
     );
     assert!(grew < 1024 * 1024, "{grew} bytes of heap to refuse it");
+}
+
+/// The same through the wire: ValidateResourceConfig with a 50 MB config of
+/// one-byte elements gets the diagnostic, and the provider process's peak
+/// memory stays near the message's own size (prost holds the bytes), far
+/// from the gigabytes a decoded tree would take.
+#[tokio::test]
+async fn a_fifty_mb_config_from_terraform_gets_a_diagnostic_with_bounded_memory() {
+    let mut p = Launched::start(PROVIDER.as_ref(), &[]).await;
+    let n = usize::try_from(FIFTY_MB).expect("fits");
+    let mut bytes = Vec::with_capacity(5 + n);
+    bytes.push(0xdd);
+    bytes.extend_from_slice(&u32::try_from(n).expect("fits").to_be_bytes());
+    bytes.resize(5 + n, 0xc0);
+    let answer = p
+        .client
+        .validate_resource_config(pb::validate_resource_config::Request {
+            type_name: "ucloud_custom_image".into(),
+            config: Some(pb::DynamicValue {
+                msgpack: bytes,
+                json: Vec::new(),
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("an answer, not a broken connection")
+        .into_inner();
+    let said: Vec<String> = answer
+        .diagnostics
+        .iter()
+        .map(|d| format!("{}: {}", d.summary, d.detail))
+        .collect();
+    assert!(
+        said.iter()
+            .any(|d| d.contains("Invalid value from Terraform") && d.contains("more than 1000000 elements")),
+        "{said:?}"
+    );
+    let status = std::fs::read_to_string(format!("/proc/{}/status", p.pid())).unwrap_or_default();
+    let hwm_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
+    assert!(
+        hwm_kib < 200 * 1024,
+        "the provider peaked at {hwm_kib} KiB for a 50 MB message"
+    );
 }

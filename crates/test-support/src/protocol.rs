@@ -58,6 +58,13 @@ impl Launched {
     }
 }
 
+impl Launched {
+    /// The provider's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Launched {
     fn drop(&mut self) {
         let _ = self.child.kill();
