@@ -86,50 +86,75 @@ fn kept_tainted_and_destroyed(tf: &Terraform, sim: &Sim, stderr: &str) {
     assert!(sim.live_ids().is_empty(), "{:#?}", sim.live_images());
 }
 
+/// Who gets SIGTERM: the provider alone (a job runner's `kill`, `timeout`),
+/// or Terraform's whole process group (a container stop).
+#[derive(Clone, Copy)]
+enum Whom {
+    Provider,
+    Group,
+}
+
+/// When: while the provider waits on the image (`Making`), or while
+/// ImportCustomImage is on the wire (the simulator answers 2 s late).
+#[derive(Clone, Copy, PartialEq)]
+enum When {
+    Making,
+    ImportCall,
+}
+
+/// Runs `apply`, sends SIGTERM to `whom` at `when`, and checks what the user
+/// is left with: the apply failed, one import was made, and the image is in
+/// the state (tainted), the only one, and destroy removes it. Terraform's
+/// stderr.
+fn sigterm(whom: Whom, when: When) -> String {
+    let sim = match when {
+        When::Making => Sim::start(&["--making-time", "10m"]),
+        When::ImportCall => Sim::start(&["--making-time", "10m", "--latency", "2s"]),
+    };
+    let tf = workspace(&sim);
+    tf.write("main.tf", IMAGE);
+    let child = tf.spawn(&["apply", "-auto-approve"]);
+    if when == When::Making {
+        sim.wait_for_wait_after("ImportCustomImage");
+    } else {
+        sim.wait_for_action("ImportCustomImage");
+        assert_eq!(
+            sim.count_action("DescribeImage"),
+            0,
+            "the import call is still in flight"
+        );
+    }
+    match whom {
+        Whom::Provider => {
+            for pid in providers_of(child.id()) {
+                signal_process(pid, "TERM");
+            }
+        }
+        Whom::Group => signal_group(&child, "TERM"),
+    }
+    let out = child.wait_with_output().expect("terraform exits");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{stderr}");
+    assert_eq!(sim.count_action("ImportCustomImage"), 1);
+    kept_tainted_and_destroyed(&tf, &sim, &stderr);
+    stderr
+}
+
 /// SIGTERM to the provider alone while the image is `Making`: the provider
 /// stops its wait as it does for Ctrl-C, answers Terraform with the id, and
 /// only then exits.
 #[test]
 fn sigterm_to_the_provider_while_the_image_is_making_keeps_it_in_the_state() {
-    let sim = Sim::start(&["--making-time", "10m"]);
-    let tf = workspace(&sim);
-    tf.write("main.tf", IMAGE);
-    let child = tf.spawn(&["apply", "-auto-approve"]);
-    sim.wait_for_wait_after("ImportCustomImage");
-    for pid in providers_of(child.id()) {
-        signal_process(pid, "TERM");
-    }
-    let out = child.wait_with_output().expect("terraform exits");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+    let stderr = sigterm(Whom::Provider, When::Making);
     assert!(stderr.contains("Custom image import interrupted"), "{stderr}");
     assert!(!stderr.contains("Plugin did not respond"), "{stderr}");
-    kept_tainted_and_destroyed(&tf, &sim, &stderr);
 }
 
-/// SIGTERM to the provider while ImportCustomImage is on the wire (the
-/// simulator answers 2 s late): the call is let finish, so its id reaches
-/// the state.
+/// SIGTERM to the provider while ImportCustomImage is on the wire: the call
+/// is let finish, so its id reaches the state.
 #[test]
 fn sigterm_to_the_provider_during_the_import_call_keeps_the_image_in_the_state() {
-    let sim = Sim::start(&["--making-time", "10m", "--latency", "2s"]);
-    let tf = workspace(&sim);
-    tf.write("main.tf", IMAGE);
-    let child = tf.spawn(&["apply", "-auto-approve"]);
-    sim.wait_for_action("ImportCustomImage");
-    assert_eq!(
-        sim.count_action("DescribeImage"),
-        0,
-        "the import call is still in flight"
-    );
-    for pid in providers_of(child.id()) {
-        signal_process(pid, "TERM");
-    }
-    let out = child.wait_with_output().expect("terraform exits");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
-    assert_eq!(sim.count_action("ImportCustomImage"), 1);
-    kept_tainted_and_destroyed(&tf, &sim, &stderr);
+    sigterm(Whom::Provider, When::ImportCall);
 }
 
 /// SIGTERM to Terraform's whole process group while ImportCustomImage is on
@@ -137,44 +162,19 @@ fn sigterm_to_the_provider_during_the_import_call_keeps_the_image_in_the_state()
 /// too) lets the call finish, and the id reaches the state.
 #[test]
 fn sigterm_to_the_process_group_during_the_import_call_keeps_the_image_in_the_state() {
-    if !group_signals_reach_terraform_once() {
-        return;
+    if group_signals_reach_terraform_once() {
+        sigterm(Whom::Group, When::ImportCall);
     }
-    let sim = Sim::start(&["--making-time", "10m", "--latency", "2s"]);
-    let tf = workspace(&sim);
-    tf.write("main.tf", IMAGE);
-    let child = tf.spawn(&["apply", "-auto-approve"]);
-    sim.wait_for_action("ImportCustomImage");
-    assert_eq!(
-        sim.count_action("DescribeImage"),
-        0,
-        "the import call is still in flight"
-    );
-    signal_group(&child, "TERM");
-    let out = child.wait_with_output().expect("terraform exits");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
-    assert_eq!(sim.count_action("ImportCustomImage"), 1);
-    kept_tainted_and_destroyed(&tf, &sim, &stderr);
 }
 
-/// SIGTERM to Terraform's whole process group (a container stop): Terraform
-/// stops as for Ctrl-C and the provider, signalled too, still answers.
+/// SIGTERM to Terraform's whole process group while the image is `Making`:
+/// Terraform stops as for Ctrl-C and the provider, signalled too, still
+/// answers.
 #[test]
 fn sigterm_to_the_process_group_while_the_image_is_making_keeps_it_in_the_state() {
-    if !group_signals_reach_terraform_once() {
-        return;
+    if group_signals_reach_terraform_once() {
+        sigterm(Whom::Group, When::Making);
     }
-    let sim = Sim::start(&["--making-time", "10m"]);
-    let tf = workspace(&sim);
-    tf.write("main.tf", IMAGE);
-    let child = tf.spawn(&["apply", "-auto-approve"]);
-    sim.wait_for_wait_after("ImportCustomImage");
-    signal_group(&child, "TERM");
-    let out = child.wait_with_output().expect("terraform exits");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
-    kept_tainted_and_destroyed(&tf, &sim, &stderr);
 }
 
 /// Starts `apply` and kills the Terraform process that launched the
