@@ -20,7 +20,7 @@ mod wait;
 
 pub use api::{ImageApi, Location, Pages};
 pub use batch::DescribeIds;
-pub use pending::{MAX_AGE as PENDING_MAX_AGE, Pending};
+pub use pending::Pending;
 pub use reconcile::{CreateFailure, CreatesImage, create_once};
 pub use wait::{Halt, POLL_INTERVAL_ENV, PollSchedule, Settled, Waiter};
 

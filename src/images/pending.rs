@@ -16,7 +16,7 @@
 //!
 //! Limits: a run killed in another directory or on another machine (a CI
 //! runner thrown away) leaves no record here, and its image stays in UCloud
-//! under its name; records older than [`MAX_AGE`] are ignored. Nothing here
+//! under its name; records older than [`MAX_AGE_SECS`] are ignored. Nothing here
 //! is ever needed for correctness of a run that was not killed: a record
 //! that cannot be written or read is logged and otherwise ignored.
 
@@ -32,8 +32,6 @@ use super::{Location, is_image_id, unix_now};
 /// timeout a user sets in practice, short enough that a forgotten record
 /// cannot claim an unrelated image months later.
 pub const MAX_AGE_SECS: i64 = 7 * 24 * 3600;
-/// [`MAX_AGE_SECS`], for the docs.
-pub const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(MAX_AGE_SECS as u64);
 
 /// The directory under the data directory holding the records.
 pub const DIR_NAME: &str = "ucloud-pending";

@@ -28,12 +28,6 @@ pub fn non_empty(s: &str) -> Maybe<String> {
     }
 }
 
-/// A URL without its query string: a signed UFile URL carries a temporary
-/// credential that has no place in an error message.
-pub fn without_query(url: &str) -> &str {
-    url.split(['?', '#']).next().unwrap_or(url)
-}
-
 /// Where each diagnostic points, for the resources' unit tests.
 #[cfg(test)]
 pub fn diagnostic_paths(diags: &crate::framework::Diagnostics) -> Vec<String> {
@@ -59,18 +53,5 @@ pub fn sample_image(id: &str, name: &str, description: &str, state: &str) -> cra
         tag: "Default".into(),
         features: vec!["CloudInit".into()],
         ..crate::ucloud::Image::default()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signed_url_queries_stay_out_of_messages() {
-        assert_eq!(
-            without_query("https://b.ufileos.com/a.raw?UCloudPublicKey=k&Signature=s"),
-            "https://b.ufileos.com/a.raw"
-        );
     }
 }

@@ -280,14 +280,15 @@ pub fn resolve(
 
     let mut notes = Vec::new();
     let named_profile = given(&explicit.profile).or_else(|| from_env(ENV_PROFILE));
-    let keys_given = |block: Option<String>, env_name: &str| block.is_some() || from_env(env_name).is_some();
-    let public_given = keys_given(given(&explicit.public_key), ENV_PUBLIC_KEY);
+    // Set in the block or the environment: no file needs to supply it.
+    let set_here = |block: Option<String>, env_name: &str| block.is_some() || from_env(env_name).is_some();
+    let public_given = set_here(given(&explicit.public_key), ENV_PUBLIC_KEY);
     let private_given = explicit
         .private_key
         .as_ref()
         .is_some_and(|k| !k.expose().trim().is_empty())
         || from_env(ENV_PRIVATE_KEY).is_some();
-    let region_given = keys_given(given(&explicit.region), ENV_REGION);
+    let region_given = set_here(given(&explicit.region), ENV_REGION);
 
     // The settings file is read for what is not given; a broken one fails
     // the chain only when something required would come from it: the

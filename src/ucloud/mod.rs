@@ -28,4 +28,4 @@ pub use error::{Awaited, Error, RET_CODE_NOT_FOUND};
 pub use image::*;
 pub use rate::{RateLimit, log_reports as log_request_reports};
 pub use retry::Backoff;
-pub use secret::{Secret, redact_url};
+pub use secret::{Secret, redact_url, without_query};

@@ -57,18 +57,53 @@ impl fmt::Display for Secret {
 /// construction, not by a list of names. Works on text that does not parse
 /// as a URL too.
 pub fn redact_url(raw: &str) -> String {
-    match raw.find(['?', '#']) {
-        None => raw.to_owned(),
-        Some(at) if raw[at..].starts_with('?') && raw.len() > at + 1 && !raw[at + 1..].starts_with('#') => {
-            format!("{}?***", &raw[..at])
-        }
-        Some(at) => raw[..at].to_owned(),
+    let plain = without_query(raw);
+    match raw[plain.len()..].strip_prefix('?') {
+        Some(query) if !query.is_empty() && !query.starts_with('#') => format!("{plain}?***"),
+        _ => plain.to_owned(),
     }
+}
+
+/// `raw` without its query and fragment: the plain URL of an object, to
+/// suggest in place of a signed one.
+pub fn without_query(raw: &str) -> &str {
+    raw.split(['?', '#']).next().unwrap_or(raw)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shown_urls_keep_no_query_whatever_its_names() {
+        for (raw, shown) in [
+            (
+                "https://b.cn-bj.ufileos.com/a.raw?UCloudPublicKey=p&Signature=s&Expires=9",
+                "https://b.cn-bj.ufileos.com/a.raw?***",
+            ),
+            (
+                "https://cdn.example.com/a.raw?auth_key=1700000000-0-0-abcdef",
+                "https://cdn.example.com/a.raw?***",
+            ),
+            (
+                "https://b.cn-bj.ufileos.com/a.raw?Sig%6Eature=s#frag",
+                "https://b.cn-bj.ufileos.com/a.raw?***",
+            ),
+            ("x?a=1&signature=abc#f", "x?***"),
+            (
+                "https://b.cn-bj.ufileos.com/a.raw#only-a-fragment",
+                "https://b.cn-bj.ufileos.com/a.raw",
+            ),
+            (
+                "https://b.cn-bj.ufileos.com/a.raw?",
+                "https://b.cn-bj.ufileos.com/a.raw",
+            ),
+            ("no query", "no query"),
+        ] {
+            assert_eq!(redact_url(raw), shown, "{raw}");
+            assert_eq!(without_query(raw), shown.trim_end_matches("?***"), "{raw}");
+        }
+    }
 
     #[test]
     fn debug_and_display_hide_the_value() {

@@ -64,6 +64,19 @@ impl Reply {
     }
 }
 
+/// Calls `look` every 20 ms until it gives a value; after
+/// [`STATE_DEADLINE`] panics with `why` of what it last saw.
+fn poll<T, S>(mut look: impl FnMut() -> Result<T, S>, why: impl Fn(S) -> String) -> T {
+    let deadline = Instant::now() + STATE_DEADLINE;
+    loop {
+        match look() {
+            Ok(found) => return found,
+            Err(seen) => assert!(Instant::now() < deadline, "{}", why(seen)),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 impl Sim {
     /// The demo key pair every simulator started here accepts (the binary's default pair).
     pub const KEY_PUBLIC: &'static str = ucloud_sim::cli::DEMO_PUBLIC_KEY;
@@ -95,15 +108,13 @@ impl Sim {
 
     /// Polls the log until it contains `needle`; panics after a minute.
     pub fn wait_for_log(&self, needle: &str) -> String {
-        let deadline = Instant::now() + STATE_DEADLINE;
-        loop {
-            let log = self.log();
-            if log.contains(needle) {
-                return log;
-            }
-            assert!(Instant::now() < deadline, "ucloud-sim never logged {needle:?}:\n{log}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        poll(
+            || {
+                let log = self.log();
+                if log.contains(needle) { Ok(log) } else { Err(log) }
+            },
+            |log| format!("ucloud-sim never logged {needle:?}:\n{log}"),
+        )
     }
 
     /// Every image ever imported, deleted ones included (`Deleted: true`).
@@ -145,30 +156,25 @@ impl Sim {
     /// Polls the journal until it holds a request for `action` (received,
     /// perhaps not answered yet). Panics after a minute.
     pub fn wait_for_action(&self, action: &str) {
-        let deadline = Instant::now() + STATE_DEADLINE;
-        while self.count_action(action) == 0 {
-            assert!(Instant::now() < deadline, "the simulator never received {action}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        poll(
+            || (self.count_action(action) > 0).then_some(()).ok_or(()),
+            |()| format!("the simulator never received {action}"),
+        );
     }
 
     /// Polls the journal until some request for `action` is followed by a
     /// DescribeImage: the provider made the call and waits on its image.
     /// Panics after a minute.
     pub fn wait_for_wait_after(&self, action: &str) {
-        let deadline = Instant::now() + STATE_DEADLINE;
-        loop {
-            let journal = self.journal();
-            let made = journal.iter().position(|e| e["Action"] == action);
-            if made.is_some_and(|i| journal[i + 1..].iter().any(|e| e["Action"] == "DescribeImage")) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the provider never waited after {action}: {journal:#?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        poll(
+            || {
+                let journal = self.journal();
+                let made = journal.iter().position(|e| e["Action"] == action);
+                let waited = made.is_some_and(|i| journal[i + 1..].iter().any(|e| e["Action"] == "DescribeImage"));
+                waited.then_some(()).ok_or(journal)
+            },
+            |journal| format!("the provider never waited after {action}: {journal:#?}"),
+        );
     }
 
     /// Every UFile object request received (`/ufile/BUCKET/KEY`), in order.
@@ -207,17 +213,13 @@ impl Sim {
 
     /// Polls until image `id` is in `state` (Making, Available, Unavailable); panics after a minute.
     pub fn wait_for_state(&self, id: &str, state: &str) -> Value {
-        let deadline = Instant::now() + STATE_DEADLINE;
-        loop {
-            let image = self.image(id);
-            if let Some(image) = &image
-                && image["State"] == state
-            {
-                return image.clone();
-            }
-            assert!(Instant::now() < deadline, "image {id} never reached {state}: {image:?}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        poll(
+            || {
+                let image = self.image(id);
+                image.clone().filter(|i| i["State"] == state).ok_or(image)
+            },
+            |image| format!("image {id} never reached {state}: {image:?}"),
+        )
     }
 
     /// Signs `Action` + `params` with the demo key and POSTs them as a form;

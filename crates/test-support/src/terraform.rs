@@ -255,35 +255,25 @@ impl Terraform {
         self.run(&["plan", "-detailed-exitcode"])
     }
 
-    /// Runs `args` until it succeeds, at most `tries` times: every run's
-    /// output, the last one the success if there was one.
-    pub fn until_success(&self, args: &[&str], tries: usize) -> Vec<Output> {
+    /// Runs `args` until it succeeds, at most `tries` times; how many runs
+    /// it took. Panics with every run's output when none succeeded.
+    #[track_caller]
+    pub fn succeed_within(&self, args: &[&str], tries: usize) -> usize {
         let mut runs = Vec::new();
         for _ in 0..tries {
             let out = self.run(args);
-            let ok = out.code == 0;
-            runs.push(out);
-            if ok {
-                break;
+            if out.code == 0 {
+                return runs.len() + 1;
             }
+            runs.push(out);
         }
-        runs
-    }
-
-    /// [`Terraform::until_success`], panicking with every run's output when
-    /// none succeeded; how many runs it took.
-    #[track_caller]
-    pub fn succeed_within(&self, args: &[&str], tries: usize) -> usize {
-        let runs = self.until_success(args, tries);
-        assert!(
-            runs.last().is_some_and(|o| o.code == 0),
+        panic!(
             "{args:?} did not succeed in {tries} runs:\n{}",
             runs.iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("\n=====\n")
         );
-        runs.len()
     }
 
     /// The actions planned per resource address (`["delete", "create"]` is

@@ -9,7 +9,6 @@ pub mod model;
 pub mod preflight;
 
 use super::lifecycle::{ImageResource, Prepared, Words};
-use super::without_query;
 use crate::framework::timeouts::Op;
 use crate::framework::{
     AttrPath, Context, Diagnostic, Diagnostics, Failure, Maybe, Model, Plan, PlanRequest, RawState, plan,
@@ -154,7 +153,10 @@ impl ImageResource for CustomImageResource {
     }
 
     fn unavailable_hint(&self, model: &CustomImageModel, loc: &Location) -> String {
-        let url = model.ufile_url.known().map_or("", |u| without_query(u));
+        let url = model
+            .ufile_url
+            .known()
+            .map_or_else(String::new, |u| crate::ucloud::redact_url(u));
         let format = model.format.known().map_or("", String::as_str);
         format!(
             "The file was {url}. Check that the file is readable by UHost (the provider's key pair signs the URL \

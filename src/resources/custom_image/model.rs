@@ -3,14 +3,14 @@
 //! plan-time checks between attributes, and how an image UCloud describes
 //! fills the model.
 
-use super::super::{non_empty, without_query};
+use super::super::non_empty;
 use super::WORDS;
 use super::preflight::MAX_PRESIGNED_VALIDITY;
 use crate::framework::timeouts::{Op, Timeouts, TimeoutsBlock};
 use crate::framework::{Diagnostic, Diagnostics, Maybe, ReplaceRequest, attr, v};
 use crate::resources::lifecycle::{DEFAULT_READ_TIMEOUT, Refresh, declare};
 use crate::ucloud::ufile::{ObjectUrl, SIGNATURE_PARAMS};
-use crate::ucloud::{Image, ImageFormat};
+use crate::ucloud::{Image, ImageFormat, without_query};
 use crate::{attr_name, attr_path, model};
 use std::time::Duration;
 
