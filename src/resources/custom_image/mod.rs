@@ -70,7 +70,7 @@ fn location_of(m: &CustomImageModel, data: &ProviderData) -> Result<Location, Di
     data.locate_recorded(&m.region, &m.project_id, attr_path!(CustomImageModel, region))
 }
 
-super::lifecycle::image_model!(CustomImageModel, timeouts: model::TIMEOUTS, location: location_of);
+super::lifecycle::image_model!(CustomImageModel, timeouts: super::lifecycle::TIMEOUTS, location: location_of);
 
 /// The `ucloud_custom_image` resource.
 #[derive(Clone, Copy, Debug, Default)]

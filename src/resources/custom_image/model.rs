@@ -6,25 +6,13 @@
 use super::super::non_empty;
 use super::WORDS;
 use super::preflight::MAX_PRESIGNED_VALIDITY;
-use crate::framework::timeouts::{Op, Timeouts, TimeoutsBlock};
+use crate::framework::timeouts::{Op, TimeoutsBlock};
 use crate::framework::{Diagnostic, Diagnostics, Maybe, ReplaceRequest, attr, v};
-use crate::resources::lifecycle::{DEFAULT_READ_TIMEOUT, Refresh, declare};
+use crate::resources::lifecycle::{Refresh, TIMEOUTS, declare};
 use crate::ucloud::ufile::{ObjectUrl, SIGNATURE_PARAMS};
 use crate::ucloud::{Image, ImageFormat, without_query};
 use crate::{attr_name, attr_path, model};
 use std::time::Duration;
-
-/// How long an import may take by default (UCloud's Packer plugin waits an hour too).
-pub const DEFAULT_CREATE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
-/// How long deleting may take by default.
-pub const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
-
-/// The `timeouts` block's operations and defaults, in one place.
-pub const TIMEOUTS: Timeouts = Timeouts::new(&[
-    (Op::Create, DEFAULT_CREATE_TIMEOUT),
-    (Op::Read, DEFAULT_READ_TIMEOUT),
-    (Op::Delete, DEFAULT_DELETE_TIMEOUT),
-]);
 
 /// UCloud's limit on image names.
 pub const MAX_NAME_CHARS: usize = 63;

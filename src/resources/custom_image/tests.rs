@@ -1,9 +1,10 @@
 //! Unit tests of `ucloud_custom_image`: validation, the plan through the
 //! framework's real default plan and rules, refresh, requests.
 
-use super::model::{CustomImageModel, DEFAULT_CREATE_TIMEOUT, DEFAULT_DELETE_TIMEOUT, validate_config};
+use super::model::{CustomImageModel, validate_config};
 use super::*;
 use crate::framework::{AttrPath, RawState, Resource, Value};
+use crate::resources::lifecycle::{DEFAULT_CREATE_TIMEOUT, DEFAULT_DELETE_TIMEOUT};
 use crate::resources::lifecycle::{ImageModel, Refresh};
 use crate::ucloud::Image;
 use std::time::Duration;

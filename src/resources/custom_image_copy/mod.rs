@@ -130,7 +130,7 @@ fn copy_request(m: &M, source: &Image, from: &Location, target: &Location) -> Re
     })
 }
 
-super::lifecycle::image_model!(M, timeouts: model::TIMEOUTS, location: state_location);
+super::lifecycle::image_model!(M, timeouts: super::lifecycle::TIMEOUTS, location: state_location);
 
 #[async_trait]
 impl ImageResource for CustomImageCopyResource {

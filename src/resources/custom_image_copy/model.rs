@@ -8,26 +8,13 @@ use super::super::import_id::is_image_id;
 use super::super::non_empty;
 use super::WORDS;
 use crate::framework::plan::unless_imported;
-use crate::framework::timeouts::{Op, Timeouts, TimeoutsBlock};
+use crate::framework::timeouts::{Op, TimeoutsBlock};
 use crate::framework::{Diagnostic, Diagnostics, Maybe, attr, v};
 use crate::images::Location;
-use crate::resources::lifecycle::{DEFAULT_READ_TIMEOUT, Refresh, declare};
+use crate::resources::lifecycle::{Refresh, TIMEOUTS, declare};
 use crate::ucloud::Image;
 use crate::{attr_name, attr_path, model};
 use std::time::Duration;
-
-/// How long a copy may take by default (a cross-region copy of a large
-/// system disk takes tens of minutes).
-pub const DEFAULT_CREATE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
-/// How long deleting a copy may take by default.
-pub const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
-
-/// The `timeouts` block's operations and defaults, in one place.
-pub const TIMEOUTS: Timeouts = Timeouts::new(&[
-    (Op::Create, DEFAULT_CREATE_TIMEOUT),
-    (Op::Read, DEFAULT_READ_TIMEOUT),
-    (Op::Delete, DEFAULT_DELETE_TIMEOUT),
-]);
 
 /// Said of the source arguments, which DescribeImage cannot tell for a copy.
 const SOURCE_NOTE: &str = "UCloud does not say which image a copy came from: after `terraform import`, taken from \

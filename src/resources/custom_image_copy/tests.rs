@@ -2,11 +2,12 @@
 //! framework's real default plan and rules (create defaults, import, the
 //! copy onto itself), refresh, the CopyCustomImage request.
 
-use super::model::{DEFAULT_CREATE_TIMEOUT, validate_config};
+use super::model::validate_config;
 use super::*;
 use crate::framework::plan;
 use crate::framework::timeouts::Op;
 use crate::framework::{AttrPath, Model, Resource, Value};
+use crate::resources::lifecycle::DEFAULT_CREATE_TIMEOUT;
 use crate::resources::lifecycle::{ImageModel, Refresh};
 
 fn s(x: &str) -> Value {

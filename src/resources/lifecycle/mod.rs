@@ -111,14 +111,12 @@ pub trait ImageModel: Model + Clone + Default + Send + Sync + 'static {
     fn timeout(&self, op: Op) -> Duration;
 }
 
-/// How long a read (refresh, import) of an image may take by default,
-/// retries included: UCloud answers in well under a second, so this only
-/// ends a read against an endpoint that accepts and never answers.
-pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5 * 60);
-
 /// The declarations of the computed [`Core`] attributes, worded for each
 /// resource: `pub size: Maybe<i64> = lifecycle::declare::size(WORDS)`.
+mod adopt;
 pub mod declare;
+
+pub use declare::{DEFAULT_CREATE_TIMEOUT, DEFAULT_DELETE_TIMEOUT, DEFAULT_READ_TIMEOUT, TIMEOUTS};
 
 /// Implements [`ImageModel`] for a model that has the [`Core`] attributes
 /// under their usual names, a `timeouts` block and an inherent
@@ -449,7 +447,7 @@ async fn create<R: ImageResource>(
     let w = R::WORDS;
     let api = ImageApi::new(client, location);
     let name = call.new_image_name().to_owned();
-    let image_id = match adopt_pending::<R>(ctx, data, &api, &name).await {
+    let image_id = match adopt::adopt_pending::<R>(ctx, data, &api, &name).await {
         Some((image_id, adopted)) => {
             warnings.push(adopted);
             image_id
@@ -494,46 +492,6 @@ async fn create<R: ImageResource>(
         Ok(done) => Ok(done.warned(warnings)),
         Err(failure) => Err(failure.warned(warnings)),
     }
-}
-
-/// An image an earlier run started as `name` in this place and never handed
-/// to Terraform, because Terraform was killed (see [`crate::images::Pending`]): adopted,
-/// with a warning saying so, if it still exists and has not failed, instead
-/// of making a second one. Records of images that are gone or failed are
-/// dropped; an image that cannot be looked up now is not adopted.
-async fn adopt_pending<R: ImageResource>(
-    ctx: &Context,
-    data: &ProviderData,
-    api: &ImageApi<'_>,
-    name: &str,
-) -> Option<(String, Diagnostic)> {
-    let w = R::WORDS;
-    while let Some(image_id) = data.pending.claim(&api.loc, name) {
-        match data.waiter.look(api, &ctx.cancel, &image_id).await {
-            Ok(Some(image)) if image.is_custom() && image.state != "Unavailable" => {
-                tracing::warn!(image_id, state = %image.state, "adopting the {} of a killed run", w.object);
-                let warning = Diagnostic::warning(
-                    format!("Adopted the {} of an interrupted run", w.object),
-                    format!(
-                        "{} {image_id} ({name:?} in {}, {}) was started by an earlier run of this working \
-                         directory that ended before Terraform could record it (Terraform was killed). This apply \
-                         adopts it instead of starting a second {}.",
-                        w.object_cap(),
-                        api.loc,
-                        image.state,
-                        w.verb,
-                    ),
-                );
-                return Some((image_id, warning));
-            }
-            Ok(_) => data.pending.forget(&image_id),
-            Err(error) => {
-                tracing::warn!(image_id, %error, "could not look up the image of a killed run; not adopting it");
-                return None;
-            }
-        }
-    }
-    None
 }
 
 /// Read: the state's id checked before any call, a refresh put off while
