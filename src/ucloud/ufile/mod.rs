@@ -7,6 +7,7 @@
 
 mod reader;
 pub mod sign;
+mod store;
 mod url;
 
 pub use reader::{
@@ -14,4 +15,5 @@ pub use reader::{
     SESSION_ID_HEADER, STORAGE_CLASS_HEADER,
 };
 pub use sign::{Credentials, CredentialsError, StringToSign};
+pub use store::{Multipart, ObjectMeta, ObjectRef, PartInfo, Store, UfileError, Unfinished};
 pub use url::{ObjectUrl, Presigned, SIGNATURE_PARAMS, SignedUrl, UrlError, parse_base_url, presign};
