@@ -6,7 +6,8 @@
 //! - `value`, `codec`: Terraform values and their msgpack/JSON wire forms;
 //! - `schema`, `model`: attribute declarations and the typed models that
 //!   carry them;
-//! - `plan`: the default plan and the schema's plan rules;
+//! - `plan`: the default plan and the schema's plan rules; `private`: the
+//!   resource's private state;
 //! - `resource`: the traits providers, resources and data sources implement;
 //! - `list`: list resources (`terraform query`);
 //! - `validate`: validators declared on attributes, checked before the
@@ -19,6 +20,7 @@ pub mod docs;
 pub mod list;
 pub mod model;
 pub mod plan;
+pub mod private;
 pub mod resource;
 pub mod schema;
 pub mod server;
@@ -29,6 +31,7 @@ pub mod value;
 pub use diagnostics::{AttrPath, Diagnostic, Diagnostics, Severity};
 pub use list::{ListOutput, ListResource, Listed};
 pub use model::{Model, Sensitive, TfType};
+pub use private::Private;
 pub use resource::{
     AnyDataSource, AnyResource, ApplyResult, ConfigureRequest, Context, DataResult, DataSource, DeleteResult, Done,
     Failure, IdentitySchema, Plan, PlanRequest, Provider, RawState, ReadResult, Resource,

@@ -375,9 +375,9 @@ fn compare_blocks(served: &Block, declared: &Block, at: &str, problems: &mut Vec
 fn check_rules(block: &Block, at: &str, problems: &mut Vec<String>) {
     for a in &block.attributes {
         for name in a.validators.iter().flat_map(|v| v.siblings()) {
-            if block.get(name).is_none() {
+            if block.get(name).is_none() && !block.blocks.iter().any(|b| b.type_name == *name) {
                 problems.push(format!(
-                    "{at}{}: a rule names {name}, which is not a sibling attribute",
+                    "{at}{}: a rule names {name}, which is not a sibling attribute or block",
                     a.name
                 ));
             }

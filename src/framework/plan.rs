@@ -13,6 +13,7 @@
 //!   computes `requires_replace` itself.
 
 use super::diagnostics::{AttrPath, Diagnostics};
+use super::private::Private;
 use super::resource::{AnyResource, Plan, PlanRequest};
 use super::schema::{Block, Nesting, Replace, ReplaceRequest};
 use super::value::{Number, Value};
@@ -41,6 +42,8 @@ pub struct PlannedChange {
     /// The schema's rules' paths, then the resource's own; empty on create.
     pub requires_replace: Vec<AttrPath>,
     pub diagnostics: Diagnostics,
+    /// The planned private state, as bytes for Terraform.
+    pub private: Vec<u8>,
 }
 
 /// The whole plan of a create or an update, the one function the server
@@ -52,10 +55,16 @@ pub fn plan_change<D: 'static>(
     prior: &Value,
     proposed: &Value,
     config: &Value,
+    prior_private: &[u8],
 ) -> PlannedChange {
-    plan_block(&resource.schema().block, prior, proposed, config, |req, plan| {
-        resource.modify_plan(data, req, plan)
-    })
+    plan_block(
+        &resource.schema().block,
+        prior,
+        proposed,
+        config,
+        prior_private,
+        |req, plan| resource.modify_plan(data, req, plan),
+    )
 }
 
 /// [`plan_change`] for a schema block, with `adjust` in the resource's place.
@@ -64,17 +73,21 @@ pub fn plan_block(
     prior: &Value,
     proposed: &Value,
     config: &Value,
+    prior_private: &[u8],
     adjust: impl FnOnce(&PlanRequest<Value>, &mut Plan<Value>),
 ) -> PlannedChange {
+    let prior_private = Private::from_bytes(prior_private);
     let mut plan = Plan {
         planned: default_plan(block, prior, proposed, config),
         requires_replace: Vec::new(),
         diagnostics: Diagnostics::new(),
+        private: prior_private.clone(),
     };
     let req = PlanRequest {
         prior: (!prior.is_null()).then(|| prior.clone()),
         proposed: proposed.clone(),
         config: config.clone(),
+        prior_private,
     };
     adjust(&req, &mut plan);
     let mut requires_replace = requires_replace(block, prior, &plan.planned, config);
@@ -87,6 +100,7 @@ pub fn plan_block(
         planned: plan.planned,
         requires_replace,
         diagnostics: plan.diagnostics,
+        private: plan.private.to_bytes(),
     }
 }
 
@@ -439,7 +453,7 @@ mod tests {
     fn plan(prior: &Value, config: &Value) -> (Value, Vec<String>) {
         let b = block();
         let proposed = proposed_new_state(&b, prior, config);
-        let change = plan_block(&b, prior, &proposed, config, |_, _| {});
+        let change = plan_block(&b, prior, &proposed, config, &[], |_, _| {});
         let rr = change.requires_replace.iter().map(ToString::to_string).collect();
         (change.planned, rr)
     }

@@ -11,6 +11,7 @@ use super::codec;
 use super::diagnostics::{AttrPath, Diagnostic, Diagnostics};
 use super::list::AnyListResource;
 use super::model::{Model, check_conformance};
+use super::private::Private;
 use super::schema::{Block, Schema};
 use super::value::Value;
 use async_trait::async_trait;
@@ -23,6 +24,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Context {
     pub cancel: CancellationToken,
     pub terraform_version: String,
+    /// In an apply: the private state the plan chose (see [`Plan::private`]).
+    pub planned_private: Private,
 }
 
 impl Context {
@@ -93,6 +96,8 @@ pub struct PlanRequest<M> {
     /// Terraform's proposal: config merged with prior computed values.
     pub proposed: M,
     pub config: M,
+    /// The private state the prior object was stored with (empty on create).
+    pub prior_private: Private,
 }
 
 /// A plan being built. The framework fills it with its default (proposed
@@ -105,6 +110,9 @@ pub struct Plan<M> {
     /// Replacements beyond what the schema's rules decide (rarely needed).
     pub requires_replace: Vec<AttrPath>,
     pub diagnostics: Diagnostics,
+    /// The private state to store with the object: the prior one unless
+    /// the resource changes it. Apply stores it as planned.
+    pub private: Private,
 }
 
 /// An operation that succeeded: the resulting state and any warnings.
@@ -451,6 +459,7 @@ impl<D: Send + Sync + 'static, R: Resource<D>> AnyResource<D> for R {
                 prior,
                 proposed: typed::<R::Model>(&req.proposed)?,
                 config: typed::<R::Model>(&req.config)?,
+                prior_private: req.prior_private.clone(),
             };
             Ok((treq, typed::<R::Model>(&plan.planned)?))
         })();
@@ -465,11 +474,13 @@ impl<D: Send + Sync + 'static, R: Resource<D>> AnyResource<D> for R {
             planned,
             requires_replace: std::mem::take(&mut plan.requires_replace),
             diagnostics: std::mem::take(&mut plan.diagnostics),
+            private: std::mem::take(&mut plan.private),
         };
         Resource::modify_plan(self, data, &treq, &mut tplan);
         plan.planned = tplan.planned.to_value();
         plan.requires_replace = tplan.requires_replace;
         plan.diagnostics = tplan.diagnostics;
+        plan.private = tplan.private;
     }
 
     async fn create(&self, ctx: &Context, data: &D, planned: &Value) -> ApplyResult<Value> {

@@ -332,6 +332,18 @@ impl Block {
 }
 
 impl NestedBlock {
+    /// A block written at most once, like `timeouts { ... }`; its name
+    /// comes from the model field that declares it.
+    pub fn single(block: Block) -> Self {
+        NestedBlock {
+            type_name: String::new(),
+            block,
+            nesting: Nesting::Single,
+            min_items: 0,
+            max_items: 0,
+        }
+    }
+
     /// The type of the block's value in its parent object.
     pub fn value_type(&self) -> Type {
         let inner = self.block.value_type();

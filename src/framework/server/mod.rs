@@ -203,6 +203,7 @@ impl<P: Provider> ProviderService<P> {
         let ctx = Context {
             cancel: self.stop.clone(),
             terraform_version: c.terraform_version.clone(),
+            ..Context::default()
         };
         Ok((c.data.clone(), ctx))
     }

@@ -12,6 +12,7 @@ use crate::framework::diagnostics::{Diagnostic, Diagnostics};
 use crate::framework::list::{ListEvent, ListOutput};
 use crate::framework::model::Model;
 use crate::framework::plan;
+use crate::framework::private::Private;
 use crate::framework::resource::{ConfigureRequest, Context, Done, Provider, RawState};
 use crate::framework::validate;
 use crate::framework::value::Value;
@@ -166,6 +167,7 @@ impl<P: Provider> ProviderService<P> {
         let ctx = Context {
             cancel: self.stop.clone(),
             terraform_version: req.terraform_version.clone(),
+            ..Context::default()
         };
         let provider = self.provider.clone();
         let configure = ConfigureRequest {
@@ -258,7 +260,14 @@ impl<P: Provider> ProviderService<P> {
         let change = check(
             diags,
             guarded_sync("PlanResourceChange", || {
-                plan::plan_change(entry.imp.as_ref(), &data, &prior, &proposed, &config)
+                plan::plan_change(
+                    entry.imp.as_ref(),
+                    &data,
+                    &prior,
+                    &proposed,
+                    &config,
+                    &req.prior_private,
+                )
             }),
         )?;
         let failed = change.diagnostics.has_errors();
@@ -270,7 +279,7 @@ impl<P: Provider> ProviderService<P> {
         Some(pb::plan_resource_change::Response {
             planned_state: Some(planned_state),
             requires_replace: change.requires_replace.iter().map(path_to_proto).collect(),
-            planned_private: req.prior_private.clone(),
+            planned_private: change.private,
             ..Default::default()
         })
     }
@@ -283,7 +292,8 @@ impl<P: Provider> ProviderService<P> {
         let entry = check(diags, self.resource(&req.type_name))?;
         let prior = check(diags, decode(req.prior_state.as_ref(), &entry.ty, "prior state"))?;
         let planned = check(diags, decode(req.planned_state.as_ref(), &entry.ty, "planned state"))?;
-        let (data, ctx) = check(diags, self.configured("ApplyResourceChange").await)?;
+        let (data, mut ctx) = check(diags, self.configured("ApplyResourceChange").await)?;
+        ctx.planned_private = Private::from_bytes(&req.planned_private);
         let resource = entry.imp.clone();
 
         let new_state = if planned.is_null() {

@@ -131,6 +131,10 @@ impl Resource<FakeData> for FakeImage {
         if req.proposed.get("name").as_str() == Some("plan-error") {
             plan.diagnostics.push(Diagnostic::error("Refused", "No."));
         }
+        if req.proposed.get("name").as_str() == Some("remember") {
+            let seen = req.prior_private.get::<u32>("seen").unwrap_or(0);
+            plan.private.set("seen", &(seen + 1));
+        }
     }
 
     async fn create(&self, ctx: &Context, _data: &FakeData, planned: Value) -> ApplyResult<Value> {
@@ -142,6 +146,11 @@ impl Resource<FakeData> for FakeImage {
                 cancelled_result()
             }
             Some("panic") => panic!("fake create panicked"),
+            Some("remember") => {
+                let seen = ctx.planned_private.get::<u32>("seen").unwrap_or(0);
+                state.set("description", Value::string(seen.to_string()));
+                Ok(state.into())
+            }
             Some("fail-after-create") => Err(Failure::keeping(
                 state,
                 Diagnostic::error("Import failed", "The image is in state Failed."),
@@ -369,6 +378,48 @@ fn apply_request(prior: &Value, planned: &Value) -> pb::apply_resource_change::R
 }
 
 // Plan
+
+#[tokio::test]
+async fn a_resource_writes_private_state_at_plan_and_reads_it_at_apply() {
+    let svc = service().await;
+    let cfg = config("remember");
+    // Foreign bytes are replaced once the resource writes an entry.
+    let resp = plan(&svc, &Value::Null, &cfg, &cfg).await;
+    assert!(resp.diagnostics.is_empty(), "{:?}", resp.diagnostics);
+    assert_eq!(resp.planned_private, br#"{"seen":1}"#);
+    let planned = undv(resp.planned_state);
+    let mut req = apply_request(&Value::Null, &planned);
+    req.planned_private = resp.planned_private.clone();
+    let applied = svc
+        .apply_resource_change(Request::new(req))
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert!(applied.diagnostics.is_empty(), "{:?}", applied.diagnostics);
+    assert_eq!(
+        undv(applied.new_state).get("description"),
+        &s("1"),
+        "create saw the planned private state"
+    );
+    assert_eq!(
+        applied.private, resp.planned_private,
+        "apply stores what the plan chose"
+    );
+    // The next plan starts from it.
+    let again = svc
+        .plan_resource_change(Request::new(pb::plan_resource_change::Request {
+            type_name: "fake_image".into(),
+            prior_state: dv(&Value::Null),
+            proposed_new_state: dv(&cfg),
+            config: dv(&cfg),
+            prior_private: applied.private,
+            ..Default::default()
+        }))
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert_eq!(again.planned_private, br#"{"seen":2}"#);
+}
 
 #[tokio::test]
 async fn plan_create_marks_unset_computed_attributes_unknown() {

@@ -233,7 +233,14 @@ fn data(region: Maybe<String>) -> ProviderData {
 /// The plan as the server makes it, from what Terraform would propose.
 fn plan(prior: Value, config: Value, provider_region: Maybe<String>) -> (Value, Vec<String>) {
     let proposed = plan::proposed_new_state(&CustomImageResource.schema().block, &prior, &config);
-    let change = plan::plan_change(&CustomImageResource, &data(provider_region), &prior, &proposed, &config);
+    let change = plan::plan_change(
+        &CustomImageResource,
+        &data(provider_region),
+        &prior,
+        &proposed,
+        &config,
+        &[],
+    );
     let replace = change.requires_replace.iter().map(AttrPath::to_string).collect();
     (change.planned, replace)
 }

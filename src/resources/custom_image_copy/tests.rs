@@ -117,7 +117,7 @@ fn provider() -> ProviderData {
 /// The plan as the server makes it, from what Terraform would propose.
 fn plan_with(prior: &Value, config: &Value, data: &ProviderData) -> (Value, Vec<String>, Diagnostics) {
     let proposed = plan::proposed_new_state(&CustomImageCopyResource.schema().block, prior, config);
-    let change = plan::plan_change(&CustomImageCopyResource, data, prior, &proposed, config);
+    let change = plan::plan_change(&CustomImageCopyResource, data, prior, &proposed, config, &[]);
     let replace = change.requires_replace.iter().map(AttrPath::to_string).collect();
     (change.planned, replace, change.diagnostics)
 }

@@ -275,6 +275,18 @@ pub trait ImageResource: Send + Sync + 'static {
     /// What to check when UCloud failed the image (it ended `Unavailable`).
     fn unavailable_hint(&self, model: &Self::Model, loc: &Location) -> String;
 
+    /// Once the image is `Available`: tidy what was made only for the
+    /// create (a staged file). Only warnings: the image exists either way.
+    async fn after_available(&self, _ctx: &Context, _data: &ProviderData, _model: &Self::Model) -> Diagnostics {
+        Diagnostics::new()
+    }
+
+    /// Once the image is deleted: remove what the resource left elsewhere.
+    /// Only warnings: the image is gone either way.
+    async fn after_delete(&self, _ctx: &Context, _data: &ProviderData, _model: &Self::Model) -> Diagnostics {
+        Diagnostics::new()
+    }
+
     /// See [`Resource::upgrade_state`].
     fn upgrade_state(&self, raw: RawState) -> Result<Self::Model, Diagnostics> {
         Err(raw.cannot_upgrade(Self::TYPE_NAME))
@@ -489,7 +501,10 @@ async fn create<R: ImageResource>(
     // gone): the record goes, unless nobody is left to receive the answer.
     data.pending.answered(&image_id);
     match settled {
-        Ok(done) => Ok(done.warned(warnings)),
+        Ok(mut done) => {
+            done.warnings.extend(res.after_available(ctx, data, &done.state).await);
+            Ok(done.warned(warnings))
+        }
         Err(failure) => Err(failure.warned(warnings)),
     }
 }
@@ -579,7 +594,7 @@ pub fn adopted<M: ImageModel>(img: &Image, loc: &Location) -> M {
 }
 
 /// Delete, waiting until the image is gone.
-async fn delete<R: ImageResource>(ctx: &Context, data: &ProviderData, model: R::Model) -> DeleteResult {
+async fn delete<R: ImageResource>(res: &R, ctx: &Context, data: &ProviderData, model: R::Model) -> DeleteResult {
     let w = R::WORDS;
     let Some(image_id) = state_image_id(model.id(), R::Model::id_path())? else {
         return Ok(Diagnostics::new());
@@ -589,7 +604,7 @@ async fn delete<R: ImageResource>(ctx: &Context, data: &ProviderData, model: R::
     match data.waiter.delete(&api, &ctx.cancel, image_id, deadline).await {
         Ok(()) => {
             tracing::info!(image_id, "{} deleted", w.object);
-            Ok(Diagnostics::new())
+            Ok(res.after_delete(ctx, data, &model).await)
         }
         Err(detail) => Err(Diagnostic::error(format!("Failed to delete {}", w.object), detail).into()),
     }
@@ -637,7 +652,7 @@ impl<R: ImageResource> Resource<ProviderData> for R {
     }
 
     async fn delete(&self, ctx: &Context, data: &ProviderData, state: R::Model) -> DeleteResult {
-        delete::<R>(ctx, data, state).await
+        delete(self, ctx, data, state).await
     }
 
     async fn import(&self, _ctx: &Context, data: &ProviderData, id: &str) -> Result<R::Model, Diagnostics> {

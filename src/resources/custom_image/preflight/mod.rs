@@ -178,12 +178,79 @@ pub fn judge(
         requests = probe.requests,
         "source read for the check"
     );
-    let verdict = check(req.format, probe.size, &probe.head, &probe.tail);
+    let (mut errors, mut warnings) = judged_bytes(req.format, &probe, &shown, attr_path!(M, ufile_url));
+    if let Some(d) = object.and_then(|o| region_mismatch(o, req.region)) {
+        warnings.push(d);
+    }
+    if errors.has_errors() {
+        errors.extend(warnings);
+        return Err(errors);
+    }
+    Ok(Judged {
+        size: i64::try_from(probe.size).map_or(Maybe::Null, Maybe::Known),
+        warnings,
+    })
+}
+
+/// The check of a local file before it is uploaded: the same verdict, on
+/// the file's own bytes, with findings about the file at `file_at`.
+/// `Err` holds the errors (and warnings found with them).
+pub fn check_local_file(path: &str, format: ImageFormat, file_at: AttrPath) -> Result<Diagnostics, Diagnostics> {
+    use std::io::{Read, Seek, SeekFrom};
+    let read = || -> std::io::Result<Probe> {
+        let mut f = std::fs::File::open(path)?;
+        let size = f.metadata()?.len();
+        let mut head = Vec::new();
+        (&mut f).take(format::ENDS.head as u64).read_to_end(&mut head)?;
+        let tail_len = size.min(format::ENDS.tail as u64);
+        f.seek(SeekFrom::Start(size - tail_len))?;
+        let mut tail = Vec::new();
+        f.take(tail_len).read_to_end(&mut tail)?;
+        Ok(Probe {
+            size,
+            head,
+            tail,
+            requests: 0,
+            session_id: None,
+            storage_class: None,
+            content_type: None,
+        })
+    };
+    let probe = read().map_err(|e| {
+        Diagnostics::from(
+            Diagnostic::error(
+                "Cannot read the image file",
+                format!("{path}: {e}. No upload was started."),
+            )
+            .at(file_at.clone()),
+        )
+    })?;
+    if probe.size == 0 {
+        return Err(Diagnostic::error(
+            "Image file is empty",
+            format!("{path} is empty (0 bytes). No upload was started."),
+        )
+        .at(file_at)
+        .into());
+    }
+    let (mut errors, warnings) = judged_bytes(format, &probe, path, file_at);
+    let errors_found = errors.has_errors();
+    errors.extend(warnings);
+    if errors_found { Err(errors) } else { Ok(errors) }
+}
+
+/// A verdict's findings as diagnostics: (errors, warnings). Findings about
+/// the file land on `file_at`, those about the format on `format`.
+fn judged_bytes(format: ImageFormat, probe: &Probe, shown: &str, file_at: AttrPath) -> (Diagnostics, Diagnostics) {
+    let verdict = check(format, probe.size, &probe.head, &probe.tail);
     let verify_source = attr_name!(M, verify_source);
     let mut errors = Diagnostics::new();
     let mut warnings = Diagnostics::new();
     for f in &verdict.findings {
-        let path = finding_path(f.attribute);
+        let path = match f.attribute {
+            Attribute::UfileUrl => file_at.clone(),
+            Attribute::Format => attr_path!(M, format),
+        };
         match f.severity {
             Severity::Error => errors.push(
                 Diagnostic::error(
@@ -205,24 +272,7 @@ pub fn judge(
             ),
         }
     }
-    if let Some(d) = object.and_then(|o| region_mismatch(o, req.region)) {
-        warnings.push(d);
-    }
-    if errors.has_errors() {
-        errors.extend(warnings);
-        return Err(errors);
-    }
-    Ok(Judged {
-        size: i64::try_from(probe.size).map_or(Maybe::Null, Maybe::Known),
-        warnings,
-    })
-}
-
-fn finding_path(a: Attribute) -> AttrPath {
-    match a {
-        Attribute::UfileUrl => attr_path!(M, ufile_url),
-        Attribute::Format => attr_path!(M, format),
-    }
+    (errors, warnings)
 }
 
 /// An error for a URL whose own signature expires before the import could
