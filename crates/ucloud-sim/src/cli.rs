@@ -409,6 +409,13 @@ mod tests {
         assert_eq!(c.latency, Duration::ZERO);
         assert_eq!(c.rate_limit, None);
         assert_eq!((c.seed, c.state_file, c.quiet), (None, None, false));
+        assert_eq!(c.ufile_blk_size, 4 << 20);
+        assert_eq!(c.ufile_faults, UploadFaults::default());
+        let c = run(&["--ufile-part-error-rate", "0.25", "--ufile-bandwidth", "1000"], None).unwrap();
+        assert_eq!(
+            (c.ufile_faults.part_error_rate, c.ufile_faults.bandwidth_bytes_per_sec),
+            (0.25, 1000)
+        );
     }
 
     #[test]
@@ -494,6 +501,9 @@ mod tests {
             (&["--seed"][..], "--seed"),
             (&["--state-file", ""][..], "--state-file"),
             (&["--ufile-dir", "/nonexistent/ucloud-sim-objects"][..], "--ufile-dir"),
+            (&["--ufile-blk-size", "0"][..], "--ufile-blk-size"),
+            (&["--ufile-part-error-rate", "2"][..], "--ufile-part-error-rate"),
+            (&["--ufile-bandwidth", "fast"][..], "--ufile-bandwidth"),
             (&["--bogus"][..], "--bogus"),
         ] {
             let err = run(args, None).unwrap_err();
@@ -547,6 +557,16 @@ mod tests {
             "listening on http://127.0.0.1:PORT",
             "/_sim/journal",
             "/_sim/reset",
+            "--ufile-blk-size",
+            "[default: 4194304]",
+            "--ufile-part-error-rate",
+            "--ufile-bandwidth",
+            "/_sim/ufile/faults",
+            "/_sim/ufile/stats",
+            "/_sim/ufile/objects",
+            "/_sim/ufile/uploads",
+            "DescribeBucket",
+            "muploadpart",
         ] {
             assert!(help.contains(fact), "--help lacks {fact}:\n{help}");
         }
