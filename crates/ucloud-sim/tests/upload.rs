@@ -485,3 +485,28 @@ fn describe_bucket_names_the_buckets_under_the_ufile_dir() {
         .unwrap();
     assert_ne!(unsigned.ret_code(), 0);
 }
+
+#[test]
+fn parts_sent_concurrently_assemble_in_part_order() {
+    let (dir, sim) = start(&["--ufile-blk-size", "65536"]);
+    let (id, _) = initiate(&sim, "c.raw");
+    let parts: Vec<Vec<u8>> = (0..12u8).map(|n| counting(65536, n)).collect();
+    let etags: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .iter()
+            .enumerate()
+            .map(|(n, data)| {
+                let (sim, id) = (&sim, &id);
+                scope.spawn(move || etag(&part(sim, "c.raw", id, n as u32, data)))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let r = finish(&sim, "c.raw", &id, &etags);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        std::fs::read(dir.path().join(BUCKET).join("c.raw")).unwrap(),
+        parts.concat()
+    );
+    assert_eq!(etag(&r), object_etag(&parts.concat()));
+}

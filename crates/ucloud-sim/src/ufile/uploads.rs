@@ -90,10 +90,15 @@ impl Uploads {
         self.open.get(id).filter(|u| u.bucket == bucket && u.key == key)
     }
 
-    /// Records a part already renamed into place.
-    pub fn stored(&mut self, id: &str, n: u32, part: Part) {
-        if let Some(upload) = self.open.get_mut(id) {
-            upload.parts.insert(n, part);
+    /// Records a part already renamed into place; false when the upload is
+    /// gone meanwhile.
+    pub fn stored(&mut self, id: &str, n: u32, part: Part) -> bool {
+        match self.open.get_mut(id) {
+            Some(upload) => {
+                upload.parts.insert(n, part);
+                true
+            }
+            None => false,
         }
     }
 

@@ -223,17 +223,21 @@ pub(super) async fn upload_part(call: &Call<'_>, body: Body) -> Outcome {
         PartFault::Corrupt => stored.answered.clone(),
         _ => stored.etag.clone(),
     };
-    {
+    let kept = {
         let mut s = call.ufile.lock();
         let part = Part {
             etag: stored.etag,
             size: stored.size,
             modified: now_secs(),
         };
-        if let Some(u) = s.uploads.as_mut() {
-            u.stored(&id, n, part);
-        }
-        s.parts_stored += 1;
+        let kept = s.uploads.as_mut().is_some_and(|u| u.stored(&id, n, part));
+        s.parts_stored += u64::from(kept);
+        kept
+    };
+    if !kept {
+        // Aborted or finished while the body was arriving: nothing to keep it for.
+        let _ = std::fs::remove_dir_all(path.parent().unwrap_or(&path));
+        return call.fail(NO_SUCH_UPLOAD.0, NO_SUCH_UPLOAD.1, NO_SUCH_UPLOAD.2).into();
     }
     Outcome {
         reply: call.ok(200, Some(&answered), Some(json!({ "PartNumber": n }))),
