@@ -247,7 +247,7 @@ impl Call<'_> {
     }
 
     fn spool_dir(&self) -> std::path::PathBuf {
-        self.objects.root().join(uploads::SPOOL).join("tmp")
+        uploads::tmp_dir(self.objects.root())
     }
 }
 

@@ -48,6 +48,12 @@ fn refused(status: u16, code: i64, message: impl Into<String>) -> Refused {
     (status, code, message.into())
 }
 
+/// Where bodies are written under `root` (`--ufile-dir`) before being
+/// renamed into place: the same filesystem, so the rename is atomic.
+pub fn tmp_dir(root: &Path) -> PathBuf {
+    root.join(SPOOL).join("tmp")
+}
+
 /// Every unfinished upload, by id.
 #[derive(Debug)]
 pub struct Uploads {
@@ -62,16 +68,11 @@ impl Uploads {
         if spool.exists() {
             std::fs::remove_dir_all(&spool)?;
         }
-        std::fs::create_dir_all(spool.join("tmp"))?;
+        std::fs::create_dir_all(tmp_dir(root))?;
         Ok(Uploads {
             spool,
             open: BTreeMap::new(),
         })
-    }
-
-    /// Where temporary files are written before being renamed into place.
-    pub fn tmp_dir(&self) -> PathBuf {
-        self.spool.join("tmp")
     }
 
     /// The file of part `n` of upload `id`.
