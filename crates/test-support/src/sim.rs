@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -24,6 +25,8 @@ pub struct Sim {
     /// Base URL, e.g. `http://127.0.0.1:41234`.
     pub url: String,
     addr: String,
+    /// `--ufile-dir`, when given.
+    ufile_dir: Option<PathBuf>,
     /// `None` once [`Sim::terminate`] has stopped it.
     background: Option<Background>,
 }
@@ -93,10 +96,12 @@ impl Sim {
         // The environment is not consulted: `--key` is always given.
         let config =
             ucloud_sim::cli::parse(args, None).unwrap_or_else(|e| panic!("ucloud-sim arguments {extra:?}: {e}"));
+        let ufile_dir = config.ufile_dir.clone();
         let background = Background::start(config).unwrap_or_else(|e| panic!("ucloud-sim did not start: {e}"));
         Sim {
             url: background.url(),
             addr: background.addr().to_string(),
+            ufile_dir,
             background: Some(background),
         }
     }
@@ -185,6 +190,57 @@ impl Sim {
     /// The `ufile_base_url` under which this simulator serves its objects.
     pub fn ufile_url(&self) -> String {
         format!("{}{}", self.url, ucloud_sim::ufile::PATH_PREFIX)
+    }
+
+    /// The `--ufile-dir` the simulator was started with.
+    pub fn ufile_dir(&self) -> Option<&Path> {
+        self.ufile_dir.as_deref()
+    }
+
+    /// UFile's counters: `requests` per operation, `bytes_received`, `parts_stored`.
+    pub fn ufile_stats(&self) -> Value {
+        self.hook_value("GET", "/_sim/ufile/stats", b"")
+    }
+
+    /// Every object stored: `bucket`, `key`, `size`.
+    pub fn ufile_objects(&self) -> Vec<Value> {
+        self.hook_list("/_sim/ufile/objects")
+    }
+
+    /// Every unfinished multipart upload: `id`, `bucket`, `key`, `parts`.
+    pub fn ufile_uploads(&self) -> Vec<Value> {
+        self.hook_list("/_sim/ufile/uploads")
+    }
+
+    /// Replaces the upload faults named in `faults` (a JSON object, e.g.
+    /// `{"lose_finish": 1}`); the settings now in force.
+    pub fn set_ufile_faults(&self, faults: Value) -> Value {
+        self.hook_value("POST", "/_sim/ufile/faults", faults.to_string().as_bytes())
+    }
+
+    /// One UFile request signed in the `Authorization` header with the demo
+    /// key, path-style at `/ufile/BUCKET/KEY?QUERY` (`key` unencoded; empty
+    /// for a bucket-level request, which signs the resource `/BUCKET/`).
+    pub fn ufile_request(
+        &self,
+        method: &str,
+        bucket: &str,
+        key: &str,
+        query: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> io::Result<Reply> {
+        let authorization = ufile_authorization(method, content_type, bucket, key, Self::KEY_PRIVATE);
+        let mut path = format!("{}/{bucket}/{}", ucloud_sim::ufile::PATH_PREFIX, encode_key(key));
+        if !query.is_empty() {
+            path.push('?');
+            path.push_str(query);
+        }
+        let mut headers = vec![("Authorization", authorization.as_str())];
+        if !content_type.is_empty() {
+            headers.push(("Content-Type", content_type));
+        }
+        self.request_with(method, &path, &headers, body)
     }
 
     /// How many API requests named `action` were received (faulted and lost ones included).
@@ -290,6 +346,19 @@ impl Sim {
         self.background.take().map_or(Ok(()), Background::shutdown)
     }
 
+    fn hook_value(&self, method: &str, path: &str, body: &[u8]) -> Value {
+        let reply = self
+            .request(method, path, Some("application/json"), body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        assert_eq!(
+            reply.status,
+            200,
+            "{method} {path}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        reply.json()
+    }
+
     fn hook_list(&self, path: &str) -> Vec<Value> {
         let reply = self
             .request("GET", path, None, b"")
@@ -328,6 +397,28 @@ pub fn signed_params(action: &str, params: &[(&str, &str)], public: &str, privat
     let signature = ucloud_sim::sign::signature(out.iter().map(|(k, v)| (k.as_str(), v.as_str())), private);
     out.push(("Signature".to_string(), signature));
     out
+}
+
+/// `UCloud <demo public key>:<signature>` for `verb` on `/BUCKET/KEY` by
+/// UFile's rule (the simulator's verifier, pinned by the Python SDK's
+/// vectors), with `private` as the private key.
+pub fn ufile_authorization(verb: &str, content_type: &str, bucket: &str, key: &str, private: &str) -> String {
+    let text = ucloud_sim::ufile::string_to_sign(verb, "", content_type, "", bucket, key);
+    format!(
+        "UCloud {}:{}",
+        Sim::KEY_PUBLIC,
+        ucloud_sim::ufile::signature(private, &text)
+    )
+}
+
+/// A key as a URL path: every byte but `A-Z a-z 0-9 - . _ ~ /` percent-encoded.
+pub fn encode_key(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Parses one HTTP/1.1 answer; `bodiless` for the answer to a HEAD.

@@ -1,6 +1,7 @@
 //! The UCloud actions the provider uses, as pure functions of the request
 //! parameters and the store: ImportCustomImage, CopyCustomImage,
-//! DescribeImage and TerminateCustomImage. Validation and RetCodes follow
+//! DescribeImage, TerminateCustomImage, and UFile's DescribeBucket (which
+//! finds where a bucket is served). Validation and RetCodes follow
 //! UCloud's behaviour (see `ucloud-api.md` in the project notes).
 
 use std::time::Duration;
@@ -50,6 +51,7 @@ pub enum Action {
     CopyCustomImage,
     DescribeImage,
     TerminateCustomImage,
+    DescribeBucket,
 }
 
 impl Action {
@@ -60,13 +62,14 @@ impl Action {
             "CopyCustomImage" => Ok(Action::CopyCustomImage),
             "DescribeImage" => Ok(Action::DescribeImage),
             "TerminateCustomImage" => Ok(Action::TerminateCustomImage),
+            "DescribeBucket" => Ok(Action::DescribeBucket),
             _ => Err(ApiError::new(161, format!("Action [{name}] not found"))),
         }
     }
 
     /// Whether a success changes the store (and so the state file).
     pub fn mutates(self) -> bool {
-        !matches!(self, Action::DescribeImage)
+        !matches!(self, Action::DescribeImage | Action::DescribeBucket)
     }
 }
 
@@ -96,7 +99,55 @@ pub fn perform(
         Action::CopyCustomImage => copy(params, store, env),
         Action::DescribeImage => describe(params, store, env.now_ms),
         Action::TerminateCustomImage => terminate(params, store, env),
+        Action::DescribeBucket => describe_bucket(params, env.objects),
     }
+}
+
+/// The region every simulated bucket is in, and its host's region label
+/// (UFile hosts `cn-bj2` buckets at `cn-bj.ufileos.com`).
+pub const BUCKET_REGION: (&str, &str) = ("cn-bj2", "cn-bj");
+
+/// DescribeBucket: the bucket directories under `--ufile-dir`, all private,
+/// served at `BUCKET.cn-bj.ufileos.com`. With BucketName, that bucket or
+/// RetCode 15010 (Offset and Limit are then ignored, as UFile documents).
+fn describe_bucket(params: &Params, objects: Option<&Objects>) -> Result<Map<String, Value>, ApiError> {
+    let buckets = objects.map(Objects::buckets).unwrap_or_default();
+    let (region, host) = BUCKET_REGION;
+    let view = |(name, made): &(String, u64)| {
+        json!({
+            "BucketName": name,
+            // Stable and unique, shaped like UFile's `ufile-xxx`.
+            "BucketId": format!("ufile-{name}"),
+            "Domain": {"Src": [format!("{name}.{host}.ufileos.com")], "Cdn": [], "CustomSrc": [], "CustomCdn": []},
+            "Region": region,
+            "Type": "private",
+            "Biz": "general",
+            "StorageClass": "STANDARD",
+            "CreateTime": made,
+            "ModifyTime": made,
+            "Tag": "Default",
+            "HasUserDomain": 0,
+        })
+    };
+    let set: Vec<Value> = match params.get("BucketName") {
+        Some(name) => match buckets.iter().find(|(b, _)| b == name) {
+            Some(found) => vec![view(found)],
+            None => return Err(ApiError::new(15010, format!("bucket {name} does not exist"))),
+        },
+        None => {
+            let offset = number(params, "Offset", 0)?;
+            let limit = number(params, "Limit", 20)?;
+            let in_region = params.get("Region").is_none_or(|r| r == region);
+            buckets
+                .iter()
+                .filter(|_| in_region)
+                .skip(offset)
+                .take(limit)
+                .map(view)
+                .collect()
+        }
+    };
+    Ok(fields(json!({ "DataSet": set })))
 }
 
 fn required<'p>(params: &'p Params, name: &str) -> Result<&'p str, ApiError> {

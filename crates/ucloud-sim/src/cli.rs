@@ -15,6 +15,7 @@ use clap::error::ErrorKind;
 use clap::{Parser, ValueEnum};
 
 use crate::faults::{FaultKind, LoseAnswers};
+use crate::ufile::faults::UploadFaults;
 
 /// The demo key pair used when no `--key` and no `UCLOUD_SIM_KEYS` is given.
 pub const DEMO_PUBLIC_KEY: &str = "sim-public-key";
@@ -36,6 +37,18 @@ Conventions:
     (missing, unsigned, expired or badly signed, empty, compressed, not the
     declared Format); GET /_sim/images says why (ImportError).
 
+    The same objects take uploads as UFile documents them (path-style):
+    PUT /ufile/BUCKET/KEY (PutFile, at most 512 MiB), POST KEY?uploads
+    (InitiateMultipartUpload, BlkSize from --ufile-blk-size), PUT
+    KEY?uploadId=ID&partNumber=N (parts from 0, spooled to
+    DIR/.multipart/ID/N), POST KEY?uploadId=ID (Finish: the part ETags joined
+    by commas; part sizes and ETags are checked here), DELETE KEY?uploadId=ID
+    (Abort), DELETE KEY (DeleteFile; a missing object is 404), and
+    GET /ufile/BUCKET/?muploadpart&uploadId=ID / ?muploadid&prefix=P (list
+    parts and unfinished uploads, signed for the resource /BUCKET/). HEAD
+    and GET send UFile's object ETag. The UCloud action DescribeBucket lists
+    the buckets under DIR.
+
     Any other import whose UFileUrl path contains `corrupt` ends in state
     Unavailable (a failed import); every other import ends Available.
 
@@ -51,8 +64,14 @@ Conventions:
     On start one line is printed to stdout:
         ucloud-sim listening on http://127.0.0.1:PORT
     Test hooks (JSON, never faulted): GET /_sim/images, GET /_sim/journal,
-    GET /_sim/ufile/journal (object requests), POST /_sim/images/{id}/delete,
-    POST /_sim/reset. URLs in them show signatures and tokens as <redacted>.";
+    GET /_sim/ufile/journal (object requests), GET /_sim/ufile/stats
+    (requests per operation, bytes received, parts stored), GET
+    /_sim/ufile/objects, GET /_sim/ufile/uploads, GET and POST
+    /_sim/ufile/faults (part_error_rate, lose_finish, reset_part_mid_body,
+    bandwidth_bytes_per_sec, corrupt_part, corrupt_part_answer; the fields
+    posted replace the current ones), POST /_sim/images/{id}/delete,
+    POST /_sim/reset (also restores the start-up faults). URLs in them show
+    signatures and tokens as <redacted>.";
 
 /// ucloud-sim: a local stand-in for UCloud's image API (ImportCustomImage,
 /// CopyCustomImage, DescribeImage, TerminateCustomImage), for tests and the
@@ -127,6 +146,18 @@ pub struct Args {
     #[arg(long, value_name = "DIR", value_parser = parse_ufile_dir)]
     pub ufile_dir: Option<PathBuf>,
 
+    /// The part size (BlkSize) InitiateMultipartUpload answers: every part but the last must be exactly this long
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ufile_blk_size: u64,
+
+    /// Probability of answering an UploadPart 500 without storing the part
+    #[arg(long, value_name = "P", default_value = "0.0", value_parser = parse_probability, allow_negative_numbers = true)]
+    pub ufile_part_error_rate: f64,
+
+    /// Cap on the bytes per second received by all UFile upload bodies together [default: no cap]
+    #[arg(long, value_name = "BYTES_PER_SEC", value_parser = clap::value_parser!(u64).range(1..))]
+    pub ufile_bandwidth: Option<u64>,
+
     /// No per-request log lines on stderr
     #[arg(long)]
     pub quiet: bool,
@@ -190,6 +221,10 @@ pub struct Config {
     pub seed: Option<u64>,
     pub state_file: Option<PathBuf>,
     pub ufile_dir: Option<PathBuf>,
+    /// The BlkSize of multipart uploads.
+    pub ufile_blk_size: u64,
+    /// Upload faults in force at start (and after `/_sim/reset`).
+    pub ufile_faults: UploadFaults,
     pub quiet: bool,
 }
 
@@ -231,6 +266,12 @@ impl Args {
             seed: self.seed,
             state_file: self.state_file,
             ufile_dir: self.ufile_dir,
+            ufile_blk_size: self.ufile_blk_size,
+            ufile_faults: UploadFaults {
+                part_error_rate: self.ufile_part_error_rate,
+                bandwidth_bytes_per_sec: self.ufile_bandwidth.unwrap_or(0),
+                ..UploadFaults::default()
+            },
             quiet: self.quiet,
         })
     }
@@ -368,6 +409,13 @@ mod tests {
         assert_eq!(c.latency, Duration::ZERO);
         assert_eq!(c.rate_limit, None);
         assert_eq!((c.seed, c.state_file, c.quiet), (None, None, false));
+        assert_eq!(c.ufile_blk_size, 4 << 20);
+        assert_eq!(c.ufile_faults, UploadFaults::default());
+        let c = run(&["--ufile-part-error-rate", "0.25", "--ufile-bandwidth", "1000"], None).unwrap();
+        assert_eq!(
+            (c.ufile_faults.part_error_rate, c.ufile_faults.bandwidth_bytes_per_sec),
+            (0.25, 1000)
+        );
     }
 
     #[test]
@@ -453,6 +501,9 @@ mod tests {
             (&["--seed"][..], "--seed"),
             (&["--state-file", ""][..], "--state-file"),
             (&["--ufile-dir", "/nonexistent/ucloud-sim-objects"][..], "--ufile-dir"),
+            (&["--ufile-blk-size", "0"][..], "--ufile-blk-size"),
+            (&["--ufile-part-error-rate", "2"][..], "--ufile-part-error-rate"),
+            (&["--ufile-bandwidth", "fast"][..], "--ufile-bandwidth"),
             (&["--bogus"][..], "--bogus"),
         ] {
             let err = run(args, None).unwrap_err();
@@ -506,6 +557,16 @@ mod tests {
             "listening on http://127.0.0.1:PORT",
             "/_sim/journal",
             "/_sim/reset",
+            "--ufile-blk-size",
+            "[default: 4194304]",
+            "--ufile-part-error-rate",
+            "--ufile-bandwidth",
+            "/_sim/ufile/faults",
+            "/_sim/ufile/stats",
+            "/_sim/ufile/objects",
+            "/_sim/ufile/uploads",
+            "DescribeBucket",
+            "muploadpart",
         ] {
             assert!(help.contains(fact), "--help lacks {fact}:\n{help}");
         }

@@ -7,8 +7,11 @@
 //! of every request, and exposes test hooks under `/_sim/`. With
 //! `--ufile-dir` it also plays UFile: the files there are private objects
 //! served path-style at `/ufile/BUCKET/KEY` with UFile's signature check
-//! ([`ufile`]), and an import of such an object reads it through the URL it
-//! was given and ends `Available` or `Unavailable` by its real bytes. Other
+//! ([`ufile`]), uploads to them follow UFile's documented API (PutFile,
+//! multipart uploads spooled to disk, DeleteFile, the listings, ETags, with
+//! faults and counters for tests: [`ufile::http`]), and an import of such an
+//! object reads it through the URL it was given and ends `Available` or
+//! `Unavailable` by its real bytes. Other
 //! imports end `Unavailable` when the UFileUrl path contains `corrupt`,
 //! `Available` otherwise. A copy is `Copying`, then `Available`, or
 //! `Unavailable` when its source was imported from a path containing

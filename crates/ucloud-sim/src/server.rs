@@ -1,9 +1,9 @@
 //! HTTP surface of the simulator: the UCloud API at `/` (form, JSON or query
 //! parameters; JSON envelope; request id header), UCloud's throttling and
 //! fault injection in front of it, the request journal, UFile objects at
-//! `/ufile/BUCKET/KEY` (with their own journal; see `ufile.rs`), and the
-//! `/_sim/` test hooks. Neither the objects nor the hooks are ever
-//! throttled, faulted or delayed.
+//! `/ufile/BUCKET/...` (with their own journal, counters and upload faults;
+//! see `ufile/http.rs`), and the `/_sim/` test hooks. Neither the objects
+//! nor the hooks are ever throttled or delayed by the API's settings.
 //!
 //! The journal has one entry per API request: its action and parameters
 //! (never the signature), the answer (RetCode, HTTP status, injected fault,
@@ -30,7 +30,8 @@ use crate::log::Log;
 use crate::params::Params;
 use crate::store::Store;
 use crate::throttle::Throttle;
-use crate::ufile::{self, Objects, Presented};
+use crate::ufile;
+use crate::ufile::http::{self, Ufile};
 
 /// Header carrying the id of every API answer, as UCloud sends it.
 pub const REQUEST_ID_HEADER: &str = "x-ucloud-request-uuid";
@@ -48,8 +49,8 @@ pub struct Sim {
     log: Log,
     /// What `AtMs` in the journal counts from.
     started: Instant,
-    /// `--ufile-dir`: the objects served and imported by their bytes.
-    objects: Option<Objects>,
+    /// UFile: the objects under `--ufile-dir`, uploads, their faults and counters.
+    ufile: Ufile,
     inner: Mutex<Inner>,
 }
 
@@ -58,14 +59,12 @@ struct Inner {
     journal: Vec<Value>,
     /// `--rate-limit`, when given.
     throttle: Option<Throttle>,
-    /// Every object request, in order.
-    ufile_journal: Vec<Value>,
     faults: FaultPlan,
     rng: fastrand::Rng,
 }
 
 impl Sim {
-    pub fn new(config: &Config, store: Store, seed: u64, log: Log, objects: Option<Objects>) -> Self {
+    pub fn new(config: &Config, store: Store, seed: u64, log: Log, ufile: Ufile) -> Self {
         let faults = FaultPlan::new(
             config.fault_rate,
             config.fault_kinds.clone(),
@@ -83,12 +82,11 @@ impl Sim {
             idless_answer_rate: config.idless_answer_rate,
             log,
             started: Instant::now(),
-            objects,
+            ufile,
             inner: Mutex::new(Inner {
                 store,
                 journal: Vec::new(),
                 throttle: config.rate_limit.map(Throttle::new),
-                ufile_journal: Vec::new(),
                 faults,
                 rng: fastrand::Rng::with_seed(seed ^ 0x5eed),
             }),
@@ -99,6 +97,11 @@ impl Sim {
     /// mutation is a single push or flag, so the data stays consistent.
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The UFile half of the simulator.
+    pub fn ufile(&self) -> &Ufile {
+        &self.ufile
     }
 
     /// Writes the state file (if any); called once more at shutdown.
@@ -117,8 +120,12 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/_sim/images", get(hook_images))
         .route("/_sim/images/{id}/delete", post(hook_delete))
         .route("/_sim/journal", get(hook_journal))
-        .route("/_sim/ufile/journal", get(hook_ufile_journal))
-        .route("/ufile/{*object}", any(ufile_request))
+        .route("/_sim/ufile/journal", get(http::hook_journal))
+        .route("/_sim/ufile/faults", get(http::hook_faults).post(http::hook_set_faults))
+        .route("/_sim/ufile/stats", get(http::hook_stats))
+        .route("/_sim/ufile/objects", get(http::hook_objects))
+        .route("/_sim/ufile/uploads", get(http::hook_uploads))
+        .route("/ufile/{*object}", any(http::request))
         .route("/_sim/reset", post(hook_reset))
         .with_state(sim)
 }
@@ -131,7 +138,7 @@ fn now_ms() -> u64 {
 }
 
 /// A fresh uuid-shaped request id.
-fn request_id(rng: &mut fastrand::Rng) -> String {
+pub fn request_id(rng: &mut fastrand::Rng) -> String {
     let hex = |n: usize, rng: &mut fastrand::Rng| -> String {
         (0..n)
             .map(|_| char::from_digit(rng.u32(..16), 16).unwrap_or('0'))
@@ -329,7 +336,7 @@ fn perform(
         copy_time: sim.copy_time,
         terminate_making: sim.terminate_making,
         rng: &mut inner.rng,
-        objects: sim.objects.as_ref(),
+        objects: sim.ufile.objects(),
         keys: &sim.keys,
     };
     let fields = api::perform(action, params, &mut inner.store, env)?;
@@ -393,86 +400,12 @@ async fn hook_reset(State(sim): State<Arc<Sim>>) -> Response {
     let mut inner = sim.lock();
     inner.store.clear();
     inner.journal.clear();
-    inner.ufile_journal.clear();
+    sim.ufile.reset();
     if let Err(e) = inner.store.save() {
         sim.log
             .line(format_args!("ucloud-sim: cannot write the state file: {e}"));
     }
     axum::Json(json!({})).into_response()
-}
-
-async fn hook_ufile_journal(State(sim): State<Arc<Sim>>) -> Response {
-    axum::Json(sim.lock().ufile_journal.clone()).into_response()
-}
-
-/// HEAD or GET of `/ufile/BUCKET/KEY`: UFile's answer (see `ufile.rs`), one
-/// entry in the object journal and one log line.
-async fn ufile_request(State(sim): State<Arc<Sim>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    let header = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-    let query: Vec<(String, String)> = url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect();
-    let presented = Presented {
-        verb: method.as_str(),
-        authorization: header(header::AUTHORIZATION),
-        content_md5: headers
-            .get("content-md5")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default(),
-        content_type: header(header::CONTENT_TYPE).unwrap_or_default(),
-        date: header(header::DATE).unwrap_or_default(),
-        query: &query,
-        range: header(header::RANGE),
-    };
-    let object = uri.path().strip_prefix(ufile::PATH_PREFIX).unwrap_or_default();
-    let (bucket, raw_key) = object.trim_start_matches('/').split_once('/').unwrap_or((object, ""));
-    let key = ufile::percent_decode(raw_key).unwrap_or_default();
-    let now = now_ms() / 1000;
-
-    let mut inner = sim.lock();
-    let session_id = request_id(&mut inner.rng);
-    let reply = match &sim.objects {
-        Some(objects) => ufile::serve(objects, &sim.keys, &presented, bucket, &key, now, &session_id),
-        None => ufile::not_served(&session_id),
-    };
-    let auth = match (presented.authorization, query.iter().any(|(k, _)| k == "Signature")) {
-        (Some(_), _) => "header",
-        (None, true) => "url",
-        (None, false) => "none",
-    };
-    let seq = inner.ufile_journal.len();
-    inner.ufile_journal.push(json!({
-        "Seq": seq,
-        "Method": method.as_str(),
-        "Bucket": bucket,
-        "Key": key,
-        "Range": presented.range,
-        "Auth": auth,
-        "HttpStatus": reply.status,
-        "SessionId": session_id,
-    }));
-    drop(inner);
-    if !sim.quiet {
-        sim.log.line(format_args!(
-            "UFile {method} {bucket}/{key} range={} auth={auth} http={} session_id={session_id}",
-            presented.range.unwrap_or("-"),
-            reply.status
-        ));
-    }
-    let mut response = (
-        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        reply.body,
-    )
-        .into_response();
-    for (name, value) in reply.headers {
-        if let (Ok(name), Ok(value)) = (
-            header::HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
-            response.headers_mut().insert(name, value);
-        }
-    }
-    response
 }
 
 #[cfg(test)]

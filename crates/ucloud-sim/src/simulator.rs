@@ -13,6 +13,7 @@ use crate::log::Log;
 use crate::server::{self, Sim};
 use crate::store::Store;
 use crate::ufile::Objects;
+use crate::ufile::http::Ufile;
 
 /// How long in-flight requests may take to finish once shutdown is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -23,7 +24,7 @@ pub enum Error {
     /// `--state-file` cannot be read, parsed or written.
     #[error("{0}")]
     StateFile(String),
-    /// `--ufile-dir` is not a directory.
+    /// `--ufile-dir` is not a directory, or its upload spool cannot be made.
     #[error("{0}")]
     UfileDir(String),
     #[error("cannot listen on {addr}: {source}")]
@@ -74,7 +75,17 @@ impl Simulator {
                 "ucloud-sim: seed {seed} (pass --seed {seed} to replay the same faults)"
             ));
         }
-        let sim = Arc::new(Sim::new(&config, store, seed, log, objects));
+        let ufile = Ufile::new(
+            config.keys.clone(),
+            objects,
+            config.ufile_blk_size,
+            config.ufile_faults.clone(),
+            seed,
+            config.quiet,
+            log.clone(),
+        )
+        .map_err(Error::UfileDir)?;
+        let sim = Arc::new(Sim::new(&config, store, seed, log, ufile));
         Ok(Simulator {
             sim,
             listener,

@@ -16,6 +16,16 @@
 //! simulator's clock (a replayed request; UFile documents no window, so
 //! this follows common object stores). Failures answer UFile's JSON body
 //! `{"RetCode": .., "ErrMsg": ..}` with an `X-SessionId` header.
+//!
+//! Uploads (PutFile, multipart, DeleteFile and the bucket-level listings)
+//! are served by [`http`], with ETags from [`etag`], parts spooled by
+//! [`uploads`] and faults from [`faults`].
+
+pub mod etag;
+pub mod faults;
+pub mod http;
+mod spool;
+pub mod uploads;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -60,6 +70,58 @@ impl Objects {
         })
     }
 
+    /// The directory holding the buckets.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Every bucket (directory with a bucket's name) and when it was made.
+    pub fn buckets(&self) -> Vec<(String, u64)> {
+        let mut found: Vec<(String, u64)> = std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let made = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_secs());
+                is_bucket_name(&name).then_some((name, made))
+            })
+            .collect();
+        found.sort();
+        found
+    }
+
+    /// Every object: bucket, key and size, in order.
+    pub fn list(&self) -> Vec<(String, String, u64)> {
+        fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, u64)>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let Ok(name) = entry.file_name().into_string() else {
+                    continue;
+                };
+                let key = format!("{prefix}{name}");
+                match entry.metadata() {
+                    Ok(m) if m.is_dir() => walk(&entry.path(), &format!("{key}/"), out),
+                    Ok(m) if m.is_file() => out.push((key, m.len())),
+                    _ => {}
+                }
+            }
+        }
+        let mut all = Vec::new();
+        for (bucket, _) in self.buckets() {
+            let mut keys = Vec::new();
+            walk(&self.root.join(&bucket), "", &mut keys);
+            keys.sort();
+            all.extend(keys.into_iter().map(|(k, size)| (bucket.clone(), k, size)));
+        }
+        all
+    }
+
     /// Whether `bucket` is a directory here: URLs naming other buckets are
     /// not this simulator's to judge.
     pub fn has_bucket(&self, bucket: &str) -> bool {
@@ -68,7 +130,7 @@ impl Objects {
 
     /// The file of `bucket`/`key`; `None` for a key that would leave the
     /// bucket's directory (`..`, empty or absolute segments).
-    fn file(&self, bucket: &str, key: &str) -> Option<PathBuf> {
+    pub fn file(&self, bucket: &str, key: &str) -> Option<PathBuf> {
         if !is_bucket_name(bucket) || key.is_empty() {
             return None;
         }
