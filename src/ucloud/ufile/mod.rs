@@ -1,10 +1,12 @@
 //! UFile, UCloud's object storage, as far as importing an image needs it:
 //! mapping an object URL to its bucket and key ([`ObjectUrl`]), UFile's
 //! request signature and presigned URLs ([`sign`]), and reading the size and
-//! the first and last bytes of an object ([`ObjectReader`]). It returns facts
+//! the first and last bytes of an object ([`ObjectReader`]), through one
+//! HTTP exchange for every UFile request (`http`). It returns facts
 //! and typed errors; what they mean for an import is decided above it (the
 //! format detector in `images::format`, the verdict next to the resource).
 
+mod http;
 mod reader;
 pub mod sign;
 mod store;
