@@ -2,16 +2,19 @@
 //! mapping an object URL to its bucket and key ([`ObjectUrl`]), UFile's
 //! request signature and presigned URLs ([`sign`]), and reading the size and
 //! the first and last bytes of an object ([`ObjectReader`]), through one
-//! HTTP exchange for every UFile request (`http`). It returns facts
+//! HTTP exchange for every UFile request (`http`); where a bucket is served
+//! ([`DescribeBucket`]). It returns facts
 //! and typed errors; what they mean for an import is decided above it (the
 //! format detector in `images::format`, the verdict next to the resource).
 
+mod bucket;
 mod http;
 mod reader;
 pub mod sign;
 mod store;
 mod url;
 
+pub use bucket::{BucketDomains, BucketInfo, DescribeBucket, DescribeBucketResponse};
 pub use reader::{
     Answer, DEFAULT_TIMEOUT, Ends, ObjectReader, Outcome, Probe, ProbeError, ReaderConfig, ReaderConfigError,
     SESSION_ID_HEADER, STORAGE_CLASS_HEADER,
