@@ -38,7 +38,7 @@ pub const PART_TIMEOUT: Duration = Duration::from_secs(60);
 /// Abort, DeleteFile).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Attempts after the first for 5xx answers, resets and timeouts.
-pub const DEFAULT_MAX_RETRIES: u32 = 4;
+pub const DEFAULT_RETRIES: u32 = 4;
 /// The most of a JSON answer that is read; a longer one is refused.
 const JSON_LIMIT: usize = 64 * 1024;
 /// A PutFile gets one [`UfileClientConfig::part_timeout`] per this many
@@ -79,7 +79,7 @@ impl Default for UfileClientConfig {
             user_agent: String::new(),
             part_timeout: PART_TIMEOUT,
             request_timeout: REQUEST_TIMEOUT,
-            max_retries: DEFAULT_MAX_RETRIES,
+            max_retries: DEFAULT_RETRIES,
             backoff: Backoff::default(),
             api: None,
             project_id: None,

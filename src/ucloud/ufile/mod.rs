@@ -16,7 +16,7 @@ mod store;
 mod url;
 
 pub use bucket::{BucketDomains, BucketInfo, DescribeBucket, DescribeBucketResponse};
-pub use client::{DEFAULT_MAX_RETRIES, PART_TIMEOUT, REQUEST_TIMEOUT, UfileClient, UfileClientConfig};
+pub use client::{DEFAULT_RETRIES, PART_TIMEOUT, REQUEST_TIMEOUT, UfileClient, UfileClientConfig};
 pub use reader::{
     Answer, DEFAULT_TIMEOUT, Ends, ObjectReader, Outcome, Probe, ProbeError, ReaderConfig, ReaderConfigError,
     SESSION_ID_HEADER, STORAGE_CLASS_HEADER,

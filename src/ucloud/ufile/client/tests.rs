@@ -534,3 +534,54 @@ async fn without_a_base_url_describe_bucket_names_the_host_once() {
         .unwrap_err();
     assert!(matches!(e, UfileError::Bucket { .. }), "{e}");
 }
+
+/// Every event's fields, rendered `name=value`.
+#[derive(Clone, Default)]
+struct Lines(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Lines {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Fields(String);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!("{}={value:?} ", field.name()));
+            }
+        }
+        let mut fields = Fields(format!("{} ", event.metadata().target()));
+        event.record(&mut fields);
+        self.0.lock().unwrap().push(fields.0);
+    }
+}
+
+#[tokio::test]
+async fn each_attempt_is_logged_without_the_signature() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let lines = Lines::default();
+    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(lines.clone()));
+    let server = start(vec![
+        Reply::json(503, "{}"),
+        Reply::json(403, r#"{"RetCode":-148658,"ErrMsg":"invalid signature"}"#).header("X-SessionId", "sess-1"),
+    ])
+    .await;
+    let c = client(&server);
+    c.head(&object(), &CancellationToken::new()).await.unwrap_err();
+    let auth = server.seen()[1].header("Authorization").unwrap().to_owned();
+    let signature = auth.rsplit_once(':').unwrap().1.to_owned();
+    let lines = lines.0.lock().unwrap().clone();
+    let ours: Vec<&String> = lines.iter().filter(|l| l.starts_with("tpu::ufile ")).collect();
+    assert_eq!(ours.len(), 2, "{lines:#?}");
+    for (line, (status, attempt)) in ours.iter().zip([(503, 1), (403, 2)]) {
+        for want in [
+            "op=\"HeadFile\"".to_owned(),
+            "object=\"bkt/dir/disk image.raw\"".to_owned(),
+            format!("status={status}"),
+            format!("attempt={attempt}"),
+            "duration_ms=".to_owned(),
+        ] {
+            assert!(line.contains(&want), "{want} missing from {line}");
+        }
+    }
+    for line in &lines {
+        assert!(!line.contains(&signature) && !line.contains(PRIV), "{line}");
+    }
+}
