@@ -10,15 +10,17 @@
 //! credentials that cannot sign), in which case the import should go on.
 
 use std::fmt;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use reqwest::header::{AUTHORIZATION, CONTENT_RANGE, DATE, HeaderMap, HeaderValue, RANGE, USER_AGENT};
+use reqwest::header::{CONTENT_RANGE, HeaderMap};
 use reqwest::{Method, StatusCode};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use super::sign::{Credentials, CredentialsError, StringToSign};
+use super::http::{Failure, Reply, Request, Signer, UfileHttp, answer_of, header};
+use super::sign::{Credentials, CredentialsError};
 use super::url::{ObjectUrl, UrlError, parse_base_url};
+use crate::ucloud::Backoff;
 
 /// The header carrying the id UFile support asks for.
 pub const SESSION_ID_HEADER: &str = "X-SessionId";
@@ -26,10 +28,6 @@ pub const SESSION_ID_HEADER: &str = "X-SessionId";
 pub const STORAGE_CLASS_HEADER: &str = "X-Ufile-Storage-Class";
 /// Per-request limit: a check that cannot finish quickly is skipped.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How much of a failure body is read.
-const ERROR_BODY_LIMIT: usize = 4096;
-/// How much of it an error quotes when it is not UFile's JSON.
-const ERROR_SNIPPET_CHARS: usize = 200;
 
 /// What an [`ObjectReader`] needs.
 #[derive(Clone, Debug)]
@@ -46,7 +44,7 @@ pub struct ReaderConfig {
 /// Reads object heads and tails. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct ObjectReader {
-    http: reqwest::Client,
+    http: UfileHttp,
     base_url: Option<Url>,
     credentials: Result<Credentials, CredentialsError>,
     timeout: Duration,
@@ -214,34 +212,18 @@ impl ProbeError {
     }
 }
 
-/// One answer: status, the headers we use, a bounded body.
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
 impl ObjectReader {
     pub fn new(cfg: ReaderConfig) -> Result<ObjectReader, ReaderConfigError> {
         let base_url = match cfg.base_url.as_deref().map(str::trim) {
             Some(b) if !b.is_empty() => Some(parse_base_url(b).map_err(ReaderConfigError::BaseUrl)?),
             _ => None,
         };
-        let user_agent =
-            HeaderValue::from_str(&cfg.user_agent).map_err(|_| ReaderConfigError::UserAgent(cfg.user_agent.clone()))?;
-        let mut headers = HeaderMap::new();
-        headers.insert(USER_AGENT, user_agent);
         let timeout = if cfg.timeout.is_zero() {
             DEFAULT_TIMEOUT
         } else {
             cfg.timeout
         };
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ReaderConfigError::Http(error_chain(e)))?;
+        let http = UfileHttp::new(&cfg.user_agent, timeout, Backoff::default())?;
         Ok(ObjectReader {
             http,
             base_url,
@@ -439,8 +421,8 @@ impl ObjectReader {
         })
     }
 
-    /// One request; reads at most `limit` bytes of a success body and
-    /// [`ERROR_BODY_LIMIT`] of a failure body, then drops the connection.
+    /// One request, never repeated (a check that cannot finish quickly is
+    /// skipped); reads at most `limit` bytes of a success body.
     async fn send(
         &self,
         object: &ObjectUrl,
@@ -450,79 +432,28 @@ impl ObjectReader {
         limit: usize,
         cancel: &CancellationToken,
     ) -> Result<Reply, ProbeError> {
-        let url = object.request_url();
-        let endpoint = endpoint_of(url);
-        let mut req = self.http.request(method.clone(), url.clone()).timeout(self.timeout);
-        if let Some((start, end)) = range {
-            req = req.header(RANGE, format!("bytes={start}-{end}"));
-        }
-        if let Some(c) = credentials {
-            let date = httpdate::fmt_http_date(std::time::SystemTime::now());
-            req = req.header(DATE, &date);
-            let sts = StringToSign::dated(method.as_str(), object.bucket(), object.key(), &date);
-            let mut value = HeaderValue::from_str(c.authorization(&sts).expose())
-                .map_err(|_| ProbeError::CannotSign(CredentialsError::PublicKeyNotHeaderSafe))?;
-            value.set_sensitive(true);
-            req = req.header(AUTHORIZATION, value);
-        }
-        let started = Instant::now();
-        let exchange = async {
-            let mut resp = req.send().await?;
-            let status = resp.status();
-            let headers = resp.headers().clone();
-            let limit = if status.is_success() { limit } else { ERROR_BODY_LIMIT };
-            let mut body = Vec::with_capacity(limit.min(ERROR_BODY_LIMIT));
-            if method != Method::HEAD {
-                while body.len() < limit {
-                    let Some(chunk) = resp.chunk().await? else { break };
-                    let take = chunk.len().min(limit - body.len());
-                    body.extend_from_slice(&chunk[..take]);
-                }
-            }
-            Ok::<_, reqwest::Error>(Reply { status, headers, body })
-        };
-        let result = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => return Err(ProbeError::Cancelled),
-            r = tokio::time::timeout(self.timeout, exchange) => r,
-        };
-        let duration_ms = started.elapsed().as_millis() as u64;
-        let reply = match result {
-            Err(_) => {
-                tracing::debug!(target: "tpu::ufile", %method, url = %object, duration_ms, outcome = "timeout");
-                return Err(ProbeError::Timeout {
-                    endpoint,
-                    after: self.timeout,
-                });
-            }
-            Ok(Err(e)) => {
-                let (timeout, connect) = (e.is_timeout(), e.is_connect());
-                let detail = error_chain(e);
-                tracing::debug!(target: "tpu::ufile", %method, url = %object, duration_ms, outcome = "network", error = %detail);
-                return Err(if timeout {
-                    ProbeError::Timeout {
-                        endpoint,
-                        after: self.timeout,
-                    }
-                } else if connect {
-                    ProbeError::Unreachable { endpoint, detail }
-                } else {
-                    ProbeError::Network { endpoint, detail }
-                });
-            }
-            Ok(Ok(r)) => r,
-        };
-        tracing::debug!(
-            target: "tpu::ufile",
-            %method,
-            url = %object,
-            range = ?range,
-            status = reply.status.as_u16(),
-            session_id = header(&reply.headers, SESSION_ID_HEADER).unwrap_or_default(),
-            bytes = reply.body.len(),
-            duration_ms,
-        );
-        Ok(reply)
+        let name = format!("{}/{}", object.bucket(), object.key());
+        let op = if method == Method::HEAD { "HeadFile" } else { "GetFile" };
+        let mut req = Request::new(op, &name, method, object.request_url());
+        req.signer = credentials.map(|credentials| Signer {
+            credentials,
+            bucket: object.bucket(),
+            key: object.key(),
+        });
+        req.range = range;
+        req.timeout = self.timeout;
+        req.limit = limit;
+        self.http.send(&req, cancel).await.map_err(|failure| match failure {
+            Failure::Timeout { endpoint, after } => ProbeError::Timeout { endpoint, after },
+            Failure::Connect { endpoint, detail } => ProbeError::Unreachable { endpoint, detail },
+            Failure::Network { endpoint, detail } => ProbeError::Network { endpoint, detail },
+            Failure::Local { detail } => ProbeError::Protocol {
+                object: name.clone(),
+                detail,
+            },
+            Failure::CannotSign(e) => ProbeError::CannotSign(e),
+            Failure::Cancelled => ProbeError::Cancelled,
+        })
     }
 
     /// The error for a non-success answer.
@@ -537,28 +468,6 @@ impl ObjectReader {
             _ => ProbeError::Unexpected { object, answer },
         }
     }
-}
-
-fn answer_of(reply: &Reply) -> Answer {
-    let mut answer = Answer {
-        status: reply.status.as_u16(),
-        session_id: header(&reply.headers, SESSION_ID_HEADER),
-        storage_class: header(&reply.headers, STORAGE_CLASS_HEADER),
-        ..Answer::default()
-    };
-    if reply.body.is_empty() {
-        return answer;
-    }
-    match serde_json::from_slice::<serde_json::Value>(&reply.body) {
-        Ok(v) if v.get("RetCode").is_some() || v.get("ErrMsg").is_some() => {
-            answer.ret_code = v
-                .get("RetCode")
-                .and_then(|c| c.as_i64().or_else(|| c.as_str().and_then(|s| s.trim().parse().ok())));
-            answer.message = v.get("ErrMsg").and_then(|m| m.as_str()).map(|m| snippet(m.as_bytes()));
-        }
-        _ => answer.body = Some(snippet(&reply.body)),
-    }
-    answer
 }
 
 /// `bytes START-END/TOTAL` (TOTAL may be `*`).
@@ -586,40 +495,10 @@ fn unsatisfied_total(headers: &HeaderMap) -> Option<u64> {
         .ok()
 }
 
-fn header(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.trim().to_owned())
-}
-
-/// `scheme://host:port` of a request URL: errors name it, never the query.
-fn endpoint_of(url: &Url) -> String {
-    let host = url.host_str().unwrap_or_default();
-    match url.port() {
-        Some(p) => format!("{}://{host}:{p}", url.scheme()),
-        None => format!("{}://{host}", url.scheme()),
-    }
-}
-
-/// The start of a body, printable: control characters escaped.
-fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut out: String = text.chars().take(ERROR_SNIPPET_CHARS).collect();
-    if text.chars().count() > ERROR_SNIPPET_CHARS {
-        out.push('…');
-    }
-    out.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
-}
-
-/// An error and its sources, without the URL (reqwest puts the full URL,
-/// query and all, into its messages).
-fn error_chain(e: reqwest::Error) -> String {
-    crate::ucloud::client::error_chain(&e.without_url())
-}
-
 #[cfg(test)]
 mod tests {
+    use reqwest::header::HeaderValue;
+
     use super::*;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -643,29 +522,5 @@ mod tests {
         assert_eq!(content_range(&headers(&[("content-range", "bytes 9-5/10")])), None);
         assert_eq!(content_range(&headers(&[("content-range", "bytes */0")])), None);
         assert_eq!(unsatisfied_total(&headers(&[("content-range", "bytes */0")])), Some(0));
-    }
-
-    #[test]
-    fn reads_ufile_error_bodies() {
-        let reply = Reply {
-            status: StatusCode::NOT_FOUND,
-            headers: headers(&[(SESSION_ID_HEADER, "sess-1")]),
-            body: br#"{"RetCode":-148654,"ErrMsg":"file not exist"}"#.to_vec(),
-        };
-        let a = answer_of(&reply);
-        assert_eq!(
-            (a.ret_code, a.message.as_deref()),
-            (Some(-148654), Some("file not exist"))
-        );
-        assert_eq!(
-            a.to_string(),
-            "HTTP 404, RetCode -148654 \"file not exist\", UFile session id sess-1"
-        );
-        let reply = Reply {
-            status: StatusCode::BAD_GATEWAY,
-            headers: HeaderMap::new(),
-            body: b"<html>\n bad gateway</html>".to_vec(),
-        };
-        assert_eq!(answer_of(&reply).body.as_deref(), Some("<html>  bad gateway</html>"));
     }
 }

@@ -397,7 +397,7 @@ fn hex_value(c: u8) -> Option<u8> {
 
 /// Percent-encodes a key for a URL path: everything but unreserved
 /// characters and `/`.
-fn encode_path(s: &str) -> String {
+pub(super) fn encode_path(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
