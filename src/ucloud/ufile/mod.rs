@@ -1,14 +1,16 @@
 //! UFile, UCloud's object storage, as far as importing an image needs it:
 //! mapping an object URL to its bucket and key ([`ObjectUrl`]), UFile's
 //! request signature and presigned URLs ([`sign`]), and reading the size and
-//! the first and last bytes of an object ([`ObjectReader`]), and the object
-//! operations of an upload over HTTP ([`UfileClient`], a [`Store`]), all
-//! through one HTTP exchange (`http`). It returns facts
+//! the first and last bytes of an object ([`ObjectReader`]), UFile's ETags
+//! computed locally ([`file_etag`]), and the object operations of an upload
+//! over HTTP ([`UfileClient`], a [`Store`]), all through one HTTP exchange
+//! (`http`). It returns facts
 //! and typed errors; what they mean for an import is decided above it (the
 //! format detector in `images::format`, the verdict next to the resource).
 
 mod bucket;
 mod client;
+mod etag;
 mod http;
 mod reader;
 pub mod sign;
@@ -17,6 +19,7 @@ mod url;
 
 pub use bucket::{BucketDomains, BucketInfo, DescribeBucket, DescribeBucketResponse};
 pub use client::{DEFAULT_RETRIES, PART_TIMEOUT, REQUEST_TIMEOUT, UfileClient, UfileClientConfig};
+pub use etag::{ETAG_BLOCK, EtagHasher, Fingerprint, Inode, LocalFile, file_etag, part_etag};
 pub use reader::{
     Answer, DEFAULT_TIMEOUT, Ends, ObjectReader, Outcome, Probe, ProbeError, ReaderConfig, ReaderConfigError,
     SESSION_ID_HEADER, STORAGE_CLASS_HEADER,
