@@ -1,12 +1,13 @@
 //! UFile, UCloud's object storage, as far as importing an image needs it:
 //! mapping an object URL to its bucket and key ([`ObjectUrl`]), UFile's
-//! request signature and presigned URLs ([`sign`]), and reading the size and
+//! request signature and presigned URLs ([`sign`]), reading the size and
 //! the first and last bytes of an object ([`ObjectReader`]), UFile's ETags
-//! computed locally ([`file_etag`]), and the object operations of an upload
+//! computed locally ([`file_etag`]), the object operations of an upload
 //! over HTTP ([`UfileClient`], a [`Store`]), all through one HTTP exchange
-//! (`http`). It returns facts
-//! and typed errors; what they mean for an import is decided above it (the
-//! format detector in `images::format`, the verdict next to the resource).
+//! (`http`), and taking a local file to an object through a [`Store`]
+//! ([`upload`], [`clean`]). It returns facts and typed errors; what they
+//! mean for an import is decided above it (the format detector in
+//! `images::format`, the verdict next to the resource).
 
 mod bucket;
 mod client;
@@ -15,6 +16,7 @@ mod http;
 mod reader;
 pub mod sign;
 mod store;
+mod transfer;
 mod url;
 
 pub use bucket::{BucketDomains, BucketInfo, DescribeBucket, DescribeBucketResponse};
@@ -26,4 +28,8 @@ pub use reader::{
 };
 pub use sign::{Credentials, CredentialsError, StringToSign};
 pub use store::{Multipart, ObjectMeta, ObjectRef, PartInfo, Store, UfileError, Unfinished};
+pub use transfer::{
+    Cleaned, DEFAULT_CONCURRENCY, DEFAULT_SINGLE_PUT_LIMIT, MAX_CONCURRENCY, Progress, TransferError, UploadRequest,
+    Uploaded, clean, upload,
+};
 pub use url::{ObjectUrl, Presigned, SIGNATURE_PARAMS, SignedUrl, UrlError, parse_base_url, presign};
