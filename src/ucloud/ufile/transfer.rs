@@ -269,7 +269,6 @@ impl<S: Store + ?Sized> Run<'_, S> {
 
     async fn go(&self) -> Result<Uploaded, TransferError> {
         self.unchanged("before the upload")?;
-        self.stats().requests += 1;
         let existing = self
             .retrying(false, || self.store.head(self.object(), self.cancel))
             .await?;
@@ -290,6 +289,12 @@ impl<S: Store + ?Sized> Run<'_, S> {
         }
     }
 
+    /// One request, counted.
+    async fn once<T>(&self, request: impl Future<Output = T>) -> T {
+        self.stats().requests += 1;
+        request.await
+    }
+
     /// Runs `op` again after transient failures, a bounded number of times.
     /// Counts every attempt as a request, and a retry of a part as such.
     async fn retrying<T, F, Fut>(&self, part: bool, mut op: F) -> Result<T, UfileError>
@@ -299,15 +304,14 @@ impl<S: Store + ?Sized> Run<'_, S> {
     {
         let mut attempt = 1;
         loop {
+            self.stats().requests += 1;
             match op().await {
                 Err(e) if transient(&e) && attempt < TRANSIENT_ATTEMPTS => {
                     tracing::warn!(target: TARGET, object = %self.object(), attempt, error = %e, "transient failure, trying again");
                     tokio::time::sleep(RETRY_PAUSE * attempt).await;
                     attempt += 1;
-                    let mut s = self.stats();
-                    s.requests += 1;
                     if part {
-                        s.parts_retried += 1;
+                        self.stats().parts_retried += 1;
                     }
                 }
                 r => return r,
@@ -316,7 +320,6 @@ impl<S: Store + ?Sized> Run<'_, S> {
     }
 
     async fn put(&self) -> Result<Uploaded, TransferError> {
-        self.stats().requests += 1;
         let etag = self
             .retrying(false, || {
                 self.store
@@ -331,8 +334,7 @@ impl<S: Store + ?Sized> Run<'_, S> {
         self.report();
         if let Err(e) = self.unchanged("during the upload") {
             // The object holds some version of the file: not one to import.
-            self.stats().requests += 1;
-            if let Err(del) = self.store.delete(self.object(), self.cancel).await {
+            if let Err(del) = self.once(self.store.delete(self.object(), self.cancel)).await {
                 tracing::warn!(target: TARGET, object = %self.object(), error = %del, "cannot delete the object of a file that changed");
             }
             return Err(e);
@@ -346,8 +348,7 @@ impl<S: Store + ?Sized> Run<'_, S> {
         if etag == self.req.expected.etag {
             return Ok(self.uploaded());
         }
-        self.stats().requests += 1;
-        let deleted = match self.store.delete(self.object(), self.cancel).await {
+        let deleted = match self.once(self.store.delete(self.object(), self.cancel)).await {
             Ok(()) => true,
             Err(e) => {
                 tracing::warn!(target: TARGET, object = %self.object(), error = %e, "cannot delete a wrong object");
@@ -412,7 +413,6 @@ impl<S: Store + ?Sized> Run<'_, S> {
     /// size can be known (see the module doc); else a new upload.
     async fn find_or_initiate(&self) -> Result<(Multipart, Vec<PartInfo>), TransferError> {
         let object = self.object();
-        self.stats().requests += 1;
         let unfinished = self
             .retrying(false, || {
                 self.store.list_unfinished(&object.bucket, &object.key, self.cancel)
@@ -423,7 +423,6 @@ impl<S: Store + ?Sized> Run<'_, S> {
             .filter(|u| u.key == object.key)
             .max_by_key(|u| u.started);
         if let Some(found) = newest {
-            self.stats().requests += 1;
             let parts = self
                 .retrying(false, || self.store.list_parts(object, &found.upload_id, self.cancel))
                 .await?;
@@ -442,14 +441,12 @@ impl<S: Store + ?Sized> Run<'_, S> {
                 }
                 None => {
                     tracing::info!(target: TARGET, object = %object, upload_id = %found.upload_id, parts_listed = parts.len(), "an unfinished upload without its first part: aborting it and starting anew");
-                    self.stats().requests += 1;
-                    if let Err(e) = self.store.abort(object, &found.upload_id, self.cancel).await {
+                    if let Err(e) = self.once(self.store.abort(object, &found.upload_id, self.cancel)).await {
                         tracing::warn!(target: TARGET, object = %object, error = %e, "cannot abort an unfinished upload");
                     }
                 }
             }
         }
-        self.stats().requests += 1;
         let multipart = self
             .retrying(false, || self.store.initiate(object, self.cancel))
             .await?;
@@ -549,7 +546,6 @@ impl<S: Store + ?Sized> Run<'_, S> {
         loop {
             sends += 1;
             let began = Instant::now();
-            self.stats().requests += 1;
             let answered = self
                 .retrying(true, || {
                     self.store
@@ -582,21 +578,18 @@ impl<S: Store + ?Sized> Run<'_, S> {
     async fn finish(&self, multipart: &Multipart, etags: &[String]) -> Result<Uploaded, TransferError> {
         let object = self.object();
         let id = multipart.upload_id.as_str();
-        self.stats().requests += 1;
-        let first = self.store.finish(object, id, etags, self.cancel).await;
+        let first = self.once(self.store.finish(object, id, etags, self.cancel)).await;
         let etag = match first {
             Ok(etag) => etag,
             Err(e) if transient(&e) || matches!(e, UfileError::Protocol { .. }) => {
                 tracing::warn!(target: TARGET, object = %object, error = %e, "finishing the upload failed; looking whether the object is there");
-                self.stats().requests += 1;
-                let meta = self.store.head(object, self.cancel).await?;
+                let meta = self.once(self.store.head(object, self.cancel)).await?;
                 if meta.is_some_and(|m| {
                     m.size == self.size() && m.etag.as_deref() == Some(self.req.expected.etag.as_str())
                 }) {
                     return Ok(self.uploaded());
                 }
-                self.stats().requests += 1;
-                self.store.finish(object, id, etags, self.cancel).await?
+                self.once(self.store.finish(object, id, etags, self.cancel)).await?
             }
             Err(e) => return Err(e.into()),
         };

@@ -725,3 +725,67 @@ async fn clean_deletes_the_object_and_aborts_the_uploads_to_its_key_only() {
     assert_eq!(fake.object("images/disk.raw"), None);
     assert_eq!(fake.state().uploads.keys().cloned().collect::<Vec<_>>(), vec![other]);
 }
+
+/// Events of target `tpu::upload`: level, message and fields as text.
+#[derive(Clone, Default)]
+struct Lines(Arc<Mutex<Vec<(tracing::Level, String)>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Lines {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Text(String);
+        impl tracing::field::Visit for Text {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!("{}={value:?} ", field.name()));
+            }
+        }
+        if event.metadata().target() == TARGET {
+            let mut text = Text(String::new());
+            event.record(&mut text);
+            self.0.lock().unwrap().push((*event.metadata().level(), text.0));
+        }
+    }
+}
+
+impl Lines {
+    fn count(&self, level: tracing::Level, message: &str) -> usize {
+        let lines = self.0.lock().unwrap();
+        lines
+            .iter()
+            .filter(|(l, t)| *l == level && t.starts_with(message))
+            .count()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn progress_is_logged_every_five_seconds_at_each_tenth_and_in_a_summary() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let lines = Lines::default();
+    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(lines.clone()));
+    let (f, _) = file(20 * BLK as usize);
+    let fake = Fake::with(Faults {
+        part_delay: Duration::from_secs(1),
+        ..Faults::default()
+    });
+    run(&fake, &request(f.path(), 1)).await.unwrap();
+    // 20 s of parts: 10 tenths, and the clock's lines at 5, 10 and 15 s.
+    let info = lines.count(tracing::Level::INFO, "message=uploading");
+    assert!((13..=14).contains(&info), "{info} progress lines");
+    assert_eq!(lines.count(tracing::Level::DEBUG, "message=part sent"), 20);
+    let all = lines.0.lock().unwrap();
+    let summary = all.iter().find(|(_, t)| t.starts_with("message=upload done")).unwrap();
+    assert!(
+        summary.1.contains("requests=24") && summary.1.contains("parts_sent=20"),
+        "{}",
+        summary.1
+    );
+    let last = all
+        .iter()
+        .rev()
+        .find(|(_, t)| t.starts_with("message=uploading"))
+        .unwrap();
+    assert!(
+        last.1.contains("1.2 MiB of 1.2 MiB") && last.1.contains("parts=20 of 20"),
+        "{}",
+        last.1
+    );
+}
