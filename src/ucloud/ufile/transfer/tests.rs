@@ -26,6 +26,8 @@ struct Faults {
     fail_every: Option<u32>,
     /// The first finish does its work, then its answer is lost.
     lose_finish: bool,
+    /// The first finish fails with a 503 without doing anything.
+    refuse_finish: bool,
     /// This part's first send is answered with a wrong ETag.
     wrong_answer_once: Option<u32>,
     /// Every part is answered with a wrong ETag.
@@ -276,6 +278,9 @@ impl Store for Fake {
         _: &CancellationToken,
     ) -> Result<String, UfileError> {
         self.called("finish");
+        if std::mem::take(&mut self.faults().refuse_finish) {
+            return Err(status("FinishMultipartUpload", 503));
+        }
         let mut s = self.state();
         let upload = s.uploads.get(upload_id).ok_or_else(|| status("Finish", 404))?;
         let parts: Vec<&Vec<u8>> = upload.parts.values().collect();
@@ -558,6 +563,19 @@ async fn a_lost_finish_answer_is_settled_by_head() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_failed_finish_with_no_object_is_tried_once_more() {
+    let (f, data) = file(SIZE);
+    let fake = Fake::with(Faults {
+        refuse_finish: true,
+        ..Faults::default()
+    });
+    let done = run(&fake, &request(f.path(), 4)).await.unwrap();
+    assert_eq!((fake.count("finish"), fake.count("head")), (2, 2));
+    assert_eq!(done.etag, etag_of(&data));
+    assert_eq!(fake.object("images/disk.raw").unwrap().1, etag_of(&data));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_wrong_final_object_is_deleted() {
     let (f, _) = file(SIZE);
     let fake = Fake::with(Faults {
@@ -761,6 +779,10 @@ async fn progress_is_logged_every_five_seconds_at_each_tenth_and_in_a_summary() 
     use tracing_subscriber::layer::SubscriberExt;
     let lines = Lines::default();
     let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(lines.clone()));
+    // A callsite another test registers while this subscriber is being
+    // installed can cache "nobody listens": ask again once that is over.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    tracing::callsite::rebuild_interest_cache();
     let (f, _) = file(20 * BLK as usize);
     let fake = Fake::with(Faults {
         part_delay: Duration::from_secs(1),
