@@ -40,6 +40,8 @@ struct Faults {
     hang_from: Option<u32>,
     /// Finish makes an object with another ETag than its parts give.
     wrong_final: bool,
+    /// PutFile never answers.
+    hang_put: bool,
     /// Every UploadPart takes this long.
     part_delay: Duration,
     /// Called with the part number when UploadPart has stored a part.
@@ -189,6 +191,9 @@ impl Store for Fake {
         _: &CancellationToken,
     ) -> Result<String, UfileError> {
         self.called("put");
+        if self.faults().hang_put {
+            std::future::pending::<()>().await;
+        }
         let data = std::fs::read(body).unwrap();
         assert_eq!(data.len() as u64, len);
         let etag = etag_of(&data);
@@ -695,6 +700,69 @@ async fn a_cancel_while_a_request_hangs_takes_effect_at_once() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_cancelled_put_is_interrupted_with_no_upload_to_resume() {
+    let (f, _) = file(1000);
+    let fake = Fake::with(Faults {
+        hang_put: true,
+        ..Faults::default()
+    });
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        trigger.cancel();
+    });
+    let err = upload(&fake, &request(f.path(), 4), &cancel, &|_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TransferError::Interrupted {
+                upload_id: None,
+                sent_bytes: 0,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("resumes"), "{err}");
+}
+
+#[tokio::test]
+async fn a_buffer_is_reused_once_the_request_let_go_of_it() {
+    let (f, _) = file(1000);
+    let fake = Fake::new();
+    let req = request(f.path(), 1);
+    let cancel = CancellationToken::new();
+    let run = Run {
+        store: &fake,
+        req: &req,
+        cancel: &cancel,
+        progress: &|_| {},
+        started: Instant::now(),
+        stats: Mutex::new(Stats::default()),
+    };
+    let first = run.buffer(None, BLK).unwrap();
+    assert!(first.capacity() >= BLK as usize);
+    let at = first.as_ptr();
+    let mut first = first;
+    first.resize(BLK as usize, 7);
+    let lent = first.freeze();
+    // Given back whole: the same memory.
+    let again = run.buffer(Some(lent), BLK).unwrap();
+    assert_eq!((again.as_ptr(), again.len()), (at, 0));
+    // Still held by a request: a new buffer, the old one going with the request.
+    let mut again = again;
+    again.resize(100, 1);
+    let lent = again.freeze();
+    let held = lent.clone();
+    let other = run.buffer(Some(lent), BLK).unwrap();
+    assert_ne!(other.as_ptr(), held.as_ptr());
+    assert_eq!(run.stats().buffers, 2);
+}
+
+#[tokio::test(start_paused = true)]
 async fn no_more_parts_are_in_flight_than_asked_and_buffers_are_reused() {
     let (f, _) = file(20 * BLK as usize);
     let fake = Fake::with(Faults {
@@ -779,8 +847,11 @@ async fn progress_is_logged_every_five_seconds_at_each_tenth_and_in_a_summary() 
     use tracing_subscriber::layer::SubscriberExt;
     let lines = Lines::default();
     let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(lines.clone()));
-    // A callsite another test registers while this subscriber is being
-    // installed can cache "nobody listens": ask again once that is over.
+    // With one dispatcher alive, tracing asks only the registering thread's
+    // about a new callsite, and the other tests' threads have none: a second
+    // one makes it ask all. Callsites other tests registered before (or
+    // while) this started are asked again once that is over.
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     std::thread::sleep(std::time::Duration::from_millis(50));
     tracing::callsite::rebuild_interest_cache();
     let (f, _) = file(20 * BLK as usize);
