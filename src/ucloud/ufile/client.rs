@@ -363,7 +363,7 @@ fn query(flag: Option<&str>, pairs: &[(&str, &str)]) -> String {
 
 /// The `ETag` header without its quotes.
 fn etag_of(reply: &Reply) -> Option<String> {
-    header(&reply.headers, "etag")
+    header(&reply.headers, reqwest::header::ETAG.as_str())
         .map(|e| e.trim_matches('"').to_owned())
         .filter(|e| !e.is_empty())
 }

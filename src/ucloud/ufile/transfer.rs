@@ -283,9 +283,33 @@ impl<S: Store + ?Sized> Run<'_, S> {
             });
         }
         if self.size() <= self.req.single_put_limit {
-            self.put().await
-        } else {
-            self.multipart().await
+            return self.put().await;
+        }
+        match self.multipart().await {
+            // UFile refused the parts it holds (one was stored wrong, or
+            // lost): the upload is still there, so going through it again
+            // checks every listed part against the local bytes and sends
+            // again those that differ. Once: a second refusal is reported.
+            Err(TransferError::Store(e)) if finish_refused(&e) => {
+                tracing::warn!(target: TARGET, object = %self.object(), error = %e, "UFile refused the parts at finish; checking every part it holds against the file");
+                // The second pass counts from zero for its progress; what it
+                // sends again counts as retried parts in the result.
+                let (sent_bytes, parts_sent) = {
+                    let mut s = self.stats();
+                    let first = (s.sent_bytes, s.parts_sent);
+                    (s.sent_bytes, s.parts_sent, s.reused_bytes, s.parts_reused, s.tenth) = (0, 0, 0, 0, 0);
+                    first
+                };
+                let second = self.multipart().await;
+                {
+                    let mut s = self.stats();
+                    s.parts_retried += s.parts_sent;
+                    s.sent_bytes += sent_bytes;
+                    (s.parts_sent, s.reused_bytes, s.parts_reused) = (parts_sent, 0, 0);
+                }
+                second.map(|_| self.uploaded())
+            }
+            other => other,
         }
     }
 
@@ -581,7 +605,10 @@ impl<S: Store + ?Sized> Run<'_, S> {
         let first = self.once(self.store.finish(object, id, etags, self.cancel)).await;
         let etag = match first {
             Ok(etag) => etag,
-            Err(e) if transient(&e) || matches!(e, UfileError::Protocol { .. }) => {
+            // A lost answer, or (when the client's own retry came after a
+            // finish that worked) an upload id UFile no longer knows: the
+            // object tells.
+            Err(e) if transient(&e) || matches!(e, UfileError::Protocol { .. }) || e.status() == Some(404) => {
                 tracing::warn!(target: TARGET, object = %object, error = %e, "finishing the upload failed; looking whether the object is there");
                 let meta = self.once(self.store.head(object, self.cancel)).await?;
                 if meta.is_some_and(|m| {
@@ -589,12 +616,23 @@ impl<S: Store + ?Sized> Run<'_, S> {
                 }) {
                     return Ok(self.uploaded());
                 }
+                if e.status() == Some(404) {
+                    return Err(e.into());
+                }
                 self.once(self.store.finish(object, id, etags, self.cancel)).await?
             }
             Err(e) => return Err(e.into()),
         };
         self.settled(etag).await
     }
+}
+
+/// A Finish that UFile refused for the parts it holds (a 4xx other than
+/// a refused signature): not transient, but the parts can be checked
+/// against the file and sent again.
+fn finish_refused(e: &UfileError) -> bool {
+    matches!(e, UfileError::Status { op: "FinishMultipartUpload", answer, .. }
+        if (400..500).contains(&answer.status) && !matches!(answer.status, 401 | 403))
 }
 
 /// The part size of an unfinished upload, if it can be known: that of

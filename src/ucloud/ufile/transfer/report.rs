@@ -61,7 +61,7 @@ impl<S: Store + ?Sized> Run<'_, S> {
         let secs = self.started.elapsed().as_secs_f64();
         let rate = if secs > 0.0 { p.sent_bytes as f64 / secs } else { 0.0 };
         let eta = if rate > 0.0 {
-            format!("{:.0} s", (p.total - p.done_bytes) as f64 / rate)
+            format!("{:.0} s", p.total.saturating_sub(p.done_bytes) as f64 / rate)
         } else {
             "unknown".into()
         };

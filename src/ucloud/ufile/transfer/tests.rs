@@ -36,6 +36,12 @@ struct Faults {
     part_error: Option<u16>,
     /// ListParts shows this part with a wrong ETag.
     corrupt_listed: Option<u32>,
+    /// The first finish completes the object but answers 404, as a
+    /// client's retry of a finish whose answer was lost meets it.
+    finish_then_gone: bool,
+    /// UploadPart stores this part with a byte flipped (once) but answers
+    /// the ETag of the bytes it was sent: only Finish notices.
+    rot_stored: Option<u32>,
     /// UploadPart of this part number (and later ones) never answers.
     hang_from: Option<u32>,
     /// Finish makes an object with another ETag than its parts give.
@@ -262,7 +268,11 @@ impl Store for Fake {
             let mut s = self.state();
             s.bytes_received += len;
             let upload = s.uploads.get_mut(upload_id).ok_or_else(|| status("UploadPart", 404))?;
-            upload.parts.insert(number, data.to_vec());
+            let mut stored = data.to_vec();
+            if self.faults().rot_stored.take_if(|n| *n == number).is_some() {
+                stored[0] ^= 0xff;
+            }
+            upload.parts.insert(number, stored);
         }
         let mut f = self.faults();
         if let Some(hook) = &f.on_part {
@@ -287,13 +297,16 @@ impl Store for Fake {
             return Err(status("FinishMultipartUpload", 503));
         }
         let mut s = self.state();
-        let upload = s.uploads.get(upload_id).ok_or_else(|| status("Finish", 404))?;
+        let upload = s
+            .uploads
+            .get(upload_id)
+            .ok_or_else(|| status("FinishMultipartUpload", 404))?;
         let parts: Vec<&Vec<u8>> = upload.parts.values().collect();
         let numbered = upload.parts.keys().copied().eq(0..parts.len() as u32);
         let sized = parts.iter().rev().skip(1).all(|p| p.len() as u64 == self.blk);
         let same = parts.len() == etags.len() && parts.iter().zip(etags).all(|(p, e)| part_etag(p) == *e);
         if !(numbered && sized && same) {
-            return Err(status("Finish", 400));
+            return Err(status("FinishMultipartUpload", 400));
         }
         let data: Vec<u8> = parts.into_iter().flatten().copied().collect();
         let mut etag = etag_of(&data);
@@ -303,6 +316,9 @@ impl Store for Fake {
         }
         s.uploads.remove(upload_id);
         s.objects.insert(object.key.clone(), (data.len() as u64, etag.clone()));
+        if std::mem::take(&mut f.finish_then_gone) {
+            return Err(status("FinishMultipartUpload", 404));
+        }
         if f.lose_finish {
             f.lose_finish = false;
             return Err(UfileError::Timeout {
@@ -478,6 +494,22 @@ async fn a_stored_part_with_a_wrong_etag_is_sent_again() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_part_stored_wrong_is_found_when_finish_refuses_and_sent_again() {
+    let (f, data) = file(SIZE);
+    let fake = Fake::with(Faults {
+        rot_stored: Some(2),
+        ..Faults::default()
+    });
+    let done = run(&fake, &request(f.path(), 2)).await.unwrap();
+    // Every part once, then the rotten one again after the refused finish.
+    assert_eq!(fake.count("part"), N as u32 + 1);
+    assert_eq!(fake.count("finish"), 2);
+    assert_eq!(fake.count("list_parts"), 1);
+    assert_eq!(done.etag, etag_of(&data));
+    assert_eq!(fake.object("images/disk.raw").unwrap().1, etag_of(&data));
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_upload_whose_first_part_is_missing_is_abandoned() {
     let (f, data) = file(SIZE);
     let fake = Fake::new();
@@ -560,6 +592,18 @@ async fn a_lost_finish_answer_is_settled_by_head() {
     let (f, data) = file(SIZE);
     let fake = Fake::with(Faults {
         lose_finish: true,
+        ..Faults::default()
+    });
+    let done = run(&fake, &request(f.path(), 4)).await.unwrap();
+    assert_eq!((fake.count("finish"), fake.count("head")), (1, 2));
+    assert_eq!(done.etag, etag_of(&data));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_finish_retried_after_it_worked_is_settled_by_head() {
+    let (f, data) = file(SIZE);
+    let fake = Fake::with(Faults {
+        finish_then_gone: true,
         ..Faults::default()
     });
     let done = run(&fake, &request(f.path(), 4)).await.unwrap();
