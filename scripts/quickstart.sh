@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Quick start: builds the provider and ucloud-sim (crates/ucloud-sim), starts the simulator
-# serving a small qcow2 file as a UFile object, imports it with `terraform apply` on
-# examples/quickstart through a dev override (no registry, no `terraform init`),
-# prints the image, shows that a wrong `format` fails before any import, destroys
-# the image and stops the simulator. Nothing is left running or written outside a
+# Quick start: builds the provider and ucloud-sim (crates/ucloud-sim), makes a small
+# local qcow2 file, starts the simulator (UCloud's image API and UFile), uploads and
+# imports the file with `terraform apply` on examples/quickstart through a dev override
+# (no registry, no `terraform init`), prints the image, shows that a wrong `format` fails
+# before any upload or import, destroys the image and stops the simulator. Nothing is left running or written outside a
 # temp dir.
 set -euo pipefail
 
@@ -50,16 +50,17 @@ write_qcow2() {
   truncate -s $((0x30000 + 16)) "$f"
 }
 
-# The simulator's UFile: DIR/BUCKET/KEY, here the object the example imports.
-object="$work/ufile/my-bucket/images/centos-7.qcow2"
-mkdir -p "$(dirname "$object")"
+# The local image file, and the simulator's UFile (DIR/BUCKET/KEY) with an
+# empty bucket to stage it in.
+image="$work/centos-7.qcow2"
+mkdir -p "$work/ufile/my-bucket"
 if command -v qemu-img >/dev/null; then
-  qemu-img create -q -f qcow2 "$object" 1G
+  qemu-img create -q -f qcow2 "$image" 1G
 else
-  write_qcow2 "$object"
+  write_qcow2 "$image"
 fi
 
-echo "==> Starting ucloud-sim (imports stay 'Making' for 3s; UFile objects from $work/ufile)"
+echo "==> Starting ucloud-sim (imports stay 'Making' for 3s; UFile buckets in $work/ufile)"
 "$bin/ucloud-sim" --listen 127.0.0.1:0 --making-time 3s --key sim-public-key:sim-private-key \
   --ufile-dir "$work/ufile" >"$work/sim.out" 2>"$work/sim.log" &
 sim_pid=$!
@@ -85,7 +86,7 @@ cp "$root"/examples/quickstart/*.tf "$work/"
 export TF_CLI_CONFIG_FILE="$work/terraformrc" TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1 TF_INPUT=0
 export UCLOUD_API_BASE_URL="$url" UCLOUD_PUBLIC_KEY=sim-public-key UCLOUD_PRIVATE_KEY=sim-private-key
 export UCLOUD_REGION=cn-bj2 UCLOUD_POLL_INTERVAL_MS="${UCLOUD_POLL_INTERVAL_MS:-500}"
-# The check before the import reads the file from the simulator's UFile.
+# The upload and the import's URL go to the simulator's UFile.
 export UCLOUD_UFILE_BASE_URL="$url/ufile"
 
 tf_in() {
@@ -100,14 +101,16 @@ tf apply -auto-approve -no-color | grep -E '^(ucloud_|Apply complete)' || true
 echo "==> The imported image"
 echo "    id:     $(tf output -raw image_id)"
 echo "    status: $(tf output -raw image_status)"
-echo "    file:   $(tf output -raw source_size) bytes, checked before the import"
-echo "==> The same file declared RAW fails at once, before any import"
+echo "    file:   $(tf output -raw source_size) bytes, checked, uploaded to $(tf output -raw staged_url | sed 's|^http://[^/]*/ufile/||')"
+staged() { curl -fsS "$url/_sim/ufile/objects" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+echo "    staged objects left in UFile: $(staged) (deleted once the image was Available)"
+echo "==> The same file declared RAW fails at once, before any upload or import"
 # In a directory of its own, so that the image above is not replaced.
 mkdir "$work/wrong"
 cp "$root"/examples/quickstart/*.tf "$work/wrong/"
 imports() { curl -fsS "$url/_sim/journal" | grep -o '"Action":"ImportCustomImage"' | wc -l; }
 before="$(imports)"
-if tf_in "$work/wrong" apply -auto-approve -no-color -var format=RAW >"$work/wrong.out" 2>&1; then
+if tf_in "$work/wrong" apply -auto-approve -no-color -var format=RAW -var image_file="$image" >"$work/wrong.out" 2>&1; then
   echo "quickstart: an image declared RAW but holding qcow2 was imported" >&2
   exit 1
 fi

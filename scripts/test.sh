@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 # CLI tests. A test missing here that runs Terraform fails in the first pass
 # (TF_ACC_NO_TERRAFORM), so the list cannot silently fall behind.
 terraform_tests='binary(acceptance) | binary(batched_waits) | binary(broken_answers) | binary(examples) | binary(interrupts)
-  | binary(logging) | binary(pipeline) | binary(preflight) | binary(release) | binary(throttling)
+  | binary(logging) | binary(pipeline) | binary(preflight) | binary(release) | binary(throttling) | binary(upload)
   | (binary(plugin) & (test(=terraform_plans_through_a_debug_mode_provider)
                        | test(=terraform_sees_the_provider_schema)
                        | test(=terraform_validates_and_plans_a_custom_image)))'

@@ -14,7 +14,9 @@ use crate::framework::{
 use crate::images::{Pending, PollSchedule, Waiter, human};
 use crate::provider_data::ProviderData;
 use crate::ucloud::credentials::{self, ConfigError, Resolved, Setting, Settings};
-use crate::ucloud::ufile::{self, ObjectReader, ReaderConfig, ReaderConfigError, UrlError};
+use crate::ucloud::ufile::{
+    self, ObjectReader, ReaderConfig, ReaderConfigError, UfileClient, UfileClientConfig, UrlError,
+};
 use crate::ucloud::{Client, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, RateLimit, Secret};
 use crate::{attr_name, attr_path, data_sources, list_resources, model, resources};
 use async_trait::async_trait;
@@ -384,18 +386,29 @@ pub fn configure_from(
         .known()
         .cloned()
         .or_else(|| env_set(ENV_UFILE_BASE_URL));
+    let client = Arc::new(client);
+    let ufile_error = |e: ReaderConfigError| {
+        Diagnostics::from(match e {
+            ReaderConfigError::BaseUrl(e) => ufile_base_url_error(&e),
+            other => Diagnostic::error("Cannot create the UFile client", format!("{other}.")),
+        })
+    };
+    let uploads = UfileClient::new(UfileClientConfig {
+        base_url: ufile_base_url.clone(),
+        credentials: ufile::Credentials::new(resolved.public_key.clone(), resolved.private_key.clone()),
+        user_agent: client.user_agent().to_owned(),
+        api: Some(client.clone()),
+        project_id: resolved.project_id.clone(),
+        ..UfileClientConfig::default()
+    })
+    .map_err(ufile_error)?;
     let reader = ObjectReader::new(ReaderConfig {
         base_url: ufile_base_url,
         credentials: ufile::Credentials::new(resolved.public_key.clone(), resolved.private_key.clone()),
         timeout: ufile::DEFAULT_TIMEOUT,
         user_agent: client.user_agent().to_owned(),
     })
-    .map_err(|e| {
-        Diagnostics::from(match e {
-            ReaderConfigError::BaseUrl(e) => ufile_base_url_error(&e),
-            other => Diagnostic::error("Cannot create the UFile client", format!("{other}.")),
-        })
-    })?;
+    .map_err(ufile_error)?;
     let poll = PollSchedule::from_env_value(env_set(POLL_INTERVAL_ENV).as_deref());
     tracing::debug!(
         region = %resolved.region,
@@ -408,16 +421,14 @@ pub fn configure_from(
     // Terraform itself keeps what belongs to it (the provider runs in the
     // working directory Terraform runs in).
     let data_dir = env_set("TF_DATA_DIR").unwrap_or_else(|| ".terraform".to_owned());
-    Ok(ProviderData::configured(
-        Arc::new(client),
-        resolved.region,
-        resolved.project_id,
-        Waiter::new(poll),
+    Ok(
+        ProviderData::configured(client, resolved.region, resolved.project_id, Waiter::new(poll))
+            .with_ufile(reader)
+            .with_uploads(Arc::new(uploads))
+            .with_pending(Pending::in_data_dir(std::path::Path::new(&data_dir)))
+            .insecure_http(insecure_http)
+            .into(),
     )
-    .with_ufile(reader)
-    .with_pending(Pending::in_data_dir(std::path::Path::new(&data_dir)))
-    .insecure_http(insecure_http)
-    .into())
     .map(|done: Done<ProviderData>| done.warned(notes))
 }
 

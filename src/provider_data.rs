@@ -6,7 +6,7 @@ use crate::framework::{AttrPath, Diagnostic, Maybe};
 use crate::images::{Location, Pending, Waiter};
 use crate::ucloud::Client;
 use crate::ucloud::credentials::ENV_REGION;
-use crate::ucloud::ufile::ObjectReader;
+use crate::ucloud::ufile::{ObjectReader, Store};
 use std::sync::Arc;
 
 /// The environment variable for the provider's `ufile_base_url`: object
@@ -61,6 +61,8 @@ pub struct ProviderData {
     /// Reads image files in UFile for the check before an import, and holds
     /// the key pair that presigns the import's URL; `None` without a client.
     pub ufile: Option<ObjectReader>,
+    /// Uploads local image files to UFile (`source`); `None` without a client.
+    pub uploads: Option<Arc<dyn Store>>,
     /// Creates a killed Terraform never heard of, for the next apply to adopt.
     pub pending: Pending,
     /// `insecure_http`: `http://` to other machines allowed (with a warning).
@@ -78,6 +80,7 @@ impl ProviderData {
             project_id: project_id.map_or(Maybe::Null, Maybe::Known),
             waiter,
             ufile: None,
+            uploads: None,
             pending: Pending::disabled(),
             insecure_http: false,
             unconfigured: None,
@@ -87,6 +90,12 @@ impl ProviderData {
     /// The same data with a UFile reader.
     pub fn with_ufile(mut self, reader: ObjectReader) -> Self {
         self.ufile = Some(reader);
+        self
+    }
+
+    /// The same data with a UFile store for uploads.
+    pub fn with_uploads(mut self, store: Arc<dyn Store>) -> Self {
+        self.uploads = Some(store);
         self
     }
 
@@ -110,6 +119,7 @@ impl ProviderData {
             project_id,
             waiter: Waiter::default(),
             ufile: None,
+            uploads: None,
             pending: Pending::disabled(),
             insecure_http: false,
             unconfigured: Some(why.into()),

@@ -663,18 +663,29 @@ data "ucloud_custom_image" "both" {
     assert!(sim.journal().is_empty(), "{:#?}", sim.journal());
 }
 
-/// 6: the pipeline example applies end to end: one import, two copies, one
-/// lookup, and an output map of three `uimage-` ids in three regions.
+/// 6: the pipeline example applies end to end from the build's local
+/// files: two uploads and imports, two copies, one lookup, an output map of
+/// three `uimage-` ids in three regions, and no staged file left in UFile.
 #[test]
 fn the_pipeline_example_applies_end_to_end() {
-    let sim = Sim::start(&QUICK);
+    let buckets = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(buckets.path().join("build-artifacts")).expect("bucket");
+    let dir = buckets.path().to_string_lossy().into_owned();
+    let mut args = QUICK.to_vec();
+    args.extend(["--ufile-dir", dir.as_str()]);
+    let sim = Sim::start(&args);
     let mut tf = Terraform::new(PROVIDER);
     ucloud::isolate(&mut tf, POLL_MS);
     // The example's provider block leaves the settings to the environment.
     ProviderSettings::with_sim_keys().set_env(&mut tf, &sim.url);
     tf.copy_in(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/image-pipeline"));
+    std::fs::create_dir_all(tf.dir().join("output")).expect("mkdir");
+    for (name, seed) in [("base", 1), ("app", 2)] {
+        test_support::images::write_qcow2(&tf.dir().join(format!("output/{name}.qcow2")), 3 << 20, seed);
+    }
     tf.run(&["get"]).expect_success();
     tf.apply().expect_success();
+    assert!(sim.ufile_objects().is_empty(), "{:#?}", sim.ufile_objects());
 
     let out = tf.run(&["output", "-json", "app_image_ids"]);
     out.expect_success();

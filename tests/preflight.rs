@@ -6,10 +6,11 @@
 //! a check that cannot be made warns and the import goes on.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
+use test_support::images::fixture;
 use test_support::sim::Sim;
 use test_support::terraform::{Output, Terraform, flat};
 use test_support::ucloud::{self, ProviderSettings};
@@ -23,29 +24,6 @@ const POLL_MS: u64 = 50;
 const BUCKET: &str = "images";
 /// How fast a definite problem must fail the whole `terraform apply`.
 const FAST: Duration = Duration::from_secs(3);
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A file of the checked-in format fixtures, whole again: its head and tail
-/// where they were, zeros between (what `qemu-img` leaves there, too).
-fn fixture(name: &str) -> Vec<u8> {
-    let dir = root().join("tests/fixtures/formats");
-    let manifest: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).expect("manifest")).expect("JSON");
-    let case = manifest["cases"]
-        .as_array()
-        .and_then(|cases| cases.iter().find(|c| c["name"] == name))
-        .unwrap_or_else(|| panic!("no fixture {name}"));
-    let n = |k: &str| case[k].as_u64().expect("a size") as usize;
-    let (size, head_len, tail_len) = (n("size"), n("head_len"), n("tail_len"));
-    let bin = std::fs::read(dir.join(format!("{name}.bin"))).expect("fixture bytes");
-    let mut file = vec![0u8; size];
-    file[..head_len].copy_from_slice(&bin[..head_len]);
-    file[size - tail_len..].copy_from_slice(&bin[head_len..head_len + tail_len]);
-    file
-}
 
 /// A bucket directory for `--ufile-dir`, holding `BUCKET/KEY` files.
 struct Objects {

@@ -1,5 +1,5 @@
-# An image pipeline: import the build's images once in cn-bj2 (where UCloud
-# imports best), look up the newest app image, copy it into every other
+# An image pipeline: upload and import the images a build left on disk once
+# in cn-bj2 (where UCloud imports best), look up the newest app image, copy it into every other
 # region hosts are launched in, and hand out one image id per region.
 terraform {
   required_providers {
@@ -32,6 +32,18 @@ variable "copy_regions" {
   default     = ["cn-sh2", "hk"]
 }
 
+variable "image_dir" {
+  type        = string
+  description = "Where the build (Packer's qemu builder, virt-builder, ...) left base.qcow2 and app.qcow2."
+  default     = "output"
+}
+
+variable "staging_bucket" {
+  type        = string
+  description = "The UFile bucket the images are staged in; the staged files are deleted after the import."
+  default     = "build-artifacts"
+}
+
 variable "build_id" {
   type        = string
   description = "Identifier of the build, used in image names."
@@ -41,8 +53,9 @@ variable "build_id" {
 module "golden" {
   source = "./modules/golden-images"
 
-  bucket_url = "https://build-artifacts.cn-bj.ufileos.com/${var.build_id}"
-  build_id   = var.build_id
+  image_dir = var.image_dir
+  bucket    = var.staging_bucket
+  build_id  = var.build_id
 }
 
 # The newest app image in the import region: the one just imported.

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests and benchmarks of the workspace:
 //! [`sim`] runs `ucloud-sim` inside the test process and talks to it,
+//! [`images`] makes image files of any size in a known format,
 //! [`terraform`] runs the real `terraform` in a temporary working directory
 //! with a dev override for the provider binary it is given, [`ucloud`] wires
 //! such a directory to a simulator, and [`plugin_client`] plays Terraform's
@@ -11,6 +12,7 @@
 //! the provider's tests pass `env!("CARGO_BIN_EXE_terraform-provider-ucloud")`
 //! in; nothing here builds or finds a binary by itself.
 
+pub mod images;
 #[cfg(feature = "provider")]
 pub mod plugin_client;
 #[cfg(feature = "provider")]

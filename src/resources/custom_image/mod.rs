@@ -7,6 +7,8 @@
 
 pub mod model;
 pub mod preflight;
+pub mod source;
+mod upload;
 
 use super::lifecycle::{ImageResource, Prepared, Words};
 use crate::framework::timeouts::Op;
@@ -40,17 +42,22 @@ fn planned_str<'a>(m: &'a Maybe<String>, attr: &str) -> Result<&'a str, Diagnost
     })
 }
 
-/// The ImportCustomImage request for a planned model.
-fn import_request(m: &CustomImageModel, loc: &Location) -> Result<ImportCustomImage, Diagnostic> {
-    type M = CustomImageModel;
-    let format_raw = planned_str(&m.format, attr_name!(M, format))?;
-    let format = ImageFormat::parse(format_raw).ok_or_else(|| {
+/// The planned format, parsed.
+fn import_request_format(m: &CustomImageModel) -> Result<ImageFormat, Diagnostic> {
+    let format_raw = planned_str(&m.format, attr_name!(CustomImageModel, format))?;
+    ImageFormat::parse(format_raw).ok_or_else(|| {
         Diagnostic::error(
             "Invalid image format",
             format!("{format_raw:?} is not one of {}.", format_list()),
         )
-        .at(attr_path!(M, format))
-    })?;
+        .at(attr_path!(CustomImageModel, format))
+    })
+}
+
+/// The ImportCustomImage request for a planned model.
+fn import_request(m: &CustomImageModel, loc: &Location) -> Result<ImportCustomImage, Diagnostic> {
+    type M = CustomImageModel;
+    let format = import_request_format(m)?;
     Ok(ImportCustomImage {
         region: loc.region.clone(),
         project_id: loc.project_id.clone(),
@@ -102,8 +109,21 @@ impl ImageResource for CustomImageResource {
     /// change (or are not known yet). A new image's `ufile_url` over
     /// `http://` to another machine is refused unless `insecure_http`.
     fn modify_plan(&self, data: &ProviderData, req: &PlanRequest<CustomImageModel>, plan: &mut Plan<CustomImageModel>) {
+        let file = source::plan_source(req, plan);
         if req.prior.is_some() {
             return;
+        }
+        // A new image from a local file: the file's check runs now, so a
+        // wrong format fails the plan rather than an upload.
+        if let (Some(src), Some(_)) = (&req.config.source, file)
+            && let (Maybe::Known(path), Some(format)) =
+                (&src.path, req.config.format.known().and_then(|f| ImageFormat::parse(f)))
+            && req.config.verify_source.known() != Some(&false)
+        {
+            let at = source::source_path(attr_name!(source::SourceModel, path));
+            match preflight::check_local_file(path, format, at) {
+                Ok(warnings) | Err(warnings) => plan.diagnostics.extend(warnings),
+            }
         }
         // The check reads the file with signed requests: not in clear to
         // another machine unless the provider allows it.
@@ -129,6 +149,13 @@ impl ImageResource for CustomImageResource {
         model: &mut CustomImageModel,
     ) -> Result<Prepared<ImportCustomImage>, Failure<CustomImageModel>> {
         let location = location_of(model, data)?;
+        let staged = model.source.is_some();
+        let mut upload_warnings = Diagnostics::new();
+        if staged {
+            let format = import_request_format(model)?;
+            let deadline = std::time::Instant::now() + model.timeout(Op::Create);
+            upload_warnings = upload::stage(ctx, data, model, format, deadline).await?;
+        }
         let mut call = import_request(model, &location)?;
         let source = preflight::check_source(
             ctx,
@@ -137,19 +164,31 @@ impl ImageResource for CustomImageResource {
                 ufile_url: &call.ufile_url,
                 format: call.format,
                 region: &location.region,
-                verify: model.verify_source.known().copied().unwrap_or(true),
+                // A staged file was checked on disk and by its ETag.
+                verify: !staged && model.verify_source.known().copied().unwrap_or(true),
                 create_timeout: model.timeout(Op::Create),
             },
         )
         .await?;
         call.ufile_url = source.import_url.expose().to_owned();
-        model.source_size = source.size;
+        if !staged {
+            model.source_size = source.size;
+        }
         tracing::info!(url = %source.import_url, "importing");
+        upload_warnings.extend(source.warnings);
         Ok(Prepared {
             location,
             call,
-            warnings: source.warnings,
+            warnings: upload_warnings,
         })
+    }
+
+    async fn after_available(&self, ctx: &Context, data: &ProviderData, model: &CustomImageModel) -> Diagnostics {
+        upload::clean(ctx, data, model, upload::Cleanup::AfterImport).await
+    }
+
+    async fn after_delete(&self, ctx: &Context, data: &ProviderData, model: &CustomImageModel) -> Diagnostics {
+        upload::clean(ctx, data, model, upload::Cleanup::AfterDelete).await
     }
 
     fn unavailable_hint(&self, model: &CustomImageModel, loc: &Location) -> String {
@@ -158,10 +197,17 @@ impl ImageResource for CustomImageResource {
             .known()
             .map_or_else(String::new, |u| crate::ucloud::redact_url(u));
         let format = model.format.known().map_or("", String::as_str);
+        let kept = match model.source.as_ref().and_then(upload::staged_object) {
+            Some(object) => format!(
+                " The uploaded file stays at {object}: the next `terraform apply` imports it again without \
+                 uploading it (destroy removes it unless source.keep_object)."
+            ),
+            None => String::new(),
+        };
         format!(
             "The file was {url}. Check that the file is readable by UHost (the provider's key pair signs the URL \
              it sends, unless ufile_url carries its own signature), that `format` ({format}) is the file's real \
-             format, and that the bucket is in region {region}.",
+             format, and that the bucket is in region {region}.{kept}",
             region = loc.region,
         )
     }

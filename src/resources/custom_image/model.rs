@@ -6,8 +6,9 @@
 use super::super::non_empty;
 use super::WORDS;
 use super::preflight::MAX_PRESIGNED_VALIDITY;
+use super::source::{SourceModel, validate_source};
 use crate::framework::timeouts::{Op, TimeoutsBlock};
-use crate::framework::{Diagnostic, Diagnostics, Maybe, ReplaceRequest, attr, v};
+use crate::framework::{Diagnostic, Diagnostics, Maybe, NestedBlock, ReplaceRequest, attr, v};
 use crate::resources::lifecycle::{Refresh, TIMEOUTS, declare};
 use crate::ucloud::ufile::{ObjectUrl, SIGNATURE_PARAMS};
 use crate::ucloud::{Image, ImageFormat, without_query};
@@ -50,18 +51,20 @@ model! {
         pub name: Maybe<String> = attr::required("The image name (`ImageName`).")
             .validate(v::length(1, MAX_NAME_CHARS))
             .requires_replace(),
-        pub ufile_url: Maybe<String> = attr::required(format!(
+        pub ufile_url: Maybe<String> = attr::optional_computed(format!(
             "The URL of the image file in UFile, e.g. `https://bucket.cn-bj.ufileos.com/images/c7.qcow2`, as \
              the state keeps it. For ImportCustomImage (`UFileUrl`) the provider presigns it with its key pair until \
              the create timeout ends, so private buckets need no signed URL here; a URL that already carries a \
-             UFile signature is sent as given (a plan-time warning says that the state keeps it). \
-             {IMPORT_ONLY_NOTE}"
+             UFile signature is sent as given (a plan-time warning says that the state keeps it). Give this or a \
+             `source` block; with `source`, it is the staged object's URL. {IMPORT_ONLY_NOTE}"
         ))
         .validate(v::url(["http", "https"]).with_path().help(
             "Give the http(s) URL of the image file in UFile, with host and path, e.g. \
              https://bucket.cn-bj.ufileos.com/images/c7.qcow2.",
         ))
-        .requires_replace_if(crate::framework::plan::unless_imported),
+        .validate(v::exactly_one_of([attr_name!(CustomImageModel, source)]))
+        .requires_replace_if(crate::framework::plan::unless_imported)
+        .use_state_for_unknown(),
         pub format: Maybe<String> = attr::required(format!(
             "The file's format. Sent in UCloud's spelling; the state keeps yours. {IMPORT_ONLY_NOTE}"
         ))
@@ -125,6 +128,11 @@ model! {
              off or could not be made, and after `terraform import` (UCloud does not keep it).",
         )
         .use_state_for_unknown(),
+        pub source: Option<SourceModel> = NestedBlock::single(SourceModel::block(
+            "A local image file to upload to UFile and import, instead of `ufile_url`: one apply takes the file \
+             from disk to an image. The upload resumes after an interruption, and the staged object is deleted \
+             once the image is `Available` unless `keep_object`.",
+        )),
         pub timeouts: TimeoutsBlock = TIMEOUTS.block(),
     }
 }
@@ -239,6 +247,7 @@ pub fn validate_config(config: &CustomImageModel) -> Diagnostics {
     {
         diags.push(d);
     }
+    diags.extend(validate_source(config));
     let create = config.timeout(Op::Create);
     if create > MAX_PRESIGNED_VALIDITY && config.ufile_url.known().is_none_or(|u| signed_url_warning(u).is_none()) {
         let url = attr_name!(M, ufile_url);

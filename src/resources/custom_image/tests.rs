@@ -469,8 +469,15 @@ fn every_argument_has_a_replacement_rule_and_auth_a_default() {
         s.block.get("auth").and_then(|a| a.default.clone()),
         Some(Value::Bool(true))
     );
-    assert_eq!(s.block.blocks.len(), 1);
-    assert_eq!(s.block.blocks[0].type_name, "timeouts");
+    let blocks: Vec<&str> = s.block.blocks.iter().map(|b| b.type_name.as_str()).collect();
+    assert_eq!(blocks, ["source", "timeouts"]);
+    // In `source`, only what decides the object replaces the image: which file
+    // (its content, by the ETag plan reads), where it is staged.
+    let source = &s.block.blocks[0].block;
+    for a in &source.attributes {
+        let replaces = ["bucket", "key"].contains(&a.name.as_str());
+        assert_eq!(!a.replace.is_never(), replaces, "source.{}", a.name);
+    }
 }
 
 #[tokio::test]
@@ -491,4 +498,113 @@ async fn import_names_only_where_the_image_lives() {
     assert_eq!(short.region, Maybe::Known("cn-bj2".into()), "the provider's region");
     let bad = CustomImageResource.import(&Context::default(), &data, "uimage-").await;
     assert!(bad.is_err());
+}
+
+/// A configuration importing the local file `path` through `source`.
+fn local_config(path: &std::path::Path) -> Value {
+    let mut v = with(valid_config(), "ufile_url", Value::Null);
+    let mut src = source::SourceModel::default().to_value();
+    src.set("path", Value::string(path.to_str().expect("a UTF-8 path")));
+    src.set("bucket", Value::string("staging"));
+    v.set("source", src);
+    v
+}
+
+fn local_qcow2(dir: &tempfile::TempDir, seed: u64) -> std::path::PathBuf {
+    let path = dir.path().join("disk.qcow2");
+    test_support::images::write_qcow2(&path, 5 << 20, seed);
+    path
+}
+
+#[test]
+fn exactly_one_of_ufile_url_and_source() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = local_qcow2(&dir, 1);
+    assert!(validate(&local_config(&path)).is_empty());
+    let neither = with(valid_config(), "ufile_url", Value::Null);
+    let both = with(
+        local_config(&path),
+        "ufile_url",
+        valid_config().get("ufile_url").clone(),
+    );
+    for (config, says) in [(neither, "Set one of ufile_url, source"), (both, "Set only one of")] {
+        let diags = validate(&config);
+        assert!(diags.has_errors(), "{diags}");
+        assert_eq!(paths(&diags), ["ufile_url"]);
+        assert!(diags.to_string().contains(says), "{diags}");
+    }
+}
+
+#[test]
+fn a_new_image_from_a_local_file_plans_its_etag_size_and_default_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = local_qcow2(&dir, 1);
+    let (p, _) = plan(Value::Null, local_config(&path), Maybe::Known("cn-bj2".into()));
+    let file = crate::ucloud::ufile::file_etag(&path).expect("the ETag");
+    let src = p.get("source");
+    assert_eq!(src.get("etag"), &Value::string(&file.etag));
+    assert_eq!(src.get("size"), &Value::Number(crate::framework::Number::Int(5 << 20)));
+    assert_eq!(
+        src.get("key"),
+        &Value::string(format!("terraform-import/{}.qcow2", file.etag))
+    );
+    assert_eq!(src.get("concurrency"), &Value::Number(crate::framework::Number::Int(4)));
+    assert_eq!(src.get("keep_object"), &Value::Bool(false));
+    assert!(p.get("ufile_url").is_unknown(), "known once staged");
+}
+
+#[test]
+fn a_wrong_format_of_a_local_file_fails_the_plan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = local_qcow2(&dir, 1);
+    let config = with(local_config(&path), "format", Value::string("RAW"));
+    let proposed = plan::proposed_new_state(&CustomImageResource.schema().block, &Value::Null, &config);
+    let change = plan::plan_change(
+        &CustomImageResource,
+        &data(Maybe::Known("cn-bj2".into())),
+        &Value::Null,
+        &proposed,
+        &config,
+        &[],
+    );
+    assert!(change.diagnostics.has_errors(), "{}", change.diagnostics);
+    assert!(
+        change
+            .diagnostics
+            .to_string()
+            .contains(r#"format is "RAW" but the file is a qcow2 image"#),
+        "{}",
+        change.diagnostics
+    );
+}
+
+#[test]
+fn new_content_replaces_the_image_and_keep_object_or_concurrency_do_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = local_qcow2(&dir, 1);
+    let region = || Maybe::Known("cn-bj2".to_string());
+    let (planned, _) = plan(Value::Null, local_config(&path), region());
+    // The state after the create: what the plan promised, and what the apply learnt.
+    let mut state = planned.clone();
+    if let Value::Object(after) = state_after_create() {
+        for (k, x) in after {
+            if state.get(&k).is_unknown() {
+                state.set(&k, x);
+            }
+        }
+    }
+    state.set("ufile_url", Value::string("https://staging.cn-bj.ufileos.com/k"));
+    let (again, replace) = plan(state.clone(), local_config(&path), region());
+    assert!(replace.is_empty(), "{replace:?}");
+    assert_eq!(again.get("source"), state.get("source"));
+
+    let mut src = local_config(&path).get("source").clone();
+    src.set("keep_object", Value::Bool(true));
+    src.set("concurrency", Value::Number(crate::framework::Number::Int(16)));
+    let (_, replace) = plan(state.clone(), with(local_config(&path), "source", src), region());
+    assert!(replace.is_empty(), "{replace:?}");
+
+    test_support::images::write_qcow2(&path, 5 << 20, 2);
+    let (_, replace) = plan(state, local_config(&path), region());
+    assert!(replace.contains(&"source.etag".to_string()), "{replace:?}");
 }
