@@ -372,17 +372,21 @@ pub(super) fn error_chain(e: reqwest::Error) -> String {
     crate::ucloud::client::error_chain(&e.without_url())
 }
 
+/// Headers from name-value pairs, for the tests of this module and the reader's.
+#[cfg(test)]
+pub(super) fn test_headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.insert(*k, HeaderValue::from_str(v).expect("a header value"));
+    }
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(*k, HeaderValue::from_str(v).unwrap());
-        }
-        h
-    }
+    use super::test_headers as headers;
 
     #[test]
     fn reads_ufile_error_bodies() {
