@@ -36,8 +36,12 @@ impl Background {
         let thread = std::thread::Builder::new()
             .name("ucloud-sim".to_string())
             .spawn(move || {
-                // One thread is plenty: every answer is computed in microseconds.
-                let runtime = tokio::runtime::Builder::new_current_thread()
+                // Two workers, as the binary has on this project's machines:
+                // API answers take microseconds, but upload parts are hashed
+                // and written as they arrive, and UFile takes parts in
+                // parallel.
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
                     .enable_all()
                     .build()
                     .map_err(Error::Runtime);

@@ -150,6 +150,11 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = 4 << 20, value_parser = clap::value_parser!(u64).range(1..))]
     pub ufile_blk_size: u64,
 
+    /// The largest PutFile accepted (UFile documents 512 MiB); larger files must go in parts.
+    /// Raised by the upload benchmark for its raw single-PUT baseline
+    #[arg(long, value_name = "BYTES", default_value_t = 512 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ufile_put_limit: u64,
+
     /// Probability of answering an UploadPart 500 without storing the part
     #[arg(long, value_name = "P", default_value = "0.0", value_parser = parse_probability, allow_negative_numbers = true)]
     pub ufile_part_error_rate: f64,
@@ -223,6 +228,8 @@ pub struct Config {
     pub ufile_dir: Option<PathBuf>,
     /// The BlkSize of multipart uploads.
     pub ufile_blk_size: u64,
+    /// The largest PutFile.
+    pub ufile_put_limit: u64,
     /// Upload faults in force at start (and after `/_sim/reset`).
     pub ufile_faults: UploadFaults,
     pub quiet: bool,
@@ -267,6 +274,7 @@ impl Args {
             state_file: self.state_file,
             ufile_dir: self.ufile_dir,
             ufile_blk_size: self.ufile_blk_size,
+            ufile_put_limit: self.ufile_put_limit,
             ufile_faults: UploadFaults {
                 part_error_rate: self.ufile_part_error_rate,
                 bandwidth_bytes_per_sec: self.ufile_bandwidth.unwrap_or(0),

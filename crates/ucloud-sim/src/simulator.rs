@@ -78,7 +78,10 @@ impl Simulator {
         let ufile = Ufile::new(
             config.keys.clone(),
             objects,
-            config.ufile_blk_size,
+            crate::ufile::http::UploadLimits {
+                blk_size: config.ufile_blk_size,
+                put_limit: config.ufile_put_limit,
+            },
             config.ufile_faults.clone(),
             seed,
             config.quiet,

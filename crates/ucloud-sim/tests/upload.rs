@@ -119,9 +119,12 @@ fn a_signed_multipart_upload_end_to_end() {
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         assert_eq!(r.json()["PartNumber"], n);
         etags.push(etag(&r));
-        // Spooled to disk, not held.
-        let spooled = dir.path().join(".multipart").join(&id).join(n.to_string());
-        assert_eq!(std::fs::metadata(&spooled).unwrap().len(), chunk.len() as u64);
+        // Spooled to disk at its place in the upload's data file, not held.
+        let spooled = dir.path().join(".multipart").join(&id).join("data");
+        assert_eq!(
+            std::fs::metadata(&spooled).unwrap().len(),
+            (n * MIB4 + chunk.len()) as u64
+        );
     }
     assert_eq!(etags[0], "K8y9LzjxXBPrfVqJ_Z2F9ZXiO8M=", "4 MiB of zeros");
     assert_eq!(etags[1], part_etag(&data[MIB4..2 * MIB4]));

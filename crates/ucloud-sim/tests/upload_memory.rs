@@ -52,8 +52,8 @@ fn a_64_mib_upload_goes_to_disk_not_to_memory() {
             .unwrap();
         assert_eq!(r.status, 200);
         etags.push(r.header("ETag").unwrap().trim_matches('"').to_string());
-        let spooled = dir.path().join(".multipart").join(&id).join(n.to_string());
-        assert_eq!(std::fs::metadata(spooled).unwrap().len(), PART as u64);
+        let spooled = dir.path().join(".multipart").join(&id).join("data");
+        assert_eq!(std::fs::metadata(spooled).unwrap().len(), ((n + 1) * PART) as u64);
     }
     let done = sim
         .ufile_request(

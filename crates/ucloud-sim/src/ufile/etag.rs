@@ -72,6 +72,21 @@ impl ObjectHasher {
     }
 }
 
+/// The object ETag of an object whose 4 MiB blocks have the part ETags
+/// `parts` (a multipart upload with UFile's own part size): what hashing
+/// the whole object would give, without reading it again. `None` if a
+/// part ETag is not a SHA-1.
+pub fn of_blocks<S: AsRef<str>>(parts: &[S]) -> Option<String> {
+    let mut hasher = ObjectHasher::default();
+    for part in parts {
+        let digest: [u8; 20] = URL_SAFE.decode(part.as_ref()).ok()?.try_into().ok()?;
+        hasher.outer.update(digest);
+        hasher.first.get_or_insert(digest);
+        hasher.blocks += 1;
+    }
+    Some(hasher.finish())
+}
+
 /// The object ETag of a file, read with a fixed buffer.
 pub fn of_file(path: &Path) -> std::io::Result<String> {
     let mut file = std::fs::File::open(path)?;
@@ -171,5 +186,18 @@ mod tests {
             }
             assert_eq!(h.finish(), by_the_doc(&data), "{len} bytes");
         }
+    }
+
+    #[test]
+    fn the_object_etag_follows_from_the_part_etags_of_4_mib_parts() {
+        let data: Vec<u8> = (0..(2 * BLOCK + 12_345)).map(|i| (i % 251) as u8).collect();
+        let parts: Vec<String> = data.chunks(BLOCK as usize).map(|c| part_etag(&sha1(c))).collect();
+        assert_eq!(of_blocks(&parts).as_deref(), Some(by_the_doc(&data).as_str()));
+        let one = &data[..1000];
+        assert_eq!(
+            of_blocks(&[part_etag(&sha1(one))]).as_deref(),
+            Some(by_the_doc(one).as_str())
+        );
+        assert_eq!(of_blocks(&["not base64 of a SHA-1"]), None);
     }
 }

@@ -29,6 +29,15 @@ use crate::server::{Sim, request_id};
 
 /// UFile refuses PutFile above 512 MB (its limits page): larger files go multipart.
 pub const PUT_LIMIT: u64 = 512 << 20;
+
+/// The sizes UFile imposes on uploads.
+#[derive(Clone, Copy, Debug)]
+pub struct UploadLimits {
+    /// The BlkSize InitiateMultipartUpload answers.
+    pub blk_size: u64,
+    /// The largest PutFile; [`PUT_LIMIT`] as UFile documents it.
+    pub put_limit: u64,
+}
 /// The most a Finish body (part ETags joined by commas) may hold.
 const FINISH_BODY_LIMIT: usize = 64 << 20;
 const BUCKET_NOT_FOUND: (i64, &str) = (-30010, "bucket not exist");
@@ -52,7 +61,7 @@ const OPS: [&str; 10] = [
 pub struct Ufile {
     keys: Keys,
     objects: Option<Objects>,
-    blk_size: u64,
+    limits: UploadLimits,
     quiet: bool,
     log: Log,
     /// The faults given at start, restored by `/_sim/reset`.
@@ -78,7 +87,7 @@ impl Ufile {
     pub fn new(
         keys: Keys,
         objects: Option<Objects>,
-        blk_size: u64,
+        limits: UploadLimits,
         faults: UploadFaults,
         seed: u64,
         quiet: bool,
@@ -97,7 +106,7 @@ impl Ufile {
         Ok(Ufile {
             keys,
             objects,
-            blk_size,
+            limits,
             quiet,
             log,
             start_faults: faults.clone(),

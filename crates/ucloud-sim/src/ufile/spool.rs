@@ -1,9 +1,14 @@
-//! An upload body on its way to disk: written to a temporary file next to
-//! its destination's filesystem and hashed as it arrives, then renamed into
-//! place only once it is whole, so a cut-off upload leaves nothing behind
-//! and a replaced part or object changes atomically.
+//! An upload body on its way to disk, hashed as it arrives. A whole object
+//! (PutFile) is written to a temporary file on its destination's filesystem
+//! and renamed into place only once it is whole, so a cut-off upload leaves
+//! nothing behind. A part is written at its place in its upload's one data
+//! file (part N at N x BlkSize), so Finish renames that file instead of
+//! copying every part: a cut-off part leaves bytes nobody lists, which the
+//! next send of the part overwrites.
 
+use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use sha1::{Digest, Sha1};
@@ -32,9 +37,21 @@ enum Hash {
     Object(ObjectHasher),
 }
 
+/// Where the bytes go.
+enum Sink {
+    Temp(tempfile::NamedTempFile),
+    /// At `offset` in an upload's data file.
+    At {
+        file: File,
+        offset: u64,
+    },
+    /// Nowhere: a part too long for its place, only hashed (Finish refuses it).
+    Nowhere,
+}
+
 /// A body being stored.
 pub struct Spool {
-    file: tempfile::NamedTempFile,
+    file: Sink,
     hash: Hash,
     /// The offset of the byte to flip (a corruption fault).
     flip_at: Option<u64>,
@@ -54,17 +71,26 @@ impl Spool {
     /// A whole object (PutFile), in `tmp_dir`.
     pub fn object(tmp_dir: &Path) -> std::io::Result<Spool> {
         Ok(Spool {
-            file: tempfile::NamedTempFile::new_in(tmp_dir)?,
+            file: Sink::Temp(tempfile::NamedTempFile::new_in(tmp_dir)?),
             hash: Hash::Object(ObjectHasher::default()),
             flip_at: None,
             at: 0,
         })
     }
 
-    /// A part, in `tmp_dir`, with the byte at `flip_at` flipped on disk.
-    pub fn part(tmp_dir: &Path, flip_at: Option<u64>) -> std::io::Result<Spool> {
+    /// A part at `offset` in the upload's data file `data` (`None`: a part
+    /// that fits no place, only hashed), with the byte at `flip_at` flipped
+    /// on disk.
+    pub fn part(data: &Path, offset: Option<u64>, flip_at: Option<u64>) -> std::io::Result<Spool> {
+        let file = match offset {
+            Some(offset) => Sink::At {
+                file: File::options().write(true).open(data)?,
+                offset,
+            },
+            None => Sink::Nowhere,
+        };
         Ok(Spool {
-            file: tempfile::NamedTempFile::new_in(tmp_dir)?,
+            file,
             hash: Hash::Part {
                 received: Sha1::new(),
                 stored: flip_at.map(|_| Sha1::new()),
@@ -93,10 +119,14 @@ impl Spool {
             }
             Hash::Object(h) => h.update(data),
         }
-        self.file.write_all(stored)
+        match &mut self.file {
+            Sink::Temp(f) => f.write_all(stored),
+            Sink::At { file, offset } => file.write_all_at(stored, *offset + start),
+            Sink::Nowhere => Ok(()),
+        }
     }
 
-    /// Renames the body to `target`.
+    /// Renames a whole object to `target`; a part is in place already.
     pub fn place(self, target: &Path) -> std::io::Result<Stored> {
         let (etag, answered) = match self.hash {
             Hash::Part { received, stored } => {
@@ -109,7 +139,9 @@ impl Spool {
                 (etag.clone(), etag)
             }
         };
-        uploads::place(self.file, target)?;
+        if let Sink::Temp(file) = self.file {
+            uploads::place(file, target)?;
+        }
         Ok(Stored {
             etag,
             answered,

@@ -1,12 +1,14 @@
 //! Unfinished multipart uploads: which exist, which parts each holds, and
-//! UFile's rules for finishing one. Parts live on disk under
-//! `DIR/.multipart/ID/N` (a bucket name cannot start with `.`), so a
-//! multi-gigabyte upload never sits in memory; what is known of them (size,
-//! ETag of the stored bytes) is kept here. Uploads are not kept across a
+//! UFile's rules for finishing one. Parts live on disk in one data file per
+//! upload, `DIR/.multipart/ID/data` (a bucket name cannot start with `.`),
+//! part N at N x BlkSize, so a multi-gigabyte upload never sits in memory
+//! and Finish renames the file rather than copying the parts; what is known
+//! of them (size, ETag of the stored bytes) is kept here. Uploads are not kept across a
 //! restart: the spool is emptied when the simulator starts.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
@@ -75,13 +77,14 @@ impl Uploads {
         })
     }
 
-    /// The file of part `n` of upload `id`.
-    pub fn part_path(&self, id: &str, n: u32) -> PathBuf {
-        self.spool.join(id).join(n.to_string())
+    /// The data file of upload `id`, which holds its parts at their places.
+    pub fn data_path(&self, id: &str) -> PathBuf {
+        self.spool.join(id).join("data")
     }
 
     pub fn begin(&mut self, id: String, upload: Upload) -> std::io::Result<()> {
         std::fs::create_dir_all(self.spool.join(&id))?;
+        File::create(self.data_path(&id))?;
         self.open.insert(id, upload);
         Ok(())
     }
@@ -112,8 +115,9 @@ impl Uploads {
 
     /// Checks a Finish body against upload `id` as UFile does: one ETag per
     /// part, parts 0..n-1, each ETag that of the stored part, every part
-    /// but the last exactly BlkSize. On success, the part files in order.
-    pub fn check_finish(&self, id: &str, bucket: &str, key: &str, body: &str) -> Result<Vec<PathBuf>, Refused> {
+    /// but the last exactly BlkSize. On success, the data file and the
+    /// object's size.
+    pub fn check_finish(&self, id: &str, bucket: &str, key: &str, body: &str) -> Result<(PathBuf, u64), Refused> {
         let Some(upload) = self.get(id, bucket, key) else {
             let (s, c, m) = NO_SUCH_UPLOAD;
             return Err(refused(s, c, m));
@@ -148,7 +152,7 @@ impl Uploads {
                 ));
             }
         }
-        Ok((0..etags.len() as u32).map(|n| self.part_path(id, n)).collect())
+        Ok((self.data_path(id), upload.parts.values().map(|p| p.size).sum()))
     }
 
     /// ListParts: parts numbered from `marker` on (UFile's part numbers
@@ -221,27 +225,34 @@ impl Uploads {
     }
 }
 
-/// Concatenates `parts` into a new file in `tmp_dir`, streamed, and renames
-/// it to `target` (its directories made); the object's size and ETag.
-pub fn assemble(parts: &[PathBuf], tmp_dir: &Path, target: &Path) -> std::io::Result<(u64, String)> {
-    let mut out = tempfile::NamedTempFile::new_in(tmp_dir)?;
-    let mut hasher = ObjectHasher::default();
-    let mut buf = vec![0; 1 << 20];
-    let mut size = 0u64;
-    for part in parts {
-        let mut file = std::fs::File::open(part)?;
-        loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                break;
+/// Makes the object from an upload's data file: cut to `size` (a longer
+/// part sent earlier may have left bytes past the end), its ETag `known`
+/// from the parts' or read, then renamed to `target` (its directories made).
+pub fn complete(data: &Path, size: u64, known_etag: Option<String>, target: &Path) -> std::io::Result<String> {
+    let file = File::options().write(true).open(data)?;
+    file.set_len(size)?;
+    drop(file);
+    let etag = match known_etag {
+        Some(etag) => etag,
+        None => {
+            let mut file = File::open(data)?;
+            let mut hasher = ObjectHasher::default();
+            let mut buf = vec![0; 1 << 20];
+            loop {
+                let n = file.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
             }
-            hasher.update(&buf[..n]);
-            out.write_all(&buf[..n])?;
-            size += n as u64;
+            hasher.finish()
         }
+    };
+    if let Some(dir) = target.parent() {
+        std::fs::create_dir_all(dir)?;
     }
-    place(out, target)?;
-    Ok((size, hasher.finish()))
+    std::fs::rename(data, target)?;
+    Ok(etag)
 }
 
 /// Renames a finished temporary file to `target`, making its directories.
@@ -292,9 +303,10 @@ mod tests {
         uploads
             .begin("short".into(), upload(&[(0, "a", 3), (1, "b", 1)]))
             .unwrap();
-        let check = |id: &str, body: &str| uploads.check_finish(id, "images", "k", body).map(|p| p.len());
-        assert_eq!(check("u1", "a,b,c"), Ok(3));
-        assert_eq!(check("u1", "\"a\", b,c"), Ok(3));
+        // On success: the data file and the object's size.
+        let check = |id: &str, body: &str| uploads.check_finish(id, "images", "k", body).map(|(_, size)| size);
+        assert_eq!(check("u1", "a,b,c"), Ok(9));
+        assert_eq!(check("u1", "\"a\", b,c"), Ok(9));
         assert_eq!(check("u1", "a,b").unwrap_err().2, "invalid etag count");
         assert_eq!(check("u1", "a,x,c").unwrap_err().2, "invalid etag of part 1");
         assert_eq!(check("gap", "a,c").unwrap_err().2, "invalid etag count");

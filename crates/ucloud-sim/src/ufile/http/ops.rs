@@ -9,11 +9,12 @@ use axum::body::Body;
 use http_body_util::BodyExt as _;
 use serde_json::json;
 
+use super::super::etag;
 use super::super::faults::UploadFaults;
 use super::super::spool::{Broken, Spool};
 use super::super::uploads::{self, NO_SUCH_UPLOAD, Part, Upload};
 use super::super::{self as ufile, NOT_FOUND, Presented, Reply};
-use super::{BAD_REQUEST, Call, FINISH_BODY_LIMIT, Outcome, PUT_LIMIT, Ufile, now_secs};
+use super::{BAD_REQUEST, Call, FINISH_BODY_LIMIT, Outcome, Ufile, now_secs};
 use crate::server::request_id;
 
 /// HEAD and GET as before, plus the object's ETag and Last-Modified.
@@ -95,7 +96,7 @@ pub(super) async fn put_file(call: &Call<'_>, body: Body) -> Reply {
     let Some(len) = call.content_length() else {
         return call.fail(411, BAD_REQUEST, "Content-Length required");
     };
-    if len > PUT_LIMIT {
+    if len > call.ufile.limits.put_limit {
         return call.fail(400, BAD_REQUEST, "file too large for PutFile, use a multipart upload");
     }
     let target = match put_file_target(call, call.key) {
@@ -134,7 +135,7 @@ pub(super) fn initiate(call: &Call<'_>) -> Reply {
         key: call.key.to_owned(),
         started: now_secs(),
         storage_class,
-        blk_size: call.ufile.blk_size,
+        blk_size: call.ufile.limits.blk_size,
         parts: BTreeMap::new(),
     };
     let begun = s.uploads.as_mut().map(|u| u.begin(id.clone(), upload));
@@ -143,7 +144,9 @@ pub(super) fn initiate(call: &Call<'_>) -> Reply {
         Some(Ok(())) => call.ok(
             200,
             None,
-            Some(json!({"UploadId": id, "BlkSize": call.ufile.blk_size, "Bucket": call.bucket, "Key": call.key})),
+            Some(
+                json!({"UploadId": id, "BlkSize": call.ufile.limits.blk_size, "Bucket": call.bucket, "Key": call.key}),
+            ),
         ),
         _ => call.fail(500, BAD_REQUEST, "cannot begin the upload"),
     }
@@ -162,7 +165,7 @@ pub(super) async fn upload_part(call: &Call<'_>, body: Body) -> Outcome {
     let Some(n) = call.param("partNumber").and_then(|p| p.parse::<u32>().ok()) else {
         return call.fail(400, BAD_REQUEST, "invalid partNumber").into();
     };
-    let (id, _) = match call.upload() {
+    let (id, upload) = match call.upload() {
         Ok(found) => found,
         Err(reply) => return reply.into(),
     };
@@ -201,21 +204,25 @@ pub(super) async fn upload_part(call: &Call<'_>, body: Body) -> Outcome {
         _ => {}
     }
     let corrupt = matches!(fault, PartFault::Corrupt | PartFault::CorruptAnswer);
-    let mut spool = match Spool::part(&call.spool_dir(), corrupt.then_some(len / 2)) {
+    let (data, blk) = {
+        let s = call.ufile.lock();
+        let data = s.uploads.as_ref().map(|u| u.data_path(&id));
+        (data, upload.blk_size)
+    };
+    let Some(data) = data else {
+        return call.fail(500, BAD_REQUEST, "cannot store the part").into();
+    };
+    // A part longer than BlkSize has no place: it is hashed and listed, and
+    // Finish refuses it, as UFile documents.
+    let offset = (len <= blk).then(|| u64::from(n) * blk);
+    let mut spool = match Spool::part(&data, offset, corrupt.then_some(len / 2)) {
         Ok(s) => s,
         Err(_) => return call.fail(500, BAD_REQUEST, "cannot store the part").into(),
     };
     if let Err(why) = receive(call.ufile, body, Some(&mut spool), None).await {
         return broken(call, why);
     }
-    let path = {
-        let s = call.ufile.lock();
-        s.uploads.as_ref().map(|u| u.part_path(&id, n))
-    };
-    let Some(path) = path else {
-        return call.fail(500, BAD_REQUEST, "cannot store the part").into();
-    };
-    let stored = match spool.place(&path) {
+    let stored = match spool.place(&data) {
         Ok(stored) => stored,
         Err(_) => return call.fail(500, BAD_REQUEST, "cannot store the part").into(),
     };
@@ -235,8 +242,11 @@ pub(super) async fn upload_part(call: &Call<'_>, body: Body) -> Outcome {
         kept
     };
     if !kept {
-        // Aborted or finished while the body was arriving: nothing to keep it for.
-        let _ = std::fs::remove_dir_all(path.parent().unwrap_or(&path));
+        // Aborted (its data file went with it) or finished while the body
+        // was arriving: the part is not the upload's. (A part still
+        // arriving when Finish renames the data file lands in the object:
+        // a client that finishes before its parts are answered gets what
+        // it asked for.)
         return call.fail(NO_SUCH_UPLOAD.0, NO_SUCH_UPLOAD.1, NO_SUCH_UPLOAD.2).into();
     }
     Outcome {
@@ -263,8 +273,8 @@ pub(super) async fn finish(call: &Call<'_>, body: Body) -> Outcome {
             None => Err((NO_SUCH_UPLOAD.0, NO_SUCH_UPLOAD.1, NO_SUCH_UPLOAD.2.to_owned())),
         }
     };
-    let parts = match checked {
-        Ok(parts) => parts,
+    let (data, size) = match checked {
+        Ok(found) => found,
         Err((status, code, message)) => return call.fail(status, code, &message).into(),
     };
     // UFile's newObject: where the object goes if the key was taken meanwhile.
@@ -278,9 +288,14 @@ pub(super) async fn finish(call: &Call<'_>, body: Body) -> Outcome {
         Ok(t) => t,
         Err(r) => return r.into(),
     };
-    let (tmp, dest) = (call.spool_dir(), target.clone());
-    let assembled = tokio::task::spawn_blocking(move || uploads::assemble(&parts, &tmp, &dest)).await;
-    let Ok(Ok((size, etag))) = assembled else {
+    let dest = target.clone();
+    // With UFile's own part size the parts are the ETag's blocks.
+    let listed: Vec<&str> = etags.split(',').map(str::trim).collect();
+    let known = (call.ufile.limits.blk_size == etag::BLOCK)
+        .then(|| etag::of_blocks(&listed))
+        .flatten();
+    let assembled = tokio::task::spawn_blocking(move || uploads::complete(&data, size, known, &dest)).await;
+    let Ok(Ok(etag)) = assembled else {
         return call.fail(500, BAD_REQUEST, "cannot assemble the object").into();
     };
     call.ufile.remember_etag(&target, &etag);
