@@ -14,6 +14,10 @@
 #              provider's defaults, 1 s tick), and two applies of 100 images
 #              at once on one key throttled at 4/s; about a quarter of an
 #              hour in all
+#   upload     a 2 GiB local file uploaded at concurrency 1, 4 and 8 beside a
+#              raw streamed PUT of it, then terraform apply from 1 GiB and
+#              4 GiB files: the provider's peak RSS over idle, requests by
+#              kind (benches/upload.rs)
 # Arguments are passed to both benches; each ignores flags it does not know,
 # e.g. `scripts/bench.sh --launches 20 --runs 3 --counts 50 --parallelisms 10`.
 # The Terraform CLI is measured once, by the terraform bench (the startup
@@ -45,3 +49,6 @@ echo
 echo "==> terraform bench, two applies of 100 images at once on one key throttled at 4/s"
 cargo bench --quiet -p terraform-provider-ucloud --bench terraform -- --schema-runs 0 --counts 100 \
   --parallelisms 50 --poll-ms 1000 --sim-rate-limit 4 --concurrent 2 "$@"
+echo
+echo "==> cargo bench -p terraform-provider-ucloud --bench upload"
+cargo bench --quiet -p terraform-provider-ucloud --bench upload -- "$@"
