@@ -96,13 +96,18 @@ impl Setup {
 /// The image, from `disk.qcow2` declared as `format`, with `extra` HCL in
 /// its `source` block.
 fn image(format: &str, extra: &str) -> String {
+    image_with(format, "", extra)
+}
+
+/// [`image`] with `top` HCL among the resource's own arguments.
+fn image_with(format: &str, top: &str, extra: &str) -> String {
     format!(
         r#"resource "ucloud_custom_image" "disk" {{
   name    = "from-disk"
   format  = "{format}"
   os_type = "CentOS"
   os_name = "CentOS 7.6 64位"
-  source {{
+{top}  source {{
     path   = "disk.qcow2"
     bucket = "{BUCKET}"
 {extra}  }}
@@ -142,9 +147,20 @@ fn change_content_keep_fingerprint(path: &Path, seed: u64) {
 
 #[test]
 fn a_local_file_becomes_an_image_and_plans_read_it_only_when_it_changed() {
-    let s = Setup::new(BIG, &[]);
+    let mut s = Setup::new(BIG, &[]);
+    let log = s.tf.log_to_file("trace");
     let out = s.tf.apply();
     out.expect_success();
+    // No credential of the upload or the import in Terraform's or the
+    // provider's log (TRACE), in its output or in the state.
+    let logged = std::fs::read_to_string(&log).expect("the log");
+    let state = s.tf.run(&["show", "-json"]).stdout;
+    for (text, what) in [(&logged, "log"), (&out.stdout, "output"), (&state, "state")] {
+        for secret in ["Signature=", "Authorization: UCloud", Sim::KEY_PRIVATE] {
+            assert!(!text.contains(secret), "{secret:?} in the {what}");
+        }
+    }
+    assert!(logged.contains("uploading"), "progress lines at INFO");
 
     // The image is Available, and nothing is left in UFile.
     let r = s.tf.state_resource(ADDRESS);
@@ -394,4 +410,26 @@ fn part_errors_resets_a_lost_finish_and_bad_parts_end_in_one_import_of_the_right
         s.count("UploadPart") > BIG.div_ceil(BLK),
         "faulty parts were sent again"
     );
+}
+
+#[test]
+fn a_failed_import_keeps_the_staged_object_and_the_next_apply_imports_it_without_uploading() {
+    let s = Setup::new(3 * BLK, &[]);
+    // Declared RAW and not checked: UHost finds a qcow2 and fails the import.
+    let key = "    key    = \"images/disk.img\"\n";
+    s.tf.write("main.tf", &image_with("RAW", "  verify_source = false\n", key));
+    let out = s.tf.apply();
+    out.expect_code(1);
+    let text = flat(&out.stderr);
+    assert!(text.contains("stays at staging/images/disk.img"), "{out}");
+    assert_eq!(s.sim.ufile_objects().len(), 1, "the object is kept");
+    assert!(s.sim.live_ids().is_empty(), "the failed image was deleted");
+
+    let bytes = s.bytes_received();
+    s.tf.write("main.tf", &image_with("qcow2", "", key));
+    s.tf.apply().expect_success();
+    assert_eq!(s.bytes_received(), bytes, "found by its ETag: nothing sent again");
+    ucloud::assert_exactly_live(&s.tf, &s.sim, 1);
+    s.nothing_staged();
+    s.tf.destroy().expect_success();
 }
