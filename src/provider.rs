@@ -92,11 +92,13 @@ model! {
             credentials::ENV_API_BASE_URL
         ))),
         pub ufile_base_url: Maybe<String> = attr::optional(
-            "Where the provider reads image files for the check before an import, as `base_url` is for the API: \
-             with it set, `https://BUCKET.REGION.ufileos.com/KEY` is requested path-style at \
-             `{ufile_base_url}/BUCKET/KEY`, signed for `/BUCKET/KEY` as UFile would be. For tests and private \
-             clouds; ImportCustomImage still gets the URL of `ufile_url`. Can also be set with \
-             `UCLOUD_UFILE_BASE_URL`. Default: each bucket's own UFile host.",
+            "Where the provider sends its UFile requests (reading image files for the check before an import, \
+             uploading a `source` file, deleting what it staged), as `base_url` is for the API: with it set, \
+             `https://BUCKET.REGION.ufileos.com/KEY` is requested path-style at `{ufile_base_url}/BUCKET/KEY`, \
+             signed for `/BUCKET/KEY` as UFile would be, and a staged file's URL is `{ufile_base_url}/BUCKET/KEY`. \
+             For tests and private clouds; ImportCustomImage still gets the URL of `ufile_url`. Can also be set \
+             with `UCLOUD_UFILE_BASE_URL`. Default: each bucket's own UFile host (for a staged file, the host \
+             UCloud's DescribeBucket names).",
         )
         .env(ENV_UFILE_BASE_URL)
         .validate(v::url(["http", "https"]).without_query().help(UFILE_BASE_URL_HELP)),

@@ -129,7 +129,7 @@ pub async fn stage(
                 "Upload failed",
                 format!(
                     "Uploading {path} to {object} failed: {e}. Nothing was imported; the next `terraform apply` \
-                     resumes the upload where it stopped."
+                     uploads again what UFile does not hold yet."
                 ),
                 path_at,
             ));
