@@ -3,7 +3,7 @@
 //! it without depending on the provider that lists them.
 
 use crate::framework::{AttrPath, Diagnostic, Maybe};
-use crate::images::{Location, Pending, Waiter};
+use crate::images::{Location, Pending, Staging, Waiter};
 use crate::ucloud::Client;
 use crate::ucloud::credentials::ENV_REGION;
 use crate::ucloud::ufile::{ObjectReader, Store};
@@ -63,6 +63,8 @@ pub struct ProviderData {
     pub ufile: Option<ObjectReader>,
     /// Uploads local image files to UFile (`source`); `None` without a client.
     pub uploads: Option<Arc<dyn Store>>,
+    /// The staged files the images of this process share.
+    pub staging: Arc<Staging>,
     /// Creates a killed Terraform never heard of, for the next apply to adopt.
     pub pending: Pending,
     /// `insecure_http`: `http://` to other machines allowed (with a warning).
@@ -81,6 +83,7 @@ impl ProviderData {
             waiter,
             ufile: None,
             uploads: None,
+            staging: Arc::default(),
             pending: Pending::disabled(),
             insecure_http: false,
             unconfigured: None,
@@ -120,6 +123,7 @@ impl ProviderData {
             waiter: Waiter::default(),
             ufile: None,
             uploads: None,
+            staging: Arc::default(),
             pending: Pending::disabled(),
             insecure_http: false,
             unconfigured: Some(why.into()),

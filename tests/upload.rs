@@ -433,3 +433,19 @@ fn a_failed_import_keeps_the_staged_object_and_the_next_apply_imports_it_without
     s.nothing_staged();
     s.tf.destroy().expect_success();
 }
+
+#[test]
+fn two_images_from_one_file_share_one_upload_and_the_last_one_deletes_it() {
+    let s = Setup::new(3 * BLK, &[]);
+    let second = image("qcow2", "")
+        .replace("\"disk\"", "\"again\"")
+        .replace("from-disk", "from-disk-again");
+    s.tf.write("main.tf", &format!("{}{second}", image("qcow2", "")));
+    s.tf.apply().expect_success();
+    ucloud::assert_exactly_live(&s.tf, &s.sim, 2);
+    assert_eq!(s.count("PutFile"), 1, "one upload: {:#}", s.requests());
+    assert_eq!(s.bytes_received(), 3 * BLK);
+    assert_eq!(s.imports(), 2);
+    s.nothing_staged();
+    s.tf.destroy().expect_success();
+}

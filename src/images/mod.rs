@@ -4,8 +4,9 @@
 //! location with one DescribeImage per tick), and creating an image exactly
 //! once even when the answer to a non-idempotent call is lost
 //! ([`create_once`]), even when Terraform is killed while it waits
-//! ([`Pending`]), and what a disk image file is from its ends
-//! ([`format::detect`]).
+//! ([`Pending`]), what a disk image file is from its ends
+//! ([`format::detect`]), and image files staged in UFile shared by the
+//! images of one run ([`Staging`]).
 //!
 //! Below the resources and above the client: it knows UCloud's image states
 //! and nothing of Terraform (errors are plain messages the resources turn
@@ -16,12 +17,14 @@ mod batch;
 pub mod format;
 mod pending;
 mod reconcile;
+mod staging;
 mod wait;
 
 pub use api::{ImageApi, Location, Pages};
 pub use batch::DescribeIds;
 pub use pending::Pending;
 pub use reconcile::{CreateFailure, CreatesImage, create_once};
+pub use staging::Staging;
 pub use wait::{Halt, POLL_INTERVAL_ENV, PollSchedule, Settled, Waiter};
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -105,7 +105,25 @@ pub async fn stage(
         })
     };
     let started = Instant::now();
-    let result = ufile::upload(store.as_ref(), &request, &cancel, &|_| {}).await;
+    // Another image of this run may be staging the same file: one upload,
+    // then this one finds the object by its ETag.
+    let turn = data.staging.join(&object);
+    let result = tokio::select! {
+        uploading = turn.lock_owned() => {
+            let result = ufile::upload(store.as_ref(), &request, &cancel, &|_| {}).await;
+            drop(uploading);
+            result
+        }
+        () = cancel.cancelled() => Err(TransferError::Interrupted {
+            object: object.to_string(),
+            sent_bytes: 0,
+            done_bytes: 0,
+            total: request.expected.size,
+            parts_done: 0,
+            parts_total: 0,
+            upload_id: None,
+        }),
+    };
     timer.abort();
     let uploaded = match result {
         Ok(u) => u,
@@ -178,6 +196,10 @@ pub async fn clean(ctx: &Context, data: &ProviderData, model: &M, when: Cleanup)
     let Ok(store) = store(data) else {
         return Diagnostics::new();
     };
+    if !data.staging.release(&object) {
+        tracing::info!(%object, "staged object kept: another image of this run uses it");
+        return Diagnostics::new();
+    }
     let (cleaned, when) = match when {
         Cleanup::AfterImport => (store.delete(&object, &ctx.cancel).await, "after the import"),
         Cleanup::AfterDelete => (
