@@ -14,9 +14,7 @@ use crate::framework::{
 use crate::images::{Pending, PollSchedule, Waiter, human};
 use crate::provider_data::ProviderData;
 use crate::ucloud::credentials::{self, ConfigError, Resolved, Setting, Settings};
-use crate::ucloud::ufile::{
-    self, ObjectReader, ReaderConfig, ReaderConfigError, UfileClient, UfileClientConfig, UrlError,
-};
+use crate::ucloud::ufile::{self, ReaderConfigError, UfileClient, UfileClientConfig, UrlError};
 use crate::ucloud::{Client, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, RateLimit, Secret};
 use crate::{attr_name, attr_path, data_sources, list_resources, model, resources};
 use async_trait::async_trait;
@@ -389,28 +387,22 @@ pub fn configure_from(
         .cloned()
         .or_else(|| env_set(ENV_UFILE_BASE_URL));
     let client = Arc::new(client);
-    let ufile_error = |e: ReaderConfigError| {
-        Diagnostics::from(match e {
-            ReaderConfigError::BaseUrl(e) => ufile_base_url_error(&e),
-            other => Diagnostic::error("Cannot create the UFile client", format!("{other}.")),
-        })
-    };
     let uploads = UfileClient::new(UfileClientConfig {
-        base_url: ufile_base_url.clone(),
+        base_url: ufile_base_url,
         credentials: ufile::Credentials::new(resolved.public_key.clone(), resolved.private_key.clone()),
         user_agent: client.user_agent().to_owned(),
         api: Some(client.clone()),
         project_id: resolved.project_id.clone(),
         ..UfileClientConfig::default()
     })
-    .map_err(ufile_error)?;
-    let reader = ObjectReader::new(ReaderConfig {
-        base_url: ufile_base_url,
-        credentials: ufile::Credentials::new(resolved.public_key.clone(), resolved.private_key.clone()),
-        timeout: ufile::DEFAULT_TIMEOUT,
-        user_agent: client.user_agent().to_owned(),
-    })
-    .map_err(ufile_error)?;
+    .map_err(|e| {
+        Diagnostics::from(match e {
+            ReaderConfigError::BaseUrl(e) => ufile_base_url_error(&e),
+            other => Diagnostic::error("Cannot create the UFile client", format!("{other}.")),
+        })
+    })?;
+    // The check before an import reads through the same connections.
+    let reader = uploads.reader();
     let poll = PollSchedule::from_env_value(env_set(POLL_INTERVAL_ENV).as_deref());
     tracing::debug!(
         region = %resolved.region,

@@ -25,7 +25,7 @@ use url::Url;
 
 use super::bucket::DescribeBucket;
 use super::http::{Body, Failure, Reply, Request, Signer, UfileHttp, answer_of, endpoint_of, header};
-use super::reader::ReaderConfigError;
+use super::reader::{DEFAULT_TIMEOUT, ObjectReader, ReaderConfigError};
 use super::sign::{Credentials, CredentialsError};
 use super::store::{Multipart, ObjectMeta, ObjectRef, PartInfo, Store, UfileError, Unfinished};
 use super::url::{encode_path, parse_base_url};
@@ -174,6 +174,18 @@ impl UfileClient {
             project_id: cfg.project_id,
             hosts: Arc::default(),
         })
+    }
+
+    /// A reader of object ends (the check before an import) with this
+    /// client's connections, base URL and key pair, and the reader's own
+    /// short deadline.
+    pub fn reader(&self) -> ObjectReader {
+        ObjectReader::on(
+            self.http.clone(),
+            self.base_url.clone(),
+            self.credentials.clone(),
+            DEFAULT_TIMEOUT,
+        )
     }
 
     // UfileError is the Store's error type: boxing it is not this file's call.

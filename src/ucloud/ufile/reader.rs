@@ -224,12 +224,22 @@ impl ObjectReader {
             cfg.timeout
         };
         let http = UfileHttp::new(&cfg.user_agent, timeout, Backoff::default())?;
-        Ok(ObjectReader {
+        Ok(ObjectReader::on(http, base_url, cfg.credentials, timeout))
+    }
+
+    /// A reader on an existing connection pool (the upload client's).
+    pub(super) fn on(
+        http: UfileHttp,
+        base_url: Option<Url>,
+        credentials: Result<Credentials, CredentialsError>,
+        timeout: Duration,
+    ) -> ObjectReader {
+        ObjectReader {
             http,
             base_url,
-            credentials: cfg.credentials,
+            credentials,
             timeout,
-        })
+        }
     }
 
     /// The key pair that signs object requests (and presigned URLs), or why

@@ -126,8 +126,16 @@ impl Spool {
         }
     }
 
-    /// Renames a whole object to `target`; a part is in place already.
-    pub fn place(self, target: &Path) -> std::io::Result<Stored> {
+    /// Renames a whole object to `target`.
+    pub fn place(mut self, target: &Path) -> std::io::Result<Stored> {
+        if let Sink::Temp(file) = std::mem::replace(&mut self.file, Sink::Nowhere) {
+            uploads::place(file, target)?;
+        }
+        Ok(self.stored())
+    }
+
+    /// What was stored: a part is in place as it arrives.
+    pub fn stored(self) -> Stored {
         let (etag, answered) = match self.hash {
             Hash::Part { received, stored } => {
                 let answered = etag::part_etag(&received.finalize());
@@ -139,13 +147,10 @@ impl Spool {
                 (etag.clone(), etag)
             }
         };
-        if let Sink::Temp(file) = self.file {
-            uploads::place(file, target)?;
-        }
-        Ok(Stored {
+        Stored {
             etag,
             answered,
             size: self.at,
-        })
+        }
     }
 }

@@ -222,10 +222,7 @@ pub(super) async fn upload_part(call: &Call<'_>, body: Body) -> Outcome {
     if let Err(why) = receive(call.ufile, body, Some(&mut spool), None).await {
         return broken(call, why);
     }
-    let stored = match spool.place(&data) {
-        Ok(stored) => stored,
-        Err(_) => return call.fail(500, BAD_REQUEST, "cannot store the part").into(),
-    };
+    let stored = spool.stored();
     let answered = match fault {
         PartFault::Corrupt => stored.answered.clone(),
         _ => stored.etag.clone(),
