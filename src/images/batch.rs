@@ -15,6 +15,20 @@
 //!   range), at most [`max_backoff`](super::PollSchedule::max_backoff).
 //!   Waiters cannot outrun it by joining. A throttled tick is handed to the
 //!   waits as such, and they do not count it as a failed poll.
+//! - A location learns how long its waits take. A wait that reached its
+//!   goal (an import left `Making`, a deleted image is gone) reports
+//!   [`reached`](Membership::reached), and the group narrows, per goal, the
+//!   span its waits took from join to goal: longer than the last look
+//!   that still saw it pending (from that look's start), at most the look
+//!   that saw it done (to that look's finish). Every wait of that goal then
+//!   has a *window* where its own goal should fall, and inside it the group
+//!   looks every quarter tick instead of every tick. Images imported
+//!   together in waves (Terraform's `-parallelism`) are then noticed within
+//!   a quarter tick of settling instead of up to a tick late, and each wave
+//!   narrows the span for the next. Waits that take different times give
+//!   spans that do not overlap and the newest one is kept: at worst a wait
+//!   spends a few extra looks in a window that was not its own, and its
+//!   next tick comes that much later.
 //! - A wait that ends (settled, Ctrl-C, deadline) leaves the group when its
 //!   [`Membership`] is dropped; the last one to leave removes the group,
 //!   cancels its call in flight and so ends its task. An id in several
@@ -72,6 +86,73 @@ impl DescribeIds for Client {
 /// longer has it, or why the tick failed.
 pub(super) type Look = Result<Option<Image>, ApiError>;
 
+/// What a wait waits for: the key under which a location learns how long
+/// such waits take.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) enum Goal {
+    /// A new image leaves this in-progress state (`Making`, `Copying`).
+    Leaves(String),
+    /// A deleted image is no longer described.
+    Gone,
+}
+
+/// How long waits of one goal take in one location, from joining to the
+/// goal: longer than `lo`, at most `hi`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Span {
+    pub lo: Duration,
+    pub hi: Duration,
+}
+
+impl Span {
+    /// This span narrowed by one more wait's, or that wait's alone when the
+    /// two do not overlap (waits of this goal take different times here).
+    pub(super) fn narrowed(self, sample: Span) -> Span {
+        let (lo, hi) = (self.lo.max(sample.lo), self.hi.min(sample.hi));
+        if lo < hi { Span { lo, hi } } else { sample }
+    }
+
+    /// Where the goal of a wait that joined at `joined` should fall, with
+    /// `margin` after it for the jitter between UCloud accepting a call and
+    /// the wait joining.
+    fn window(self, joined: Instant, margin: Duration) -> Window {
+        Window {
+            start: joined + self.lo,
+            end: joined + self.hi + margin,
+        }
+    }
+}
+
+/// A stretch of time in which a member is looked at every
+/// [`Pace::step`] instead of every tick.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    start: Instant,
+    end: Instant,
+}
+
+impl Window {
+    /// The next look in the window, `gap` after one that finished at
+    /// `after` (a step; zero for a wait not looked at yet), while the
+    /// window is still ahead. No look falls less than a step before the
+    /// window's end: that one is made at the end, where the goal is reached
+    /// if this wait takes what the others took.
+    fn look(self, after: Instant, gap: Duration, step: Duration) -> Option<Instant> {
+        if after >= self.end {
+            return None;
+        }
+        let at = (after + gap).max(self.start);
+        Some(if at + step > self.end { self.end } else { at })
+    }
+}
+
+/// One delivered look with the instants its call started and finished.
+struct Delivery {
+    look: Look,
+    started: Instant,
+    finished: Instant,
+}
+
 /// The pace of every group (see [`PollSchedule`](super::PollSchedule)).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Pace {
@@ -79,10 +160,25 @@ pub(super) struct Pace {
     pub max_backoff: Duration,
 }
 
+impl Pace {
+    /// The interval of looks inside a learned window: a quarter tick.
+    fn step(self) -> Duration {
+        self.tick / 4
+    }
+
+    /// Slack after a learned span's end: a twentieth of a tick.
+    fn margin(self) -> Duration {
+        self.tick / 20
+    }
+}
+
 /// Every group of one waiter.
 pub(super) struct Batches {
     pace: Pace,
     groups: Mutex<HashMap<Location, Group>>,
+    /// What each location learned, kept when its group ends between two
+    /// waves of waits. Locked only after `groups`, never before.
+    learned: Mutex<HashMap<(Location, Goal), Span>>,
     next_key: AtomicU64,
 }
 
@@ -101,7 +197,43 @@ struct Member {
     image_id: String,
     /// When this member wants its next look.
     due: Instant,
-    tx: mpsc::UnboundedSender<Look>,
+    joined: Instant,
+    /// `None` for a single look, which learns nothing.
+    goal: Option<Goal>,
+    /// When it wants its first look: no window look comes sooner, so that
+    /// the waits Terraform starts together still share their first call.
+    first: Instant,
+    /// Where its goal should fall, once the location learned a span.
+    window: Option<Window>,
+    /// When its latest look's call finished.
+    looked: Option<Instant>,
+    tx: mpsc::UnboundedSender<Delivery>,
+}
+
+impl Member {
+    /// Applies a learned span: the member's window, and an earlier look if
+    /// the window asks for one (a step after its latest look at the
+    /// soonest).
+    fn learn(&mut self, span: Span, pace: Pace, now: Instant) {
+        let window = span.window(self.joined, pace.margin());
+        self.window = Some(window);
+        let at = match self.looked {
+            Some(finished) => window.look(finished, pace.step(), pace.step()),
+            None => window.look(now, Duration::ZERO, pace.step()),
+        };
+        if let Some(at) = at {
+            self.due = self.due.min(at.max(now).max(self.first));
+        }
+    }
+
+    /// When it wants its next look after one that finished at `finished`:
+    /// a tick later, or sooner inside its window.
+    fn next_after(&self, finished: Instant, pace: Pace) -> Instant {
+        let tick = finished + pace.tick;
+        self.window
+            .and_then(|w| w.look(finished, pace.step(), pace.step()))
+            .map_or(tick, |at| at.min(tick))
+    }
 }
 
 /// One wait's place in its group: the looks arrive here; dropping it leaves.
@@ -109,14 +241,29 @@ pub(super) struct Membership {
     batches: Arc<Batches>,
     loc: Location,
     key: u64,
-    rx: mpsc::UnboundedReceiver<Look>,
+    rx: mpsc::UnboundedReceiver<Delivery>,
+    /// When the call of the look before the latest one started...
+    pending_since: Option<Instant>,
+    /// ...and when the latest one finished.
+    latest: Option<(Instant, Instant)>,
 }
 
 impl Membership {
     /// The next look; `None` only if the group's task stopped abnormally
     /// (the caller may join again).
     pub(super) async fn next(&mut self) -> Option<Look> {
-        self.rx.recv().await
+        let delivery = self.rx.recv().await?;
+        self.pending_since = self.latest.map(|(started, _)| started);
+        self.latest = Some((delivery.started, delivery.finished));
+        Some(delivery.look)
+    }
+
+    /// Says that the latest look showed this wait's goal reached, so that
+    /// the location learns how long such waits take.
+    pub(super) fn reached(&self) {
+        if let Some((_, finished)) = self.latest {
+            self.batches.learn(&self.loc, self.key, self.pending_since, finished);
+        }
     }
 }
 
@@ -131,8 +278,49 @@ impl Batches {
         Batches {
             pace,
             groups: Mutex::new(HashMap::new()),
+            learned: Mutex::new(HashMap::new()),
             next_key: AtomicU64::new(0),
         }
+    }
+
+    /// What the locations learned, also after a panic elsewhere: every
+    /// change under the lock is a single insert.
+    fn learned(&self) -> MutexGuard<'_, HashMap<(Location, Goal), Span>> {
+        self.learned.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Narrows the span of the goal of member `key` with its own: pending
+    /// at `pending_since` (or since it joined), done by `done_by`. Every
+    /// member with that goal gets the new window.
+    fn learn(&self, loc: &Location, key: u64, pending_since: Option<Instant>, done_by: Instant) {
+        let mut groups = self.groups();
+        let Some(group) = groups.get_mut(loc) else { return };
+        let Some(member) = group.members.get(&key) else { return };
+        let Some(goal) = member.goal.clone() else { return };
+        let sample = Span {
+            lo: pending_since.map_or(Duration::ZERO, |s| s.saturating_duration_since(member.joined)),
+            hi: done_by.saturating_duration_since(member.joined),
+        };
+        let span = {
+            let mut learned = self.learned();
+            let slot = learned.entry((loc.clone(), goal.clone())).or_insert(sample);
+            *slot = slot.narrowed(sample);
+            *slot
+        };
+        tracing::trace!(region = %loc.region, ?goal, ?span, "learned how long waits take here");
+        let now = Instant::now();
+        for m in group.members.values_mut() {
+            if m.goal.as_ref() == Some(&goal) {
+                m.learn(span, self.pace, now);
+            }
+        }
+        group.wake.notify_one();
+    }
+
+    /// The span learned for `goal` in `loc` (tests).
+    #[cfg(test)]
+    pub(super) fn span(&self, loc: &Location, goal: &Goal) -> Option<Span> {
+        self.learned().get(&(loc.clone(), goal.clone())).copied()
     }
 
     /// The groups, also after a panic elsewhere while they were held: every
@@ -142,24 +330,39 @@ impl Batches {
     }
 
     /// Adds a wait for `image_id` in `loc` that wants its first look
-    /// `first_look` from now, starting the location's task if needed with
-    /// the source `source` gives.
+    /// `first_look` from now (or sooner, inside the window the location
+    /// learned for `goal`), starting the location's task if needed with the
+    /// source `source` gives.
     pub(super) fn join(
         self: &Arc<Self>,
         loc: &Location,
         image_id: &str,
+        goal: Option<Goal>,
         first_look: Duration,
         source: impl FnOnce() -> Arc<dyn DescribeIds>,
     ) -> Membership {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
-        let member = Member {
+        let now = Instant::now();
+        let mut member = Member {
             image_id: image_id.to_string(),
-            due: Instant::now() + first_look,
+            due: now + first_look,
+            first: now + first_look,
+            joined: now,
+            goal,
+            window: None,
+            looked: None,
             tx,
         };
         let start = {
             let mut groups = self.groups();
+            let span = member
+                .goal
+                .as_ref()
+                .and_then(|g| self.learned().get(&(loc.clone(), g.clone())).copied());
+            if let Some(span) = span {
+                member.learn(span, self.pace, now);
+            }
             let (group, new) = match groups.get_mut(loc) {
                 Some(g) => (g, false),
                 None => {
@@ -191,6 +394,8 @@ impl Batches {
             loc: loc.clone(),
             key,
             rx,
+            pending_since: None,
+            latest: None,
         }
     }
 
@@ -287,6 +492,7 @@ impl GroupTask {
             let Some((keys, ids, call)) = self.start_tick() else {
                 continue;
             };
+            let started = Instant::now();
             tracing::debug!(
                 region = %self.loc.region,
                 project_id = self.loc.project_id.as_deref().unwrap_or(""),
@@ -312,7 +518,7 @@ impl GroupTask {
                     held_until = None;
                 }
             }
-            self.deliver(&keys, result, finished + pace.tick);
+            self.deliver(&keys, result, started, finished);
         }
     }
 
@@ -321,13 +527,15 @@ impl GroupTask {
     fn next_due(&self) -> Option<Instant> {
         let mut groups = self.batches.groups();
         let group = groups.get(&self.loc).filter(|g| g.generation == self.generation)?;
-        match group.members.values().map(|m| m.due).min() {
-            Some(due) => Some(due),
-            None => {
-                groups.remove(&self.loc);
-                None
-            }
-        }
+        let Some(first) = group.members.values().map(|m| m.due).min() else {
+            groups.remove(&self.loc);
+            return None;
+        };
+        // Waits in learned windows are due at instants of their own: one
+        // call takes in those due within half a step of the first.
+        let gather = first + self.batches.pace.step() / 2;
+        let windowed = group.members.values().filter(|m| m.window.is_some() && m.due <= gather);
+        Some(windowed.map(|m| m.due).fold(first, Instant::max))
     }
 
     /// The members this tick answers and their distinct ids, with the
@@ -348,7 +556,8 @@ impl GroupTask {
 
     /// Hands every member the tick answered its look, and sets when it
     /// wants the next one.
-    fn deliver(&self, keys: &[u64], result: Result<Vec<Image>, ApiError>, next: Instant) {
+    fn deliver(&self, keys: &[u64], result: Result<Vec<Image>, ApiError>, started: Instant, finished: Instant) {
+        let pace = self.batches.pace;
         let mut groups = self.batches.groups();
         let Some(group) = groups.get_mut(&self.loc).filter(|g| g.generation == self.generation) else {
             return;
@@ -367,8 +576,13 @@ impl GroupTask {
                 Err(e) => Err(e.clone()),
             };
             // A closed channel is a wait that is leaving right now.
-            let _ = member.tx.send(look);
-            member.due = next;
+            let _ = member.tx.send(Delivery {
+                look,
+                started,
+                finished,
+            });
+            member.due = member.next_after(finished, pace);
+            member.looked = Some(finished);
         }
     }
 }

@@ -21,7 +21,7 @@
 //! it sets the tick, and every other figure scales down with it.
 
 use super::api::ImageApi;
-use super::batch::{Batches, DescribeIds, Look, Membership, Pace};
+use super::batch::{Batches, DescribeIds, Goal, Look, Membership, Pace};
 use super::human;
 use crate::ucloud::{Error as ApiError, Image, ImageState};
 use std::future::Future;
@@ -266,13 +266,16 @@ impl Waiter {
         self.inner.schedule
     }
 
-    /// Joins the group of `api`'s location for `image_id`, first look after `first_look`.
-    fn join(&self, api: &ImageApi<'_>, image_id: &str, first_look: Duration) -> Membership {
+    /// Joins the group of `api`'s location for `image_id`, waiting for
+    /// `goal` (none for a single look), first look after `first_look`.
+    fn join(&self, api: &ImageApi<'_>, image_id: &str, goal: Option<&Goal>, first_look: Duration) -> Membership {
         let source = || match &self.inner.source {
             Some(s) => s.clone(),
             None => Arc::new(api.client.clone()) as Arc<dyn DescribeIds>,
         };
-        self.inner.batches.join(&api.loc, image_id, first_look, source)
+        self.inner
+            .batches
+            .join(&api.loc, image_id, goal.cloned(), first_look, source)
     }
 
     /// The next look of a membership, or why the wait stops: Ctrl-C or the
@@ -283,6 +286,7 @@ impl Waiter {
         api: &ImageApi<'_>,
         membership: &mut Membership,
         image_id: &str,
+        goal: &Goal,
         cancel: &CancellationToken,
         deadline: Instant,
     ) -> Result<Look, Halt> {
@@ -293,7 +297,7 @@ impl Waiter {
             look = membership.next() => look,
         };
         Ok(look.unwrap_or_else(|| {
-            *membership = self.join(api, image_id, self.inner.schedule.first_look);
+            *membership = self.join(api, image_id, Some(goal), self.inner.schedule.first_look);
             Err(poller_stopped())
         }))
     }
@@ -307,7 +311,7 @@ impl Waiter {
         cancel: &CancellationToken,
         image_id: &str,
     ) -> Result<Option<Image>, ApiError> {
-        let mut membership = self.join(api, image_id, self.inner.schedule.gather);
+        let mut membership = self.join(api, image_id, None, self.inner.schedule.gather);
         for _ in 0..2 {
             let look = tokio::select! {
                 biased;
@@ -316,7 +320,7 @@ impl Waiter {
             };
             match look {
                 Some(look) => return look,
-                None => membership = self.join(api, image_id, self.inner.schedule.gather),
+                None => membership = self.join(api, image_id, None, self.inner.schedule.gather),
             }
         }
         Err(poller_stopped())
@@ -334,9 +338,13 @@ impl Waiter {
     ) -> Settled {
         let mut last_state = first_state.to_string();
         let (mut errors, mut missing, mut unexpected) = (0, 0, 0);
-        let mut membership = self.join(api, image_id, self.inner.schedule.first_look);
+        let goal = Goal::Leaves(first_state.to_string());
+        let mut membership = self.join(api, image_id, Some(&goal), self.inner.schedule.first_look);
         loop {
-            let look = match self.next_look(api, &mut membership, image_id, cancel, deadline).await {
+            let look = match self
+                .next_look(api, &mut membership, image_id, &goal, cancel, deadline)
+                .await
+            {
                 Ok(look) => look,
                 Err(h) => return Settled::Halted(h, last_state),
             };
@@ -345,7 +353,10 @@ impl Waiter {
                     errors = 0;
                     missing = 0;
                     match img.state_kind() {
-                        ImageState::Available => return Settled::Available(img),
+                        ImageState::Available => {
+                            membership.reached();
+                            return Settled::Available(img);
+                        }
                         ImageState::Unavailable => return Settled::Unavailable(img),
                         ImageState::Making | ImageState::Copying => unexpected = 0,
                         ImageState::Unknown(_) => {
@@ -428,14 +439,20 @@ impl Waiter {
             }
         }
         let mut errors = 0;
-        let mut membership = self.join(api, image_id, self.inner.schedule.first_look);
+        let mut membership = self.join(api, image_id, Some(&Goal::Gone), self.inner.schedule.first_look);
         loop {
-            let look = match self.next_look(api, &mut membership, image_id, cancel, deadline).await {
+            let look = match self
+                .next_look(api, &mut membership, image_id, &Goal::Gone, cancel, deadline)
+                .await
+            {
                 Ok(look) => look,
                 Err(h) => return Err(halted(h, "after UCloud accepted the deletion", &timeout)),
             };
             match look {
-                Ok(None) => return Ok(()),
+                Ok(None) => {
+                    membership.reached();
+                    return Ok(());
+                }
                 Ok(Some(img)) => {
                     errors = 0;
                     tracing::debug!(image_id, state = %img.state, "waiting for the image to be deleted");

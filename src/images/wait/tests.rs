@@ -4,6 +4,7 @@
 //! paused clock, so every instant below is exact.
 
 use super::*;
+use crate::images::batch::{Goal, Span};
 use crate::images::{DescribeIds, Location};
 use crate::ucloud::{Client, ClientConfig};
 use async_trait::async_trait;
@@ -189,12 +190,115 @@ async fn waits_started_together_share_one_call_per_tick() {
 
     let calls = fake.calls();
     let at: Vec<u128> = calls.iter().map(|c| c.at.as_millis()).collect();
-    // A first look soon after the import, then one steady tick after each answer.
-    assert_eq!(at, vec![400, 1450, 2500, 3550], "{calls:?}");
+    // A first look soon after the import, then one steady tick after each
+    // answer. a and b were seen done at 2.55 s, after a look at 1.45 s saw
+    // them pending: such waits take 1.45-2.55 s here, so c, pending at
+    // 2.5 s, is looked at once more by the end of that span (with its
+    // margin), then it is back on ticks.
+    assert_eq!(at, vec![400, 1450, 2500, 2600, 3650], "{calls:?}");
     let sizes: Vec<usize> = calls.iter().map(|c| c.ids.len()).collect();
-    assert_eq!(sizes, vec![3, 3, 3, 1], "settled images leave the batch: {calls:?}");
+    assert_eq!(sizes, vec![3, 3, 3, 1, 1], "settled images leave the batch: {calls:?}");
     assert_eq!(calls[0].ids, ["uimage-a", "uimage-b", "uimage-c"]);
     assert!(waiter.inner.batches.sizes().is_empty(), "nobody waits any more");
+}
+
+/// Waits in `cn-bj2`, one per `(id, joins at, done at)`, each for an
+/// import (`Making` until done); when each ended, in joining order.
+async fn waves(waiter: &Waiter, fake: &Arc<Fake>, waits: &[(&str, f64, f64)]) -> Vec<Duration> {
+    let mut tasks = Vec::new();
+    for (id, joins, done) in waits {
+        let image = FakeImage {
+            ready: secs(*done),
+            state: "Available",
+            gone: None,
+        };
+        fake.images.lock().expect("lock").insert(id.to_string(), image);
+        let (waiter, fake, id, joins) = (waiter.clone(), fake.clone(), id.to_string(), *joins);
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep_until(fake.start + secs(joins)).await;
+            let client = client();
+            let api = ImageApi::new(&client, Location::new("cn-bj2", None));
+            let settled = waiter
+                .until_settled(&api, &CancellationToken::new(), &id, far(), "Making")
+                .await;
+            assert_eq!(state(&settled), "Available", "{id}");
+            fake.start.elapsed()
+        }));
+    }
+    let mut ends = Vec::new();
+    for task in tasks {
+        ends.push(task.await.expect("the wait ended"));
+    }
+    ends
+}
+
+#[tokio::test(start_paused = true)]
+async fn waves_of_imports_are_noticed_within_a_step_of_settling_once_the_location_learned_how_long_they_take() {
+    // Every import takes 2 s. Wave 1 joins at 0 s; waves 2 and 3 when the
+    // one before ended (as Terraform's -parallelism does).
+    let fake = Fake::new(&[]);
+    let waiter = Waiter::with_source(schedule(), fake.clone());
+    let loc = Location::new("cn-bj2", None);
+    let goal = Goal::Leaves("Making".into());
+    let calls_from = |n: usize| -> Vec<u128> { fake.calls()[n..].iter().map(|c| c.at.as_millis()).collect() };
+
+    let ends = waves(&waiter, &fake, &[("uimage-a1", 0.0, 2.0), ("uimage-a2", 0.0, 2.0)]).await;
+    // Ticks at 0.4, 1.45, 2.5 s (each call takes 50 ms): seen done at 2.55 s.
+    assert_eq!(ends, [secs(2.55); 2]);
+    let span = waiter.inner.batches.span(&loc, &goal).expect("learned");
+    assert_eq!((span.lo, span.hi), (secs(1.45), secs(2.55)));
+
+    // b2 joins 0.1 s after b1. Without the span they would be looked at
+    // 3.05, 4.1, 5.15 s: both done at 5.2 s. With it, their windows open
+    // 1.45 s after they joined (4.0 and 4.1 s; one call takes both, as it
+    // took both first looks) and they are looked at every quarter tick.
+    let ends = waves(&waiter, &fake, &[("uimage-b1", 2.55, 4.55), ("uimage-b2", 2.65, 4.65)]).await;
+    assert_eq!(ends, [secs(4.75); 2]);
+    assert_eq!(calls_from(3), [3050, 4100, 4400, 4700]);
+    let span = waiter.inner.batches.span(&loc, &goal).expect("learned");
+    // Both were still pending at 4.4 s.
+    assert_eq!((span.lo, span.hi), (secs(1.85), secs(2.1)), "narrowed by wave 2");
+
+    // c1's window is 6.85-7.15 s: after the first look (5.4 s) and a tick
+    // (6.45 s), a look at its start and one at its end; 0.35 s sooner
+    // than the tick at 7.5 s.
+    let ends = waves(&waiter, &fake, &[("uimage-c1", 5.0, 7.0)]).await;
+    assert_eq!(ends, [secs(7.2)]);
+    assert_eq!(calls_from(7), [5400, 6450, 6850, 7150]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deletion_learns_apart_from_an_import_and_a_single_look_learns_nothing() {
+    let fake = Fake::new(&[
+        ("uimage-a", secs(0.0), "Available"),
+        ("uimage-b", secs(0.0), "Available"),
+    ]);
+    fake.delete_at("uimage-a", secs(0.0));
+    let waiter = Waiter::with_source(schedule(), fake.clone());
+    let client = client();
+    let loc = Location::new("cn-bj2", None);
+    let api = ImageApi::new(&client, loc.clone());
+    let cancel = CancellationToken::new();
+    assert!(waiter.look(&api, &cancel, "uimage-b").await.is_ok());
+    assert!(waiter.inner.batches.span(&loc, &Goal::Gone).is_none());
+    let settled = waiter.until_settled(&api, &cancel, "uimage-b", far(), "Making").await;
+    assert_eq!(state(&settled), "Available");
+    let import = waiter.inner.batches.span(&loc, &Goal::Leaves("Making".into()));
+    assert_eq!(import.map(|s| (s.lo, s.hi)), Some((Duration::ZERO, secs(0.45))));
+    assert!(waiter.inner.batches.span(&loc, &Goal::Gone).is_none());
+}
+
+#[test]
+fn spans_narrow_while_they_overlap_and_start_over_when_they_do_not() {
+    let span = |lo: f64, hi: f64| Span {
+        lo: secs(lo),
+        hi: secs(hi),
+    };
+    assert_eq!(span(1.0, 3.0).narrowed(span(2.0, 4.0)), span(2.0, 3.0));
+    assert_eq!(span(1.0, 3.0).narrowed(span(1.5, 2.5)), span(1.5, 2.5));
+    // A wait that took 5-6 s after ones that took 1-3 s: these differ.
+    assert_eq!(span(1.0, 3.0).narrowed(span(5.0, 6.0)), span(5.0, 6.0));
+    assert_eq!(span(1.0, 3.0).narrowed(span(3.0, 4.0)), span(3.0, 4.0));
 }
 
 #[tokio::test(start_paused = true)]
