@@ -22,10 +22,14 @@
 //!   that still saw it pending (from that look's start), at most the look
 //!   that saw it done (to that look's finish). Every wait of that goal then
 //!   has a *window* where its own goal should fall, and inside it the group
-//!   looks every quarter tick instead of every tick. Images imported
+//!   looks every quarter tick instead of every tick (no sooner than the
+//!   wait's first look; the looks of several windows due within half a
+//!   step share one call). Images imported
 //!   together in waves (Terraform's `-parallelism`) are then noticed within
 //!   a quarter tick of settling instead of up to a tick late, and each wave
-//!   narrows the span for the next. Waits that take different times give
+//!   narrows the span for the next. While the process's calls are held to
+//!   a rate (UCloud throttled, or a ceiling), windows are not looked in:
+//!   their calls would take turns from imports and deletes. Waits that take different times give
 //!   spans that do not overlap and the newest one is kept: at worst a wait
 //!   spends a few extra looks in a window that was not its own, and its
 //!   next tick comes that much later.
@@ -68,6 +72,13 @@ pub trait DescribeIds: Send + Sync + 'static {
         ids: &[String],
         cancel: &CancellationToken,
     ) -> Result<Vec<Image>, ApiError>;
+
+    /// Whether calls are held to a rate now (UCloud throttled, or a
+    /// ceiling): then the looks of learned windows would take turns from
+    /// the imports and deletes, and the group keeps to its ticks.
+    fn paced(&self) -> bool {
+        false
+    }
 }
 
 #[async_trait]
@@ -79,6 +90,10 @@ impl DescribeIds for Client {
         cancel: &CancellationToken,
     ) -> Result<Vec<Image>, ApiError> {
         ImageApi::new(self, loc.clone()).get_many(ids, cancel).await
+    }
+
+    fn paced(&self) -> bool {
+        self.current_rate().is_some()
     }
 }
 
@@ -134,14 +149,15 @@ struct Window {
 impl Window {
     /// The next look in the window, `gap` after one that finished at
     /// `after` (a step; zero for a wait not looked at yet), while the
-    /// window is still ahead. No look falls less than a step before the
-    /// window's end: that one is made at the end, where the goal is reached
-    /// if this wait takes what the others took.
+    /// window is still ahead. The first comes a step into the window (the
+    /// goal falls after its start), and none less than a step before its
+    /// end: that one is made at the end, where the goal is reached if this
+    /// wait takes what the others took.
     fn look(self, after: Instant, gap: Duration, step: Duration) -> Option<Instant> {
         if after >= self.end {
             return None;
         }
-        let at = (after + gap).max(self.start);
+        let at = (after + gap).max(self.start + step);
         Some(if at + step > self.end { self.end } else { at })
     }
 }
@@ -191,6 +207,9 @@ struct Group {
     wake: Arc<Notify>,
     /// Cancels the call in flight, once nobody is left to read it.
     in_flight: Option<CancellationToken>,
+    /// Whether the source was [paced](DescribeIds::paced) after the
+    /// latest call: no window looks then.
+    paced: bool,
 }
 
 struct Member {
@@ -213,10 +232,13 @@ struct Member {
 impl Member {
     /// Applies a learned span: the member's window, and an earlier look if
     /// the window asks for one (a step after its latest look at the
-    /// soonest).
-    fn learn(&mut self, span: Span, pace: Pace, now: Instant) {
+    /// soonest) and calls are not `paced`.
+    fn learn(&mut self, span: Span, pace: Pace, now: Instant, paced: bool) {
         let window = span.window(self.joined, pace.margin());
         self.window = Some(window);
+        if paced {
+            return;
+        }
         let at = match self.looked {
             Some(finished) => window.look(finished, pace.step(), pace.step()),
             None => window.look(now, Duration::ZERO, pace.step()),
@@ -227,10 +249,11 @@ impl Member {
     }
 
     /// When it wants its next look after one that finished at `finished`:
-    /// a tick later, or sooner inside its window.
-    fn next_after(&self, finished: Instant, pace: Pace) -> Instant {
+    /// a tick later, or sooner inside its window unless calls are `paced`.
+    fn next_after(&self, finished: Instant, pace: Pace, paced: bool) -> Instant {
         let tick = finished + pace.tick;
         self.window
+            .filter(|_| !paced)
             .and_then(|w| w.look(finished, pace.step(), pace.step()))
             .map_or(tick, |at| at.min(tick))
     }
@@ -311,7 +334,7 @@ impl Batches {
         let now = Instant::now();
         for m in group.members.values_mut() {
             if m.goal.as_ref() == Some(&goal) {
-                m.learn(span, self.pace, now);
+                m.learn(span, self.pace, now, group.paced);
             }
         }
         group.wake.notify_one();
@@ -360,8 +383,9 @@ impl Batches {
                 .goal
                 .as_ref()
                 .and_then(|g| self.learned().get(&(loc.clone(), g.clone())).copied());
+            let paced = groups.get(loc).is_some_and(|g| g.paced);
             if let Some(span) = span {
-                member.learn(span, self.pace, now);
+                member.learn(span, self.pace, now, paced);
             }
             let (group, new) = match groups.get_mut(loc) {
                 Some(g) => (g, false),
@@ -371,6 +395,7 @@ impl Batches {
                         members: HashMap::new(),
                         wake: Arc::new(Notify::new()),
                         in_flight: None,
+                        paced: false,
                     };
                     (groups.entry(loc.clone()).or_insert(group), true)
                 }
@@ -518,7 +543,8 @@ impl GroupTask {
                     held_until = None;
                 }
             }
-            self.deliver(&keys, result, started, finished);
+            let paced = self.source.paced();
+            self.deliver(&keys, result, started, finished, paced);
         }
     }
 
@@ -556,13 +582,21 @@ impl GroupTask {
 
     /// Hands every member the tick answered its look, and sets when it
     /// wants the next one.
-    fn deliver(&self, keys: &[u64], result: Result<Vec<Image>, ApiError>, started: Instant, finished: Instant) {
+    fn deliver(
+        &self,
+        keys: &[u64],
+        result: Result<Vec<Image>, ApiError>,
+        started: Instant,
+        finished: Instant,
+        paced: bool,
+    ) {
         let pace = self.batches.pace;
         let mut groups = self.batches.groups();
         let Some(group) = groups.get_mut(&self.loc).filter(|g| g.generation == self.generation) else {
             return;
         };
         group.in_flight = None;
+        group.paced = paced;
         let found: HashMap<&str, &Image> = match &result {
             Ok(images) => images.iter().map(|i| (i.image_id.as_str(), i)).collect(),
             Err(_) => HashMap::new(),
@@ -581,7 +615,7 @@ impl GroupTask {
                 started,
                 finished,
             });
-            member.due = member.next_after(finished, pace);
+            member.due = member.next_after(finished, pace, paced);
             member.looked = Some(finished);
         }
     }

@@ -13,6 +13,7 @@
 //! |---|---|---|
 //! | tick | 1 s | a settled image is noticed within a second; one call per second per location whatever the number of images |
 //! | first look | 400 ms | an import that fails at once (a bad URL) is reported at once, and the waits Terraform starts together share that first call |
+//! | window step | a quarter tick | inside the window where a wait's goal should fall, learned from the waits of its location that reached theirs (see [`batch`](super::batch)), a wave of imports is noticed within a step of settling |
 //! | gather | 20 ms | a refresh of many images (Terraform reads them in parallel) shares calls, at the cost of 20 ms per read |
 //! | backoff | 2-4 s, then 4-8 s, 8-16 s, ... at most 30 s (random within each range) | after a throttled or failed tick the whole location slows down, not each image on its own |
 //! | retry pace | 2 s growing to 12 s | what retries one image on its own: a delete UCloud refused while the image is busy, the search after a lost answer |

@@ -45,6 +45,8 @@ struct Fake {
     calls: Mutex<Vec<Call>>,
     /// How long one call takes.
     latency: Duration,
+    /// What [`DescribeIds::paced`] answers.
+    paced: std::sync::atomic::AtomicBool,
 }
 
 impl Fake {
@@ -66,6 +68,7 @@ impl Fake {
             failures: Mutex::new(HashMap::new()),
             calls: Mutex::new(Vec::new()),
             latency: Duration::from_millis(50),
+            paced: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -128,6 +131,10 @@ impl DescribeIds for Fake {
                 })
             })
             .collect())
+    }
+
+    fn paced(&self) -> bool {
+        self.paced.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -259,12 +266,33 @@ async fn waves_of_imports_are_noticed_within_a_step_of_settling_once_the_locatio
     // Both were still pending at 4.4 s.
     assert_eq!((span.lo, span.hi), (secs(1.85), secs(2.1)), "narrowed by wave 2");
 
-    // c1's window is 6.85-7.15 s: after the first look (5.4 s) and a tick
-    // (6.45 s), a look at its start and one at its end; 0.35 s sooner
-    // than the tick at 7.5 s.
+    // c1's window, 6.85-7.15 s, is narrower than two steps: after the
+    // first look (5.4 s) and a tick (6.45 s), one look at its end, 0.35 s
+    // sooner than the tick at 7.5 s.
     let ends = waves(&waiter, &fake, &[("uimage-c1", 5.0, 7.0)]).await;
     assert_eq!(ends, [secs(7.2)]);
-    assert_eq!(calls_from(7), [5400, 6450, 6850, 7150]);
+    assert_eq!(calls_from(7), [5400, 6450, 7150]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn while_calls_are_paced_waits_keep_to_their_ticks() {
+    let fake = Fake::new(&[]);
+    fake.paced.store(true, std::sync::atomic::Ordering::Relaxed);
+    let waiter = Waiter::with_source(schedule(), fake.clone());
+    waves(&waiter, &fake, &[("uimage-a1", 0.0, 2.0)]).await;
+    assert!(
+        waiter
+            .inner
+            .batches
+            .span(&Location::new("cn-bj2", None), &Goal::Leaves("Making".into()))
+            .is_some()
+    );
+    // The window (4.0-5.15 s) is learned but not looked in: a window look
+    // would take a turn from an import at the limiter.
+    let ends = waves(&waiter, &fake, &[("uimage-b1", 2.55, 4.55)]).await;
+    assert_eq!(ends, [secs(5.1)]);
+    let at: Vec<u128> = fake.calls()[3..].iter().map(|c| c.at.as_millis()).collect();
+    assert_eq!(at, [2950, 4000, 5050]);
 }
 
 #[tokio::test(start_paused = true)]
